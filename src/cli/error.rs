@@ -1,0 +1,106 @@
+//! Errors as the user sees them: `Error: ...`, the cause chain, and a `Hint:` where we
+//! know the fix.
+
+use std::fmt::Write as _;
+
+use crate::client::ClientError;
+use crate::state::ReadError;
+use crate::topology::TopologyError;
+
+/// Anything a command can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The topology file is unreadable or invalid.
+    #[error(transparent)]
+    Topology(#[from] TopologyError),
+    /// An instance could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// An instance name on the command line is not in the topology.
+    #[error("no instance named `{name}` in {topology}")]
+    UnknownInstance {
+        /// What was asked for.
+        name: String,
+        /// The topology file.
+        topology: String,
+        /// Names that exist.
+        known: Vec<String>,
+    },
+    /// Writing output failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// A file could not be written.
+    #[error("cannot write {path}: {source}")]
+    Write {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Problems were found and already reported (e.g. by `validate`).
+    #[error("{0}")]
+    Reported(String),
+}
+
+impl CliError {
+    /// Whether this is stdout closed by the reader (`flagfleet plan | head`): not an error.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Io(e) if e.kind() == std::io::ErrorKind::BrokenPipe)
+    }
+
+    /// The fix, where we know it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            CliError::Topology(TopologyError::Read { .. }) => Some(
+                "pass the topology file with -c/--config PATH; docs/topology.md describes it"
+                    .into(),
+            ),
+            CliError::Read(e) => read_hint(e),
+            CliError::UnknownInstance { known, .. } => {
+                Some(format!("instances: {}", known.join(", ")))
+            }
+            _ => None,
+        }
+    }
+
+    /// The full text shown on stderr.
+    pub fn render(&self) -> String {
+        let mut out = format!("Error: {self}\n");
+        let mut source = std::error::Error::source(self);
+        // `transparent` variants would repeat their own message as the first cause.
+        let mut last = self.to_string();
+        while let Some(s) = source {
+            let text = s.to_string();
+            if text != last && !last.contains(&text) {
+                let _ = writeln!(out, "  caused by: {text}");
+            }
+            last = text;
+            source = s.source();
+        }
+        if let Some(hint) = self.hint() {
+            let _ = writeln!(out, "Hint: {hint}");
+        }
+        out
+    }
+}
+
+pub(crate) fn read_hint(e: &ReadError) -> Option<String> {
+    match e {
+        ReadError::TokenEnvUnset { var, instance, .. } => Some(format!(
+            "set {var} to an admin API token (or personal access token) of `{instance}`"
+        )),
+        ReadError::Client(ClientError::Unauthorized { .. }) => Some(
+            "the token must be an admin API token, a personal access token or a service account token with admin rights on this instance".into(),
+        ),
+        ReadError::Client(ClientError::Unreachable { .. }) => {
+            Some("check that the server is running and that `url` in the topology is right".into())
+        }
+        ReadError::SnapshotMissing { .. } => Some(
+            "paths in the topology are relative to the topology file; `flagfleet export INSTANCE --out FILE` writes a snapshot".into(),
+        ),
+        ReadError::MissingEnvironment { .. } => Some(
+            "check `environments` of the hub (or the spoke's mapping) in the topology".into(),
+        ),
+        _ => None,
+    }
+}

@@ -1,0 +1,126 @@
+//! The command line: arguments, dispatch, and the one place that turns errors into
+//! messages and exit codes.
+//!
+//! Exit codes: 0 success; 1 error; 2 changes present (`plan --detailed-exitcode`).
+
+mod error;
+mod export;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::ClientOptions;
+use crate::topology::{self, Topology};
+use crate::ui::Ui;
+pub use error::CliError;
+
+/// Keep a fleet of Unleash servers in line with one hub.
+///
+/// flagfleet reads a topology file (`flagfleet.toml`) naming one hub and several spokes,
+/// each a live Unleash server or a snapshot file, and keeps the spokes' feature flags and
+/// the scaffolding they need in line with the hub.
+#[derive(Debug, Parser)]
+#[command(name = "flagfleet", version, max_term_width = 100)]
+#[command(
+    after_help = "Exit codes: 0 success, 1 error, 2 changes present (plan --detailed-exitcode).\n\
+Environment: NO_COLOR disables colour; FLAGFLEET_LOG sets the log filter (e.g. debug)."
+)]
+pub struct Cli {
+    /// Topology file.
+    #[arg(short = 'c', long = "config", global = true, default_value = topology::DEFAULT_PATH, value_name = "PATH")]
+    config: PathBuf,
+    /// Never colour output (also: NO_COLOR set, or output not a terminal).
+    #[arg(long, global = true)]
+    no_color: bool,
+    /// More detail: -v shows progress logs, -vv each HTTP request.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+    /// Only errors and final results.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Seconds allowed for one HTTP request.
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS")]
+    timeout: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    Validate(validate::Args),
+    Export(export::Args),
+}
+
+/// Everything a command needs besides its own arguments.
+pub(crate) struct Context {
+    pub ui: Ui,
+    pub config: PathBuf,
+    pub client: ClientOptions,
+}
+
+impl Context {
+    /// Loads and checks the topology file.
+    pub fn topology(&self) -> Result<Topology, CliError> {
+        Ok(topology::load(&self.config)?)
+    }
+}
+
+/// Parses the command line, runs the command, and maps the outcome to an exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose, cli.quiet);
+    let mut ctx = Context {
+        ui: Ui::stdio(cli.no_color),
+        config: cli.config,
+        client: ClientOptions {
+            timeout: Duration::from_secs(cli.timeout.max(1)),
+            ..ClientOptions::default()
+        },
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return report(&mut ctx.ui, &CliError::Io(e)),
+    };
+    let outcome = runtime.block_on(async {
+        match cli.command {
+            Command::Validate(args) => validate::run(&mut ctx, args).await,
+            Command::Export(args) => export::run(&mut ctx, args).await,
+        }
+    });
+    match outcome {
+        Ok(code) => code,
+        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
+        Err(e) => report(&mut ctx.ui, &e),
+    }
+}
+
+/// Prints an error with its causes and hint; returns exit code 1.
+fn report(ui: &mut Ui, e: &CliError) -> ExitCode {
+    let _ = ui.err(&e.render());
+    ExitCode::FAILURE
+}
+
+fn init_logging(verbose: u8, quiet: bool) {
+    let default = match (quiet, verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "flagfleet=info",
+        (false, _) => "flagfleet=debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("FLAGFLEET_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .without_time()
+        .with_ansi(false)
+        .try_init();
+}

@@ -1,0 +1,437 @@
+//! The one place that talks HTTP to Unleash: URLs, the token header, retries, error
+//! messages that name the instance, and a request counter.
+//!
+//! The state reader and the applier both go through [`Client`]; nothing else builds URLs.
+//! The token is sent as a sensitive header and never appears in an error, a log line or a
+//! `Debug` dump.
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
+use reqwest::{Method, StatusCode};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+/// An Unleash API token. Its value is only ever put into the `Authorization` header.
+#[derive(Clone)]
+pub struct Token(String);
+
+impl Token {
+    /// Wraps a token value (surrounding whitespace, e.g. a file's trailing newline, dropped).
+    pub fn new(value: impl Into<String>) -> Self {
+        Token(value.into().trim().to_string())
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+/// Connection settings shared by every instance of a run.
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// Time allowed for one request, connection included.
+    pub timeout: Duration,
+    /// How many times a failed idempotent request is retried.
+    pub retries: u32,
+    /// The first backoff delay; doubled on each retry, with jitter.
+    pub backoff: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            retries: 3,
+            backoff: Duration::from_millis(250),
+        }
+    }
+}
+
+/// A failed conversation with an Unleash instance.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The configured URL is not usable.
+    #[error("{instance}: invalid URL `{url}`")]
+    Url {
+        /// Instance name.
+        instance: String,
+        /// The URL as configured.
+        url: String,
+    },
+    /// No answer: connection refused, DNS, TLS, timeout.
+    #[error("{instance}: cannot reach {url}: {detail}")]
+    Unreachable {
+        /// Instance name.
+        instance: String,
+        /// The URL requested (never carries the token).
+        url: String,
+        /// What failed, with its causes.
+        detail: String,
+    },
+    /// The server refused the token.
+    #[error("{instance}: the API token was refused (HTTP {status} on {method} {path}): {message}")]
+    Unauthorized {
+        /// Instance name.
+        instance: String,
+        /// Method.
+        method: Method,
+        /// Path requested.
+        path: String,
+        /// 401 or 403.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// Any other error status.
+    #[error("{instance}: {method} {path} failed with HTTP {status}: {message}")]
+    Status {
+        /// Instance name.
+        instance: String,
+        /// Method.
+        method: Method,
+        /// Path requested.
+        path: String,
+        /// The status code.
+        status: u16,
+        /// The server's message.
+        message: String,
+    },
+    /// The answer was not what the API documents.
+    #[error("{instance}: unexpected answer to {method} {path}: {detail}")]
+    Decode {
+        /// Instance name.
+        instance: String,
+        /// Method.
+        method: Method,
+        /// Path requested.
+        path: String,
+        /// What did not fit.
+        detail: String,
+    },
+}
+
+impl ClientError {
+    /// The HTTP status, when the server answered.
+    pub fn status(&self) -> Option<u16> {
+        match self {
+            ClientError::Unauthorized { status, .. } | ClientError::Status { status, .. } => {
+                Some(*status)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A client for one Unleash instance.
+pub struct Client {
+    instance: String,
+    base: url::Url,
+    http: reqwest::Client,
+    options: ClientOptions,
+    requests: AtomicU64,
+}
+
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("instance", &self.instance)
+            .field("base", &self.base.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Client {
+    /// A client for the instance `instance` at `base_url` (which may carry a path prefix).
+    pub fn new(
+        instance: &str,
+        base_url: &str,
+        token: &Token,
+        options: ClientOptions,
+    ) -> Result<Self, ClientError> {
+        let url_error = || ClientError::Url {
+            instance: instance.to_string(),
+            url: base_url.to_string(),
+        };
+        let mut base = url::Url::parse(base_url).map_err(|_| url_error())?;
+        if base.cannot_be_a_base() {
+            return Err(url_error());
+        }
+        // Path segments are appended to the base; make sure it ends in exactly one slash.
+        let trimmed = base.path().trim_end_matches('/').to_string();
+        base.set_path(&format!("{trimmed}/"));
+
+        let mut auth = HeaderValue::from_str(&token.0).map_err(|_| ClientError::Unauthorized {
+            instance: instance.to_string(),
+            method: Method::GET,
+            path: String::new(),
+            status: 0,
+            message: "the token contains characters that cannot be sent in a header".into(),
+        })?;
+        auth.set_sensitive(true);
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, auth);
+        let http = reqwest::Client::builder()
+            .default_headers(headers)
+            .user_agent(concat!("flagfleet/", env!("CARGO_PKG_VERSION")))
+            .timeout(options.timeout)
+            .connect_timeout(options.timeout.min(Duration::from_secs(10)))
+            .build()
+            .map_err(|e| ClientError::Unreachable {
+                instance: instance.to_string(),
+                url: base_url.to_string(),
+                detail: error_chain(&e),
+            })?;
+        Ok(Self {
+            instance: instance.to_string(),
+            base,
+            http,
+            options,
+            requests: AtomicU64::new(0),
+        })
+    }
+
+    /// The instance name this client reports in errors.
+    pub fn instance(&self) -> &str {
+        &self.instance
+    }
+
+    /// How many HTTP requests this client has sent (retries included).
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// `GET` a JSON document; retried on transient failures.
+    pub async fn get<T: DeserializeOwned>(&self, path: Path<'_>) -> Result<T, ClientError> {
+        self.send(Method::GET, &path, None::<&()>, true).await
+    }
+
+    /// `POST` a request that only reads (such as the batch export); retried like a `GET`.
+    pub async fn post_read<T: DeserializeOwned, B: Serialize>(
+        &self,
+        path: Path<'_>,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.send(Method::POST, &path, Some(body), true).await
+    }
+
+    async fn send<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: &Path<'_>,
+        body: Option<&B>,
+        idempotent: bool,
+    ) -> Result<T, ClientError> {
+        let url = self.url(path);
+        let shown = path.to_string();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut request = self.http.request(method.clone(), url.clone());
+            if let Some(body) = body {
+                request = request.json(body);
+            }
+            let started = Instant::now();
+            self.requests.fetch_add(1, Ordering::Relaxed);
+            let outcome = request.send().await;
+            let retry_after = match &outcome {
+                Ok(r) if is_transient(r.status()) => Some(retry_after(r.headers())),
+                Err(e) if !e.is_builder() => Some(None),
+                _ => None,
+            };
+            if let Some(wait) = retry_after {
+                if idempotent && attempt <= self.options.retries {
+                    let delay = wait.unwrap_or_else(|| self.backoff(attempt));
+                    tracing::warn!(
+                        instance = %self.instance, %method, path = %shown, attempt,
+                        "transient failure, retrying in {} ms", delay.as_millis()
+                    );
+                    tokio::time::sleep(delay).await;
+                    continue;
+                }
+            }
+            let response = outcome.map_err(|e| ClientError::Unreachable {
+                instance: self.instance.clone(),
+                url: url.to_string(),
+                detail: error_chain(&e),
+            })?;
+            let status = response.status();
+            tracing::debug!(
+                instance = %self.instance, %method, path = %shown, status = status.as_u16(),
+                ms = started.elapsed().as_millis() as u64, "request"
+            );
+            let bytes = response
+                .bytes()
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    instance: self.instance.clone(),
+                    url: url.to_string(),
+                    detail: error_chain(&e),
+                })?;
+            if !status.is_success() {
+                let message = server_message(&bytes);
+                let (instance, path) = (self.instance.clone(), shown);
+                return Err(match status {
+                    StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ClientError::Unauthorized {
+                        instance,
+                        method,
+                        path,
+                        status: status.as_u16(),
+                        message,
+                    },
+                    _ => ClientError::Status {
+                        instance,
+                        method,
+                        path,
+                        status: status.as_u16(),
+                        message,
+                    },
+                });
+            }
+            let body = if bytes.is_empty() {
+                &b"null"[..]
+            } else {
+                &bytes[..]
+            };
+            return serde_json::from_slice(body).map_err(|e| ClientError::Decode {
+                instance: self.instance.clone(),
+                method,
+                path: shown,
+                detail: e.to_string(),
+            });
+        }
+    }
+
+    fn url(&self, path: &Path<'_>) -> url::Url {
+        let mut url = self.base.clone();
+        {
+            // `base` is known to be a base URL (checked in `new`).
+            if let Ok(mut segments) = url.path_segments_mut() {
+                segments.pop_if_empty().extend(path.segments.iter());
+            }
+        }
+        if !path.query.is_empty() {
+            url.query_pairs_mut().extend_pairs(path.query.iter());
+        }
+        url
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        let base = self
+            .options
+            .backoff
+            .saturating_mul(1 << (attempt - 1).min(6));
+        let jitter = fastrand::f64() * 0.5 + 0.75;
+        base.mul_f64(jitter)
+    }
+}
+
+/// A request path: segments (escaped when the URL is built) and query pairs.
+#[derive(Debug, Clone, Default)]
+pub struct Path<'a> {
+    segments: Vec<&'a str>,
+    query: Vec<(&'a str, &'a str)>,
+}
+
+impl<'a> Path<'a> {
+    /// A path from its segments, e.g. `["api", "admin", "segments"]`.
+    pub fn new(segments: &[&'a str]) -> Self {
+        Self {
+            segments: segments.to_vec(),
+            query: Vec::new(),
+        }
+    }
+
+    /// Adds a query parameter.
+    pub fn query(mut self, key: &'a str, value: &'a str) -> Self {
+        self.query.push((key, value));
+        self
+    }
+}
+
+impl fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for s in &self.segments {
+            write!(f, "/{s}")?;
+        }
+        for (i, (k, v)) in self.query.iter().enumerate() {
+            write!(f, "{}{k}={v}", if i == 0 { '?' } else { '&' })?;
+        }
+        Ok(())
+    }
+}
+
+fn is_transient(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT
+    )
+}
+
+fn retry_after(headers: &HeaderMap) -> Option<Duration> {
+    let secs: u64 = headers
+        .get(RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim()
+        .parse()
+        .ok()?;
+    Some(Duration::from_secs(secs.min(60)))
+}
+
+/// The message of an Unleash error body (`{"message": ..., "details": [{"message": ...}]}`),
+/// or the start of the body when it is something else.
+fn server_message(body: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Detail {
+        message: Option<String>,
+        description: Option<String>,
+    }
+    #[derive(serde::Deserialize)]
+    struct ErrorBody {
+        message: Option<String>,
+        #[serde(default)]
+        details: Vec<Detail>,
+    }
+    if let Ok(parsed) = serde_json::from_slice::<ErrorBody>(body) {
+        let mut parts: Vec<String> = parsed.message.into_iter().collect();
+        for d in parsed.details {
+            if let Some(m) = d.message.or(d.description) {
+                if !parts.contains(&m) {
+                    parts.push(m);
+                }
+            }
+        }
+        if !parts.is_empty() {
+            return parts.join("; ");
+        }
+    }
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        "(empty body)".to_string()
+    } else {
+        text.chars().take(300).collect()
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = s.source();
+    }
+    out
+}

@@ -1,0 +1,245 @@
+//! Reading an instance's state: from a live server (through [`crate::client`]) or from a
+//! snapshot file, into one typed model ([`model`]).
+
+pub mod model;
+mod normalize;
+mod read;
+pub mod snapshot;
+mod wire;
+
+use std::path::PathBuf;
+
+pub use model::State;
+pub use read::{read_server_info, read_version, ServerInfo};
+
+use crate::client::{Client, ClientError, ClientOptions, Token};
+use crate::topology::{Instance, Location, TokenSource};
+use normalize::NormalizeError;
+use snapshot::{FileContents, ParseError, Snapshot, SnapshotSource};
+
+/// Why an instance's state could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The token's environment variable is not set.
+    #[error("{instance}: environment variable {var} is not set (token_env, line {line} of the topology)")]
+    TokenEnvUnset {
+        /// Instance name.
+        instance: String,
+        /// Variable name.
+        var: String,
+        /// Line in the topology file.
+        line: usize,
+    },
+    /// The token file could not be read.
+    #[error("{instance}: cannot read token file {} (token_file, line {line} of the topology): {source}", path.display())]
+    TokenFile {
+        /// Instance name.
+        instance: String,
+        /// The file.
+        path: PathBuf,
+        /// Line in the topology file.
+        line: usize,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The server could not be read.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The server's answers did not fit together.
+    #[error("{instance}: {source}")]
+    Normalize {
+        /// Instance name.
+        instance: String,
+        /// What did not fit.
+        source: NormalizeError,
+    },
+    /// The snapshot file does not exist.
+    #[error("{instance}: snapshot file {} does not exist", path.display())]
+    SnapshotMissing {
+        /// Instance name.
+        instance: String,
+        /// The file.
+        path: PathBuf,
+    },
+    /// The snapshot file could not be read.
+    #[error("{instance}: cannot read {}: {source}", path.display())]
+    SnapshotIo {
+        /// Instance name.
+        instance: String,
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The snapshot file is not a snapshot (or export) this build understands.
+    #[error("{instance}: {}: {source}", path.display())]
+    SnapshotParse {
+        /// Instance name.
+        instance: String,
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        source: ParseError,
+    },
+    /// The file holds another project than the topology names.
+    #[error("{instance}: {} holds project `{found}`, but the topology names project `{expected}`", path.display())]
+    ProjectMismatch {
+        /// Instance name.
+        instance: String,
+        /// The file.
+        path: PathBuf,
+        /// Project in the topology.
+        expected: String,
+        /// Project in the file.
+        found: String,
+    },
+    /// An environment the topology syncs is not in the file or on the server.
+    #[error("{instance}: environment `{environment}` does not exist here (has: {})", available.join(", "))]
+    MissingEnvironment {
+        /// Instance name.
+        instance: String,
+        /// The missing environment.
+        environment: String,
+        /// Environments that do exist.
+        available: Vec<String>,
+    },
+    /// A raw Unleash export is only accepted as the hub.
+    #[error("{instance}: {} is a raw Unleash export; only the hub may be one (spokes need a flagfleet snapshot: `flagfleet export`)", path.display())]
+    RawExportNotHub {
+        /// Instance name.
+        instance: String,
+        /// The file.
+        path: PathBuf,
+    },
+}
+
+/// Reads the API token of a live instance from where the topology says it is.
+pub fn token(instance: &Instance, source: &TokenSource) -> Result<Token, ReadError> {
+    match source {
+        TokenSource::Env { var, line } => match std::env::var(var) {
+            Ok(v) if !v.trim().is_empty() => Ok(Token::new(v)),
+            _ => Err(ReadError::TokenEnvUnset {
+                instance: instance.name.clone(),
+                var: var.clone(),
+                line: *line,
+            }),
+        },
+        TokenSource::File { path, line } => {
+            std::fs::read_to_string(path)
+                .map(Token::new)
+                .map_err(|source| ReadError::TokenFile {
+                    instance: instance.name.clone(),
+                    path: path.clone(),
+                    line: *line,
+                    source,
+                })
+        }
+    }
+}
+
+/// A client for a live instance (`None` for a file instance).
+pub fn connect(instance: &Instance, options: &ClientOptions) -> Result<Option<Client>, ReadError> {
+    match &instance.location {
+        Location::Live { url, token: source } => {
+            let token = token(instance, source)?;
+            Ok(Some(Client::new(
+                &instance.name,
+                url,
+                &token,
+                options.clone(),
+            )?))
+        }
+        Location::File(_) => Ok(None),
+    }
+}
+
+/// Reads `environments` of an instance: live through `client`, or from its file.
+///
+/// `allow_raw_export` accepts a raw Unleash export file (the hub only).
+pub async fn read(
+    instance: &Instance,
+    client: Option<&Client>,
+    environments: &[String],
+    allow_raw_export: bool,
+) -> Result<State, ReadError> {
+    let state = match (&instance.location, client) {
+        (Location::Live { .. }, Some(client)) => {
+            read::read_live(client, &instance.project, environments).await?
+        }
+        (Location::File(path), _) => read_file(instance, path, allow_raw_export)?,
+        (Location::Live { .. }, None) => {
+            return Err(ReadError::Client(ClientError::Url {
+                instance: instance.name.clone(),
+                url: instance.location.to_string(),
+            }))
+        }
+    };
+    for env in environments {
+        if !state.environments.contains(env) {
+            return Err(ReadError::MissingEnvironment {
+                instance: instance.name.clone(),
+                environment: env.clone(),
+                available: state.environments.clone(),
+            });
+        }
+    }
+    Ok(state)
+}
+
+fn read_file(
+    instance: &Instance,
+    path: &std::path::Path,
+    allow_raw_export: bool,
+) -> Result<State, ReadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            ReadError::SnapshotMissing {
+                instance: instance.name.clone(),
+                path: path.to_path_buf(),
+            }
+        } else {
+            ReadError::SnapshotIo {
+                instance: instance.name.clone(),
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })?;
+    let contents =
+        snapshot::parse(&text, &instance.project).map_err(|source| ReadError::SnapshotParse {
+            instance: instance.name.clone(),
+            path: path.to_path_buf(),
+            source,
+        })?;
+    let state = match contents {
+        FileContents::Snapshot(s) => s.state,
+        FileContents::RawExport { state, .. } if allow_raw_export => *state,
+        FileContents::RawExport { .. } => {
+            return Err(ReadError::RawExportNotHub {
+                instance: instance.name.clone(),
+                path: path.to_path_buf(),
+            })
+        }
+    };
+    if state.project != instance.project {
+        return Err(ReadError::ProjectMismatch {
+            instance: instance.name.clone(),
+            path: path.to_path_buf(),
+            expected: instance.project.clone(),
+            found: state.project,
+        });
+    }
+    Ok(state)
+}
+
+/// A snapshot of `state` as read from `instance`.
+pub fn snapshot_of(instance: &Instance, state: State, version: Option<String>) -> Snapshot {
+    Snapshot::new(
+        state,
+        SnapshotSource {
+            instance: instance.name.clone(),
+            location: instance.location.to_string(),
+            unleash_version: version,
+        },
+    )
+}

@@ -1,0 +1,339 @@
+//! The typed, instance-independent model of what one Unleash project holds.
+//!
+//! Everything here is keyed by name, never by a server's id: segment ids and strategy ids
+//! differ between instances, names do not. Collections whose order Unleash gives no meaning
+//! to are sorted (maps, sets, legal values, tags) so that two states compare and serialize
+//! the same way whatever order a server answered in; strategy order is kept, because the
+//! first matching strategy's variants win.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+/// Context fields every Unleash server has; they are never created or changed by a sync.
+pub const BUILTIN_CONTEXT_FIELDS: &[&str] = &[
+    "appName",
+    "currentTime",
+    "environment",
+    "remoteAddress",
+    "sessionId",
+    "userId",
+];
+
+/// The tag type every Unleash server has.
+pub const BUILTIN_TAG_TYPES: &[&str] = &["simple"];
+
+/// Everything flagfleet knows about one project of one instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    /// The project the flags were read from.
+    pub project: String,
+    /// The environments whose flag configuration was read.
+    pub environments: Vec<String>,
+    /// Active flags of the project, by name.
+    pub flags: BTreeMap<String, Flag>,
+    /// Context fields (built-in ones marked), by name.
+    pub context_fields: BTreeMap<String, ContextField>,
+    /// Segments, by name.
+    pub segments: BTreeMap<String, Segment>,
+    /// Strategy definitions (built-in ones marked), by name.
+    pub strategies: BTreeMap<String, StrategyDefinition>,
+    /// Tag types (built-in ones marked), by name.
+    pub tag_types: BTreeMap<String, TagType>,
+    /// Flags that exist on the instance but not as active flags of `project`: archived ones
+    /// and those of other projects. A sync must never create a flag under one of these names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub elsewhere: BTreeMap<String, Elsewhere>,
+}
+
+/// A flag name taken on the instance outside the synced project's active flags.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Elsewhere {
+    /// The project that holds it.
+    pub project: String,
+    /// Whether it is archived.
+    pub archived: bool,
+}
+
+/// One feature flag with its configuration in every environment that was read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Flag {
+    /// Flag type (`release`, `experiment`, `operational`, `kill-switch`, `permission`).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Free-text description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether SDKs emit impression events for this flag.
+    pub impression_data: bool,
+    /// Whether the flag is marked stale.
+    pub stale: bool,
+    /// Tags, as a set: Unleash gives their order no meaning.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub tags: BTreeSet<Tag>,
+    /// Parent flags this flag depends on (one level deep, by Unleash's rules).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dependencies: Vec<Dependency>,
+    /// Links shown with the flag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub links: Vec<Link>,
+    /// Per-environment configuration, by environment name.
+    pub environments: BTreeMap<String, FlagEnvironment>,
+}
+
+/// A tag on a flag.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Tag {
+    /// Tag type name.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Tag value.
+    pub value: String,
+}
+
+impl std::fmt::Display for Tag {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.kind, self.value)
+    }
+}
+
+/// A dependency on a parent flag.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Dependency {
+    /// The parent flag's name.
+    pub feature: String,
+    /// Whether the parent must be enabled (`true`) or disabled (`false`).
+    pub enabled: bool,
+    /// Parent variants that satisfy the dependency (empty: any), sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<String>,
+}
+
+/// A link attached to a flag.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Link {
+    /// Target URL.
+    pub url: String,
+    /// Optional title shown instead of the URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+}
+
+/// A flag's configuration in one environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlagEnvironment {
+    /// Whether the flag is on in this environment.
+    pub enabled: bool,
+    /// Activation strategies, in evaluation order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub strategies: Vec<Strategy>,
+    /// Environment-level variants (deprecated in Unleash 8, still carried by older servers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
+}
+
+/// One activation strategy of a flag in one environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Strategy {
+    /// Strategy name: a built-in (`flexibleRollout`, `default`, ...) or a custom definition.
+    pub name: String,
+    /// Optional title shown in the UI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Whether the strategy is disabled (kept but not evaluated).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub disabled: bool,
+    /// Strategy parameters; Unleash stores every value as a string.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parameters: BTreeMap<String, String>,
+    /// Constraints, in the order they were defined.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<Constraint>,
+    /// Segment names, sorted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segments: Vec<String>,
+    /// Strategy variants.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub variants: Vec<Variant>,
+}
+
+/// A constraint on a context field.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Constraint {
+    /// The context field the constraint reads.
+    pub context_name: String,
+    /// Operator (`IN`, `NOT_IN`, `STR_CONTAINS`, `NUM_GT`, `DATE_AFTER`, `SEMVER_EQ`, ...).
+    pub operator: String,
+    /// Whether the result is negated.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub inverted: bool,
+    /// Whether string comparison ignores case.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub case_insensitive: bool,
+    /// The single value of single-value operators (numbers, dates, semver).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The values of multi-value operators, sorted: their order carries no meaning.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+}
+
+/// A variant: of a strategy, or (older servers) of a flag environment.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Variant name.
+    pub name: String,
+    /// Weight out of 1000.
+    pub weight: u32,
+    /// `variable` (re-weighted by the server) or `fix`.
+    pub weight_type: String,
+    /// Stickiness context field (`default` for Unleash's own choice).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stickiness: Option<String>,
+    /// Optional payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload: Option<Payload>,
+    /// Per-context overrides (environment variants of older servers only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub overrides: Vec<VariantOverride>,
+}
+
+/// A variant payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payload {
+    /// `string`, `json`, `csv` or `number`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The payload text.
+    pub value: String,
+}
+
+/// A legacy variant override: context values that always get this variant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct VariantOverride {
+    /// The context field.
+    pub context_name: String,
+    /// Values, sorted.
+    pub values: Vec<String>,
+}
+
+/// A context field definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContextField {
+    /// Whether every Unleash server has this field.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub builtin: bool,
+    /// Free-text description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether the field may be used for stickiness.
+    pub stickiness: bool,
+    /// The project that owns it, for project-scoped fields (Unleash 8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Legal values, sorted by value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub legal_values: Vec<LegalValue>,
+}
+
+/// One legal value of a context field.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LegalValue {
+    /// The value.
+    pub value: String,
+    /// Optional description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A segment: a named, reusable list of constraints.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Segment {
+    /// Free-text description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The project it is scoped to, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// Constraints, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub constraints: Vec<Constraint>,
+    /// True when only the name is known: a raw Unleash export carries no segment
+    /// definitions, so such a segment can be referenced but never written.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub incomplete: bool,
+}
+
+/// A strategy definition: built-in or custom.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyDefinition {
+    /// Whether the server ships it (not editable).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub builtin: bool,
+    /// Name shown in the UI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Free-text description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether it is deprecated.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub deprecated: bool,
+    /// Parameter definitions, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parameters: Vec<StrategyParameter>,
+}
+
+/// One parameter of a strategy definition.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StrategyParameter {
+    /// Parameter name.
+    pub name: String,
+    /// `string`, `percentage`, `list`, `number` or `boolean`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Free-text description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Whether a value must be given.
+    pub required: bool,
+}
+
+/// A tag type.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TagType {
+    /// Whether every Unleash server has it.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub builtin: bool,
+    /// Free-text description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Icon name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icon: Option<String>,
+    /// Colour.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub color: Option<String>,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}

@@ -1,0 +1,208 @@
+//! Reads a live instance with as few requests as the API allows, concurrently.
+//!
+//! Per read: one batch export per environment, the four scaffolding lists, and the flag
+//! search for archived flags and flags of other projects. The export does not carry
+//! strategy order, so flags with two or more strategies in an environment get one more
+//! request each; nothing else grows with the number of flags.
+
+use std::collections::{BTreeMap, HashMap};
+
+use futures::{stream, StreamExt, TryStreamExt};
+use serde_json::json;
+
+use super::model::{Elsewhere, State};
+use super::normalize::{normalize, Parts};
+use super::wire;
+use super::ReadError;
+use crate::client::{Client, ClientError, Path};
+
+/// How many per-flag strategy-order requests run at once.
+const ORDER_CONCURRENCY: usize = 8;
+/// Page size of the flag search.
+const SEARCH_PAGE: u64 = 1000;
+
+/// Reads `project` in `environments` from a live instance.
+pub async fn read_live(
+    client: &Client,
+    project: &str,
+    environments: &[String],
+) -> Result<State, ReadError> {
+    let exports = futures::future::try_join_all(environments.iter().map(|env| async move {
+        let export: wire::Export = client
+            .post_read(
+                Path::new(&["api", "admin", "features-batch", "export"]),
+                &json!({ "environment": env, "project": project }),
+            )
+            .await?;
+        Ok::<_, ClientError>((env.clone(), export))
+    }));
+    let segments = client.get::<wire::Segments>(Path::new(&["api", "admin", "segments"]));
+    let strategies = client.get::<wire::Strategies>(Path::new(&["api", "admin", "strategies"]));
+    let context = client.get::<Vec<wire::ContextField>>(Path::new(&["api", "admin", "context"]));
+    let tag_types = client.get::<wire::TagTypes>(Path::new(&["api", "admin", "tag-types"]));
+    let elsewhere = read_elsewhere(client, project);
+
+    let (exports, segments, strategies, context, tag_types, elsewhere) =
+        tokio::try_join!(exports, segments, strategies, context, tag_types, elsewhere)?;
+
+    let order = read_order(client, project, &exports).await?;
+    let state = normalize(Parts {
+        project: project.to_string(),
+        exports,
+        order,
+        segments: Some(segments.segments),
+        strategies: strategies.strategies,
+        context_fields: context,
+        tag_types: tag_types.tag_types,
+        elsewhere,
+    })
+    .map_err(|source| ReadError::Normalize {
+        instance: client.instance().to_string(),
+        source,
+    })?;
+    Ok(state)
+}
+
+/// Reads the evaluation order of every (flag, environment) with two or more strategies.
+async fn read_order(
+    client: &Client,
+    project: &str,
+    exports: &[(String, wire::Export)],
+) -> Result<HashMap<(String, String), Vec<String>>, ClientError> {
+    let mut wanted: Vec<(String, String)> = Vec::new();
+    for (env, export) in exports {
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for s in &export.feature_strategies {
+            if let Some(f) = &s.feature_name {
+                *counts.entry(f).or_default() += 1;
+            }
+        }
+        wanted.extend(
+            counts
+                .into_iter()
+                .filter(|(_, n)| *n >= 2)
+                .map(|(f, _)| (f.to_string(), env.clone())),
+        );
+    }
+    stream::iter(wanted)
+        .map(|(flag, env)| async move {
+            let list: wire::StrategyList = client
+                .get(Path::new(&[
+                    "api",
+                    "admin",
+                    "projects",
+                    project,
+                    "features",
+                    &flag,
+                    "environments",
+                    &env,
+                    "strategies",
+                ]))
+                .await?;
+            let mut list = list;
+            list.sort_by(|a, b| {
+                a.sort_order
+                    .unwrap_or_default()
+                    .total_cmp(&b.sort_order.unwrap_or_default())
+            });
+            let ids = list.into_iter().filter_map(|s| s.id).collect();
+            Ok::<_, ClientError>(((flag, env), ids))
+        })
+        .buffer_unordered(ORDER_CONCURRENCY)
+        .try_collect()
+        .await
+}
+
+/// Flag names taken outside the project's active flags: archived anywhere, or active in
+/// another project.
+async fn read_elsewhere(
+    client: &Client,
+    project: &str,
+) -> Result<BTreeMap<String, Elsewhere>, ClientError> {
+    let not_project = format!("IS_NOT:{project}");
+    let archived_filter = [("archived", "IS:true")];
+    let foreign_filter = [("project", not_project.as_str())];
+    let (archived, foreign) = tokio::try_join!(
+        search(client, &archived_filter),
+        search(client, &foreign_filter),
+    )?;
+    let mut out = BTreeMap::new();
+    for f in archived {
+        out.insert(
+            f.name,
+            Elsewhere {
+                project: f.project,
+                archived: true,
+            },
+        );
+    }
+    for f in foreign {
+        out.entry(f.name).or_insert(Elsewhere {
+            project: f.project,
+            archived: f.archived_at.is_some(),
+        });
+    }
+    Ok(out)
+}
+
+/// Every page of a flag search.
+async fn search(
+    client: &Client,
+    filters: &[(&str, &str)],
+) -> Result<Vec<wire::SearchFeature>, ClientError> {
+    let mut out = Vec::new();
+    let limit = SEARCH_PAGE.to_string();
+    loop {
+        let offset = out.len().to_string();
+        let mut path = Path::new(&["api", "admin", "search", "features"])
+            .query("limit", &limit)
+            .query("offset", &offset);
+        for (k, v) in filters {
+            path = path.query(k, v);
+        }
+        let page: wire::Search = client.get(path).await?;
+        let got = page.features.len() as u64;
+        out.extend(page.features);
+        let total = page.total.unwrap_or(out.len() as u64);
+        if got == 0 || out.len() as u64 >= total {
+            return Ok(out);
+        }
+    }
+}
+
+/// What `validate` reports about a live instance besides its state.
+#[derive(Debug, Clone)]
+pub struct ServerInfo {
+    /// Unleash version.
+    pub version: Option<String>,
+    /// Projects that exist.
+    pub projects: Vec<String>,
+    /// Environments that exist, with whether they are enabled.
+    pub environments: Vec<(String, bool)>,
+}
+
+/// Reads the server's version, projects and environments (also proves the token works).
+pub async fn read_server_info(client: &Client) -> Result<ServerInfo, ClientError> {
+    let (ui, projects, environments) = tokio::try_join!(
+        client.get::<wire::UiConfig>(Path::new(&["api", "admin", "ui-config"])),
+        client.get::<wire::Projects>(Path::new(&["api", "admin", "projects"])),
+        client.get::<wire::Environments>(Path::new(&["api", "admin", "environments"])),
+    )?;
+    Ok(ServerInfo {
+        version: ui.version,
+        projects: projects.projects.into_iter().map(|p| p.id).collect(),
+        environments: environments
+            .environments
+            .into_iter()
+            .map(|e| (e.name, e.enabled.unwrap_or(true)))
+            .collect(),
+    })
+}
+
+/// Reads the server's Unleash version.
+pub async fn read_version(client: &Client) -> Result<Option<String>, ClientError> {
+    let ui: wire::UiConfig = client
+        .get(Path::new(&["api", "admin", "ui-config"]))
+        .await?;
+    Ok(ui.version)
+}

@@ -1,0 +1,174 @@
+//! Snapshot files: a [`State`] as versioned, pretty, stably ordered JSON, so that a
+//! snapshot in git diffs line by line and reads back equal to what was written.
+//!
+//! A file instance may also be a raw Unleash batch export (`features`,
+//! `featureStrategies`, ...): that is recognised here and normalized like a live read,
+//! with the limits a raw export has (no segment definitions, no strategy definitions).
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::model::State;
+use super::normalize::{normalize, NormalizeError, Parts};
+use super::wire;
+
+/// The value of the `format` key of every snapshot.
+pub const FORMAT: &str = "flagfleet-snapshot";
+/// The snapshot format version this build reads and writes.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// A snapshot file's contents.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    /// Always [`FORMAT`].
+    pub format: String,
+    /// Always [`FORMAT_VERSION`] for files this build writes.
+    pub format_version: u32,
+    /// Where the state was read from.
+    pub source: SnapshotSource,
+    /// The state.
+    pub state: State,
+}
+
+/// Where a snapshot's state was read from (informational; never compared).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnapshotSource {
+    /// Instance name in the topology.
+    pub instance: String,
+    /// URL or file it was read from.
+    pub location: String,
+    /// Unleash version, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unleash_version: Option<String>,
+}
+
+impl Snapshot {
+    /// Wraps a state.
+    pub fn new(state: State, source: SnapshotSource) -> Self {
+        Self {
+            format: FORMAT.to_string(),
+            format_version: FORMAT_VERSION,
+            source,
+            state,
+        }
+    }
+
+    /// The snapshot as pretty JSON with a trailing newline.
+    pub fn to_json(&self) -> String {
+        // Serializing plain structs and string-keyed maps cannot fail.
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// What a file instance holds.
+#[derive(Debug)]
+pub enum FileContents {
+    /// A flagfleet snapshot.
+    Snapshot(Box<Snapshot>),
+    /// A raw Unleash batch export (one environment), already normalized.
+    RawExport {
+        /// The state built from it.
+        state: Box<State>,
+        /// The environment it holds.
+        environment: String,
+    },
+}
+
+/// Why a file could not be understood.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    /// Not JSON, or JSON of the wrong shape.
+    #[error("line {line}, column {column}: {message}")]
+    Json {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+        /// What serde said.
+        message: String,
+    },
+    /// A snapshot of another format version.
+    #[error("snapshot format_version {found} is not supported (this flagfleet reads version {FORMAT_VERSION})")]
+    Version {
+        /// The version in the file.
+        found: u64,
+    },
+    /// Neither a snapshot nor an Unleash export.
+    #[error("neither a flagfleet snapshot (\"format\": \"{FORMAT}\") nor an Unleash batch export (\"features\", \"featureStrategies\")")]
+    Unrecognised,
+    /// The raw export's contents contradict themselves.
+    #[error(transparent)]
+    Normalize(#[from] NormalizeError),
+}
+
+impl From<serde_json::Error> for ParseError {
+    fn from(e: serde_json::Error) -> Self {
+        let message = e.to_string();
+        // serde_json appends " at line L column C"; we report those separately.
+        let message = match message.rfind(" at line ") {
+            Some(i) => message[..i].to_string(),
+            None => message,
+        };
+        ParseError::Json {
+            line: e.line(),
+            column: e.column(),
+            message,
+        }
+    }
+}
+
+/// Parses a file instance's text; `project` is used for raw exports, which do not say.
+pub fn parse(text: &str, project: &str) -> Result<FileContents, ParseError> {
+    let value: serde_json::Value = serde_json::from_str(text)?;
+    if value.get("format").and_then(|f| f.as_str()) == Some(FORMAT) {
+        let version = value
+            .get("format_version")
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0);
+        if version != u64::from(FORMAT_VERSION) {
+            return Err(ParseError::Version { found: version });
+        }
+        // Parse from the text again (not the Value) so errors carry line and column.
+        let snapshot: Snapshot = serde_json::from_str(text)?;
+        return Ok(FileContents::Snapshot(Box::new(snapshot)));
+    }
+    if value.get("features").is_some() && value.get("featureStrategies").is_some() {
+        let export: wire::Export = serde_json::from_str(text)?;
+        let environment = export
+            .feature_environments
+            .iter()
+            .find_map(|e| e.environment.clone())
+            .unwrap_or_else(|| "production".to_string());
+        let state = normalize(Parts {
+            project: project.to_string(),
+            exports: vec![(environment.clone(), export)],
+            ..Parts::default()
+        })?;
+        return Ok(FileContents::RawExport {
+            state: Box::new(state),
+            environment,
+        });
+    }
+    Err(ParseError::Unrecognised)
+}
+
+/// Writes `text` to `path` atomically: a temporary file in the same folder, then a rename,
+/// so a reader (or a crash) never sees half a file.
+pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    std::fs::create_dir_all(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(text.as_bytes())?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}

@@ -1,0 +1,803 @@
+//! The topology file: which hub, which spokes, what to sync and how.
+//!
+//! Loading happens in two steps, like ripgrep's arguments: [`raw`] mirrors the TOML with
+//! spans; [`load`] checks every rule, collects every problem it finds (not just the first)
+//! and returns one validated [`Topology`] before anything touches the network.
+
+mod diagnostic;
+mod raw;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use serde::{Deserialize, Serialize};
+use toml::Spanned;
+
+pub use diagnostic::Diagnostic;
+use diagnostic::{suggest, Locator};
+use raw::{RawEndpoint, RawOverride, RawScaffolding, RawSelect, RawTopology};
+
+/// The default topology file name.
+pub const DEFAULT_PATH: &str = "flagfleet.toml";
+
+/// A validated topology.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// The file it was read from.
+    pub path: PathBuf,
+    /// The hub: the source of truth.
+    pub hub: Hub,
+    /// Which hub flags are synced.
+    pub select: Selection,
+    /// What to do with each kind of scaffolding, fleet-wide.
+    pub scaffolding: Scaffolding,
+    /// The spokes, in file order.
+    pub spokes: Vec<Spoke>,
+}
+
+/// The hub instance and the environments synced from it.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    /// Where the hub is.
+    pub instance: Instance,
+    /// Hub environments to sync.
+    pub environments: Vec<String>,
+}
+
+/// A spoke instance and how the hub is mapped onto it.
+#[derive(Debug, Clone)]
+pub struct Spoke {
+    /// Where the spoke is.
+    pub instance: Instance,
+    /// Hub environment -> spoke environment.
+    pub environments: BTreeMap<String, String>,
+    /// Further narrowing of the hub selection for this spoke.
+    pub select: Option<Selection>,
+    /// Scaffolding policy after this spoke's overrides.
+    pub scaffolding: Scaffolding,
+    /// Whether flags absent from the hub are archived on this spoke.
+    pub prune: bool,
+    /// Per-spoke differences from the hub.
+    pub overrides: Vec<Override>,
+}
+
+/// One Unleash instance: a live server or a snapshot file.
+#[derive(Debug, Clone)]
+pub struct Instance {
+    /// Name used in reports and on the command line.
+    pub name: String,
+    /// Where its state comes from.
+    pub location: Location,
+    /// The Unleash project synced.
+    pub project: String,
+    /// Line of its table in the topology file, for messages.
+    pub line: usize,
+}
+
+/// Where an instance's state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Location {
+    /// A running Unleash server.
+    Live {
+        /// Base URL, without a trailing slash.
+        url: String,
+        /// Where its API token comes from.
+        token: TokenSource,
+    },
+    /// A snapshot file (or, for the hub, a raw Unleash export), path resolved against the
+    /// topology file's folder.
+    File(PathBuf),
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Location::Live { url, .. } => f.write_str(url),
+            Location::File(path) => write!(f, "{}", path.display()),
+        }
+    }
+}
+
+/// Where an API token is read from: never the topology file itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// The name of an environment variable.
+    Env {
+        /// Variable name.
+        var: String,
+        /// Line of `token_env` in the topology file.
+        line: usize,
+    },
+    /// A file holding the token (e.g. a mounted secret).
+    File {
+        /// Path, resolved against the topology file's folder.
+        path: PathBuf,
+        /// Line of `token_file` in the topology file.
+        line: usize,
+    },
+}
+
+/// Which flags are synced: a union of tag and name matches, minus exclusions.
+#[derive(Debug, Clone)]
+pub struct Selection {
+    /// `type:value` tags; a flag carrying any of them is selected.
+    pub tags: Vec<String>,
+    /// Name globs as written.
+    pub names: Vec<String>,
+    /// Exclusion globs as written.
+    pub exclude: Vec<String>,
+    names_set: GlobSet,
+    exclude_set: GlobSet,
+}
+
+impl Selection {
+    /// Whether neither tags nor names narrow the selection (every flag is selected).
+    pub fn selects_everything(&self) -> bool {
+        self.tags.is_empty() && self.names.is_empty()
+    }
+
+    /// Whether a flag with this name and these `type:value` tags is selected.
+    pub fn matches<'t>(&self, name: &str, mut tags: impl Iterator<Item = &'t str>) -> bool {
+        if self.exclude_set.is_match(name) {
+            return false;
+        }
+        self.selects_everything()
+            || self.names_set.is_match(name)
+            || tags.any(|t| self.tags.iter().any(|s| s == t))
+    }
+}
+
+/// What a sync does with one kind of scaffolding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Policy {
+    /// Create missing items and overwrite differing ones.
+    #[default]
+    Sync,
+    /// Create missing items, never change existing ones.
+    CreateOnly,
+    /// Leave this kind alone.
+    Ignore,
+}
+
+/// The policy for each kind of scaffolding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Scaffolding {
+    /// Context fields.
+    pub context_fields: Policy,
+    /// Tag types.
+    pub tag_types: Policy,
+    /// Segments.
+    pub segments: Policy,
+    /// Custom strategy definitions.
+    pub strategies: Policy,
+}
+
+/// A per-spoke difference from the hub for some flags.
+#[derive(Debug, Clone)]
+pub struct Override {
+    /// Flag name globs as written.
+    pub flags: Vec<String>,
+    flags_set: GlobSet,
+    /// Spoke environment it applies to; `None` is every synced environment.
+    pub environment: Option<String>,
+    /// Forced enabled state.
+    pub enabled: Option<bool>,
+    /// Parameters set on every strategy of the flag that has them.
+    pub parameters: BTreeMap<String, String>,
+    /// Line of the override in the topology file.
+    pub line: usize,
+}
+
+impl Override {
+    /// Whether this override applies to the named flag.
+    pub fn matches(&self, flag: &str) -> bool {
+        self.flags_set.is_match(flag)
+    }
+}
+
+impl Topology {
+    /// Every instance: the hub first, then the spokes in file order.
+    pub fn instances(&self) -> impl Iterator<Item = &Instance> {
+        std::iter::once(&self.hub.instance).chain(self.spokes.iter().map(|s| &s.instance))
+    }
+
+    /// The instance with this name.
+    pub fn instance(&self, name: &str) -> Option<&Instance> {
+        self.instances().find(|i| i.name == name)
+    }
+
+    /// The spoke with this name.
+    pub fn spoke(&self, name: &str) -> Option<&Spoke> {
+        self.spokes.iter().find(|s| s.instance.name == name)
+    }
+}
+
+/// Why a topology could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum TopologyError {
+    /// The file could not be read.
+    #[error("cannot read topology file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file was read but breaks one or more rules.
+    #[error("{}", render_all(.diagnostics))]
+    Invalid {
+        /// Every problem found.
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn render_all(diagnostics: &[Diagnostic]) -> String {
+    let n = diagnostics.len();
+    let mut out = format!(
+        "invalid topology ({n} problem{}):",
+        if n == 1 { "" } else { "s" }
+    );
+    for d in diagnostics {
+        out.push_str("\n  ");
+        out.push_str(&d.to_string().replace('\n', "\n  "));
+    }
+    out
+}
+
+/// Reads and validates the topology file at `path`.
+pub fn load(path: &Path) -> Result<Topology, TopologyError> {
+    let source = std::fs::read_to_string(path).map_err(|source| TopologyError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    parse(path, &source)
+}
+
+/// Validates topology `source` as if read from `path` (relative paths resolve against its
+/// folder).
+pub fn parse(path: &Path, source: &str) -> Result<Topology, TopologyError> {
+    let loc = Locator::new(path, source);
+    let raw: RawTopology = toml::from_str(source).map_err(|e| TopologyError::Invalid {
+        diagnostics: vec![toml_diagnostic(&loc, &e)],
+    })?;
+    let base = path.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut checker = Checker {
+        loc: &loc,
+        path: path.to_path_buf(),
+        base,
+        problems: Vec::new(),
+    };
+    let topology = checker.topology(raw);
+    match topology {
+        Some(t) if checker.problems.is_empty() => Ok(t),
+        _ => Err(TopologyError::Invalid {
+            diagnostics: checker.problems,
+        }),
+    }
+}
+
+/// Turns a TOML/serde error into a diagnostic, with a "did you mean" for unknown keys.
+fn toml_diagnostic(loc: &Locator<'_>, e: &toml::de::Error) -> Diagnostic {
+    let message = e.message().trim().to_string();
+    let hint = unknown_field_hint(&message);
+    let message = message
+        .replace("unknown field", "unknown key")
+        .replace("missing field", "missing key");
+    loc.at(e.span(), message, hint)
+}
+
+/// For serde's "unknown field `x`, expected one of `a`, `b`" message, suggests the closest.
+fn unknown_field_hint(message: &str) -> Option<String> {
+    let rest = message.strip_prefix("unknown field `")?;
+    let (unknown, expected) = rest.split_once('`')?;
+    let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect::<Vec<_>>();
+    match suggest(unknown, candidates.iter().copied()) {
+        Some(best) => Some(format!("did you mean `{best}`?")),
+        None if !candidates.is_empty() => {
+            Some(format!("expected one of: {}", candidates.join(", ")))
+        }
+        None => None,
+    }
+}
+
+struct Checker<'a> {
+    loc: &'a Locator<'a>,
+    path: PathBuf,
+    base: PathBuf,
+    problems: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    fn problem(
+        &mut self,
+        span: Option<Range<usize>>,
+        message: impl Into<String>,
+        hint: Option<&str>,
+    ) {
+        let d = self.loc.at(span, message, hint.map(str::to_string));
+        self.problems.push(d);
+    }
+
+    fn topology(&mut self, raw: RawTopology) -> Option<Topology> {
+        let Some(raw_hub) = raw.hub else {
+            self.problem(
+                None,
+                "missing [hub] table",
+                Some("add a [hub] table with `url` and `token_env`, or `file`"),
+            );
+            return None;
+        };
+        let hub_span = raw_hub.span();
+        let raw_hub = raw_hub.into_inner();
+        let hub_name = raw_hub
+            .name
+            .as_ref()
+            .map_or_else(|| "hub".to_string(), |n| n.get_ref().clone());
+        if let Some(name) = &raw_hub.name {
+            self.check_name(name);
+        }
+        let hub_instance = self.instance(&hub_name, hub_span.clone(), raw_hub.endpoint(), "[hub]");
+        let environments: Vec<String> = match &raw_hub.environments {
+            None => vec!["production".to_string()],
+            Some(envs) => {
+                if envs.get_ref().is_empty() {
+                    self.problem(
+                        Some(envs.span()),
+                        "`environments` is empty",
+                        Some("name at least one hub environment, e.g. [\"production\"]"),
+                    );
+                }
+                let mut seen = BTreeSet::new();
+                for env in envs.get_ref() {
+                    if !seen.insert(env.get_ref().clone()) {
+                        self.problem(
+                            Some(env.span()),
+                            format!("environment `{}` is listed twice", env.get_ref()),
+                            None,
+                        );
+                    }
+                }
+                envs.get_ref().iter().map(|e| e.get_ref().clone()).collect()
+            }
+        };
+        let select = self.selection(&raw.select);
+        let scaffolding = merge_scaffolding(Scaffolding::default(), &raw.scaffolding);
+
+        if raw.spokes.is_empty() {
+            self.problem(
+                None,
+                "no spokes: the topology needs at least one [[spokes]] table",
+                Some("add [[spokes]] with `name` and `url` + `token_env`, or `file`"),
+            );
+        }
+        let mut spokes = Vec::new();
+        let mut names: BTreeMap<String, usize> = BTreeMap::new();
+        names.insert(hub_name.clone(), self.loc.line(hub_span.start));
+        for raw_spoke in raw.spokes {
+            let span = raw_spoke.span();
+            let raw_spoke = raw_spoke.into_inner();
+            let Some(name) = raw_spoke.name.clone() else {
+                self.problem(
+                    Some(span),
+                    "spoke without `name`",
+                    Some("every [[spokes]] table needs a unique `name`, e.g. name = \"eu-west\""),
+                );
+                continue;
+            };
+            self.check_name(&name);
+            let line = self.loc.line(name.span().start);
+            if let Some(first) = names.insert(name.get_ref().clone(), line) {
+                self.problem(
+                    Some(name.span()),
+                    format!(
+                        "duplicate instance name `{}` (first used on line {first})",
+                        name.get_ref()
+                    ),
+                    Some("every spoke needs a name of its own, different from the hub's"),
+                );
+            }
+            if let Some(spoke) = self.spoke(
+                name.get_ref(),
+                span,
+                raw_spoke,
+                &hub_instance,
+                &environments,
+                &select,
+                scaffolding,
+            ) {
+                spokes.push(spoke);
+            }
+        }
+        Some(Topology {
+            path: self.path.clone(),
+            hub: Hub {
+                instance: hub_instance?,
+                environments,
+            },
+            select: select?,
+            scaffolding,
+            spokes,
+        })
+    }
+
+    fn check_name(&mut self, name: &Spanned<String>) {
+        let n = name.get_ref();
+        let ok = !n.is_empty()
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !ok {
+            self.problem(
+                Some(name.span()),
+                format!("invalid instance name `{n}`"),
+                Some("use letters, digits, `-`, `_` and `.` only: the name is used in file names and on the command line"),
+            );
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn spoke(
+        &mut self,
+        name: &str,
+        span: Range<usize>,
+        raw: raw::RawSpoke,
+        hub: &Option<Instance>,
+        hub_envs: &[String],
+        hub_select: &Option<Selection>,
+        fleet: Scaffolding,
+    ) -> Option<Spoke> {
+        let instance = self.instance(
+            name,
+            span.clone(),
+            raw.endpoint(),
+            &format!("spoke `{name}`"),
+        );
+        let environments: BTreeMap<String, String> = match &raw.environments {
+            None => hub_envs.iter().map(|e| (e.clone(), e.clone())).collect(),
+            Some(map) => {
+                let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
+                for (hub_env, spoke_env) in map.get_ref() {
+                    if !hub_envs.contains(hub_env) {
+                        self.problem(
+                            Some(spoke_env.span()),
+                            format!(
+                                "spoke `{name}` maps hub environment `{hub_env}`, which the hub does not sync"
+                            ),
+                            Some(&format!(
+                                "the hub syncs: {}; add it to [hub] environments or remove the mapping",
+                                hub_envs.join(", ")
+                            )),
+                        );
+                    }
+                    if let Some(other) = targets.insert(spoke_env.get_ref(), hub_env) {
+                        self.problem(
+                            Some(spoke_env.span()),
+                            format!(
+                                "spoke `{name}` maps both `{other}` and `{hub_env}` onto environment `{}`",
+                                spoke_env.get_ref()
+                            ),
+                            Some("each spoke environment can receive one hub environment"),
+                        );
+                    }
+                }
+                if map.get_ref().is_empty() {
+                    self.problem(
+                        Some(map.span()),
+                        format!("spoke `{name}` maps no environments"),
+                        Some("leave `environments` out to sync every hub environment under its own name"),
+                    );
+                }
+                map.get_ref()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.get_ref().clone()))
+                    .collect()
+            }
+        };
+        let select = raw.select.as_ref().and_then(|s| self.selection(s));
+        let scaffolding = match &raw.scaffolding {
+            Some(s) => merge_scaffolding(fleet, s),
+            None => fleet,
+        };
+        if raw.prune {
+            let everything = hub_select.as_ref().is_some_and(|s| s.selects_everything())
+                && select.as_ref().is_none_or(|s| s.selects_everything());
+            if everything {
+                self.problem(
+                    Some(span.clone()),
+                    format!("spoke `{name}` has `prune = true` but selects every flag"),
+                    Some("pruning archives spoke flags that are not on the hub; with no `tags` or `names` in [select] or the spoke's `select` it would archive every spoke-local flag"),
+                );
+            }
+        }
+        let spoke_envs: BTreeSet<&String> = environments.values().collect();
+        let mut overrides = Vec::new();
+        for o in raw.overrides {
+            let o_span = o.span();
+            if let Some(o) = self.override_(name, o_span, o.into_inner(), &spoke_envs) {
+                overrides.push(o);
+            }
+        }
+        let instance = instance?;
+        if let Some(hub) = hub {
+            if same_place(hub, &instance)
+                && hub_envs
+                    .iter()
+                    .any(|e| environments.values().any(|s| s == e))
+            {
+                self.problem(
+                    Some(span),
+                    format!(
+                        "spoke `{name}` is the hub itself (same {}, project and environment)",
+                        match instance.location {
+                            Location::Live { .. } => "url",
+                            Location::File(_) => "file",
+                        }
+                    ),
+                    Some(
+                        "a spoke must be another instance, another project or another environment",
+                    ),
+                );
+            }
+        }
+        Some(Spoke {
+            instance,
+            environments,
+            select,
+            scaffolding,
+            prune: raw.prune,
+            overrides,
+        })
+    }
+
+    fn override_(
+        &mut self,
+        spoke: &str,
+        span: Range<usize>,
+        raw: RawOverride,
+        spoke_envs: &BTreeSet<&String>,
+    ) -> Option<Override> {
+        if raw.flags.is_empty() {
+            self.problem(
+                Some(span.clone()),
+                format!("override of spoke `{spoke}` names no `flags`"),
+                Some("add flags = [\"glob\", ...] naming the flags it changes"),
+            );
+        }
+        if raw.enabled.is_none() && raw.parameters.is_empty() {
+            self.problem(
+                Some(span.clone()),
+                format!("override of spoke `{spoke}` changes nothing"),
+                Some("set `enabled` and/or `parameters`"),
+            );
+        }
+        if let Some(env) = &raw.environment {
+            if !spoke_envs.contains(env.get_ref()) {
+                let known: Vec<&str> = spoke_envs.iter().map(|s| s.as_str()).collect();
+                self.problem(
+                    Some(env.span()),
+                    format!(
+                        "override names environment `{}`, which spoke `{spoke}` does not sync",
+                        env.get_ref()
+                    ),
+                    Some(&format!("spoke environments synced: {}", known.join(", "))),
+                );
+            }
+        }
+        let flags_set = self.globs(&raw.flags)?;
+        Some(Override {
+            flags: raw.flags.iter().map(|f| f.get_ref().clone()).collect(),
+            flags_set,
+            environment: raw.environment.map(|e| e.into_inner()),
+            enabled: raw.enabled,
+            parameters: raw
+                .parameters
+                .into_iter()
+                .map(|(k, v)| (k, v.into_inner().into_text()))
+                .collect(),
+            line: self.loc.line(span.start),
+        })
+    }
+
+    fn instance(
+        &mut self,
+        name: &str,
+        span: Range<usize>,
+        raw: RawEndpoint,
+        what: &str,
+    ) -> Option<Instance> {
+        let line = self.loc.line(span.start);
+        let project = raw
+            .project
+            .map_or_else(|| "default".to_string(), |p| p.into_inner());
+        let token = match (&raw.token_env, &raw.token_file) {
+            (Some(var), None) => Some(TokenSource::Env {
+                var: var.get_ref().clone(),
+                line: self.loc.line(var.span().start),
+            }),
+            (None, Some(file)) => Some(TokenSource::File {
+                path: self.base.join(file.get_ref()),
+                line: self.loc.line(file.span().start),
+            }),
+            (Some(_), Some(file)) => {
+                self.problem(
+                    Some(file.span()),
+                    format!("{what} has both `token_env` and `token_file`"),
+                    Some("keep one of them"),
+                );
+                None
+            }
+            (None, None) => None,
+        };
+        if let Some(var) = &raw.token_env {
+            let v = var.get_ref();
+            if v.is_empty() || v.contains(['.', ':', '*', ' ']) {
+                self.problem(
+                    Some(var.span()),
+                    format!("`token_env` of {what} must name an environment variable"),
+                    Some("put the token itself in that variable, never in this file, e.g. token_env = \"EU_WEST_TOKEN\""),
+                );
+            }
+        }
+        match (raw.url, raw.file) {
+            (Some(url), None) => {
+                let parsed = url::Url::parse(url.get_ref());
+                match parsed {
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.password().is_none() => {}
+                    Ok(u) if u.password().is_some() => {
+                        self.problem(
+                            Some(url.span()),
+                            format!("`url` of {what} carries credentials"),
+                            Some("put the token in the variable named by `token_env` instead"),
+                        );
+                    }
+                    _ => {
+                        self.problem(
+                            Some(url.span()),
+                            format!("`url` of {what} is not an http(s) URL: `{}`", url.get_ref()),
+                            Some("e.g. url = \"https://unleash.example.com\""),
+                        );
+                    }
+                }
+                let Some(token) = token else {
+                    if raw.token_env.is_none() && raw.token_file.is_none() {
+                        self.problem(
+                            Some(span),
+                            format!("{what} has a `url` but no `token_env`"),
+                            Some("name the environment variable that holds its admin API token: token_env = \"...\""),
+                        );
+                    }
+                    return None;
+                };
+                Some(Instance {
+                    name: name.to_string(),
+                    location: Location::Live {
+                        url: url.get_ref().trim_end_matches('/').to_string(),
+                        token,
+                    },
+                    project,
+                    line,
+                })
+            }
+            (None, Some(file)) => {
+                if let Some(t) = raw.token_env.as_ref().or(raw.token_file.as_ref()) {
+                    self.problem(
+                        Some(t.span()),
+                        format!("{what} is a snapshot `file`: it takes no token"),
+                        Some("remove `token_env`/`token_file`, or use `url` for a live server"),
+                    );
+                }
+                Some(Instance {
+                    name: name.to_string(),
+                    location: Location::File(self.base.join(file.get_ref())),
+                    project,
+                    line,
+                })
+            }
+            (Some(url), Some(_)) => {
+                self.problem(
+                    Some(url.span()),
+                    format!("{what} has both `url` and `file`"),
+                    Some("an instance is either a live server (`url`) or a snapshot (`file`)"),
+                );
+                None
+            }
+            (None, None) => {
+                self.problem(
+                    Some(span),
+                    format!("{what} has neither `url` nor `file`"),
+                    Some("set url = \"https://...\" with token_env, or file = \"snapshot.json\""),
+                );
+                None
+            }
+        }
+    }
+
+    fn selection(&mut self, raw: &RawSelect) -> Option<Selection> {
+        for tag in &raw.tags {
+            let ok = tag
+                .get_ref()
+                .split_once(':')
+                .is_some_and(|(t, v)| !t.is_empty() && !v.is_empty());
+            if !ok {
+                self.problem(
+                    Some(tag.span()),
+                    format!("tag `{}` is not of the form `type:value`", tag.get_ref()),
+                    Some("e.g. tags = [\"sync:global\"]"),
+                );
+            }
+        }
+        let names_set = self.globs(&raw.names);
+        let exclude_set = self.globs(&raw.exclude);
+        Some(Selection {
+            tags: raw.tags.iter().map(|t| t.get_ref().clone()).collect(),
+            names: raw.names.iter().map(|t| t.get_ref().clone()).collect(),
+            exclude: raw.exclude.iter().map(|t| t.get_ref().clone()).collect(),
+            names_set: names_set?,
+            exclude_set: exclude_set?,
+        })
+    }
+
+    fn globs(&mut self, patterns: &[Spanned<String>]) -> Option<GlobSet> {
+        let mut builder = GlobSetBuilder::new();
+        let mut ok = true;
+        for p in patterns {
+            match Glob::new(p.get_ref()) {
+                Ok(g) => {
+                    builder.add(g);
+                }
+                Err(e) => {
+                    ok = false;
+                    self.problem(
+                        Some(p.span()),
+                        format!("invalid glob `{}`: {}", p.get_ref(), e.kind()),
+                        Some("`*` matches any run of characters, `?` one, `[abc]` a set"),
+                    );
+                }
+            }
+        }
+        if !ok {
+            return None;
+        }
+        builder.build().ok()
+    }
+}
+
+fn merge_scaffolding(base: Scaffolding, raw: &RawScaffolding) -> Scaffolding {
+    Scaffolding {
+        context_fields: raw.context_fields.unwrap_or(base.context_fields),
+        tag_types: raw.tag_types.unwrap_or(base.tag_types),
+        segments: raw.segments.unwrap_or(base.segments),
+        strategies: raw.strategies.unwrap_or(base.strategies),
+    }
+}
+
+/// Whether two instances are the same Unleash project at the same place.
+fn same_place(a: &Instance, b: &Instance) -> bool {
+    if a.project != b.project {
+        return false;
+    }
+    match (&a.location, &b.location) {
+        (Location::Live { url: ua, .. }, Location::Live { url: ub, .. }) => {
+            normalize_url(ua) == normalize_url(ub)
+        }
+        (Location::File(pa), Location::File(pb)) => {
+            let ca = std::fs::canonicalize(pa).unwrap_or_else(|_| pa.clone());
+            let cb = std::fs::canonicalize(pb).unwrap_or_else(|_| pb.clone());
+            ca == cb
+        }
+        _ => false,
+    }
+}
+
+fn normalize_url(u: &str) -> String {
+    match url::Url::parse(u) {
+        Ok(parsed) => parsed.as_str().trim_end_matches('/').to_ascii_lowercase(),
+        Err(_) => u.trim_end_matches('/').to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests;
