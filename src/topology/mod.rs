@@ -274,9 +274,11 @@ pub fn parse(path: &Path, source: &str) -> Result<Topology, TopologyError> {
     let topology = checker.topology(raw);
     match topology {
         Some(t) if checker.problems.is_empty() => Ok(t),
-        _ => Err(TopologyError::Invalid {
-            diagnostics: checker.problems,
-        }),
+        _ => {
+            let mut diagnostics = checker.problems;
+            diagnostics.sort_by_key(|d| (d.line, d.column));
+            Err(TopologyError::Invalid { diagnostics })
+        }
     }
 }
 
