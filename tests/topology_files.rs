@@ -1,8 +1,6 @@
 //! Every file in tests/topologies/invalid must be refused with exactly the message in its
 //! snapshot (file, line, column, hint); every file in tests/topologies/valid must load.
 
-use std::path::Path;
-
 use flagfleet::topology;
 
 #[test]

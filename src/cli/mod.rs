@@ -74,7 +74,7 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.verbose, cli.quiet);
     let mut ctx = Context {
-        ui: Ui::stdio(cli.no_color),
+        ui: Ui::stdio(),
         config: cli.config,
         client: ClientOptions {
             timeout: Duration::from_secs(cli.timeout.max(1)),

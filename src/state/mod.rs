@@ -21,24 +21,24 @@ use snapshot::{FileContents, ParseError, Snapshot, SnapshotSource};
 #[derive(Debug, thiserror::Error)]
 pub enum ReadError {
     /// The token's environment variable is not set.
-    #[error("{instance}: environment variable {var} is not set (token_env, line {line} of the topology)")]
+    #[error("{instance}: environment variable {var} is not set (token_env at {at})")]
     TokenEnvUnset {
         /// Instance name.
         instance: String,
         /// Variable name.
         var: String,
-        /// Line in the topology file.
-        line: usize,
+        /// `file:line` in the topology.
+        at: String,
     },
     /// The token file could not be read.
-    #[error("{instance}: cannot read token file {} (token_file, line {line} of the topology): {source}", path.display())]
+    #[error("{instance}: cannot read token file {} (token_file at {at}): {source}", path.display())]
     TokenFile {
         /// Instance name.
         instance: String,
         /// The file.
         path: PathBuf,
-        /// Line in the topology file.
-        line: usize,
+        /// `file:line` in the topology.
+        at: String,
         /// The I/O error.
         source: std::io::Error,
     },
@@ -116,21 +116,21 @@ pub enum ReadError {
 /// Reads the API token of a live instance from where the topology says it is.
 pub fn token(instance: &Instance, source: &TokenSource) -> Result<Token, ReadError> {
     match source {
-        TokenSource::Env { var, line } => match std::env::var(var) {
+        TokenSource::Env { var, at } => match std::env::var(var) {
             Ok(v) if !v.trim().is_empty() => Ok(Token::new(v)),
             _ => Err(ReadError::TokenEnvUnset {
                 instance: instance.name.clone(),
                 var: var.clone(),
-                line: *line,
+                at: at.clone(),
             }),
         },
-        TokenSource::File { path, line } => {
+        TokenSource::File { path, at } => {
             std::fs::read_to_string(path)
                 .map(Token::new)
                 .map_err(|source| ReadError::TokenFile {
                     instance: instance.name.clone(),
                     path: path.clone(),
-                    line: *line,
+                    at: at.clone(),
                     source,
                 })
         }

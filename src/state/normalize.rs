@@ -65,9 +65,11 @@ pub fn normalize(parts: Parts) -> Result<State, NormalizeError> {
             .flat_map(|(_, e)| e.segments.iter().map(|s| (s.id, s.name.clone())))
             .collect(),
     };
+    let mut environments: Vec<String> = parts.exports.iter().map(|(env, _)| env.clone()).collect();
+    environments.sort();
     let mut state = State {
         project: parts.project.clone(),
-        environments: parts.exports.iter().map(|(env, _)| env.clone()).collect(),
+        environments,
         elsewhere: parts.elsewhere,
         ..State::default()
     };

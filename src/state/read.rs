@@ -1,11 +1,14 @@
 //! Reads a live instance with as few requests as the API allows, concurrently.
 //!
-//! Per read: one batch export per environment, the four scaffolding lists, and the flag
-//! search for archived flags and flags of other projects. The export does not carry
-//! strategy order, so flags with two or more strategies in an environment get one more
-//! request each; nothing else grows with the number of flags.
+//! Per read: one batch export per environment, the four scaffolding lists, and two flag
+//! searches: archived flags, and flags of other projects (names a sync must not create).
+//! The export does not carry strategy order, so flags with two or more strategies in an
+//! environment get one more request each. Nothing else grows with the number of flags of
+//! the project; the searches grow only with archived and other projects' flags, paged at
+//! the server's maximum of 100 names. Unleash rate-limits its search endpoint (15 requests
+//! a minute by default); the client waits as `Retry-After` says.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::{stream, StreamExt, TryStreamExt};
 use serde_json::json;
@@ -18,8 +21,8 @@ use crate::client::{Client, ClientError, Path};
 
 /// How many per-flag strategy-order requests run at once.
 const ORDER_CONCURRENCY: usize = 8;
-/// Page size of the flag search.
-const SEARCH_PAGE: u64 = 1000;
+/// Page size of the flag search (the server's maximum).
+const SEARCH_PAGE: u64 = 100;
 
 /// Reads `project` in `environments` from a live instance.
 pub async fn read_live(
@@ -71,9 +74,16 @@ async fn read_order(
 ) -> Result<HashMap<(String, String), Vec<String>>, ClientError> {
     let mut wanted: Vec<(String, String)> = Vec::new();
     for (env, export) in exports {
+        let ours: HashSet<&str> = export
+            .features
+            .iter()
+            .filter(|f| f.project.as_deref().is_none_or(|p| p == project))
+            .filter(|f| !f.archived.unwrap_or(false))
+            .map(|f| f.name.as_str())
+            .collect();
         let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
         for s in &export.feature_strategies {
-            if let Some(f) = &s.feature_name {
+            if let Some(f) = s.feature_name.as_deref().filter(|f| ours.contains(f)) {
                 *counts.entry(f).or_default() += 1;
             }
         }
@@ -127,6 +137,15 @@ async fn read_elsewhere(
         search(client, &foreign_filter),
     )?;
     let mut out = BTreeMap::new();
+    for f in foreign {
+        out.insert(
+            f.name,
+            Elsewhere {
+                project: f.project,
+                archived: false,
+            },
+        );
+    }
     for f in archived {
         out.insert(
             f.name,
@@ -135,12 +154,6 @@ async fn read_elsewhere(
                 archived: true,
             },
         );
-    }
-    for f in foreign {
-        out.entry(f.name).or_insert(Elsewhere {
-            project: f.project,
-            archived: f.archived_at.is_some(),
-        });
     }
     Ok(out)
 }

@@ -108,15 +108,15 @@ pub enum TokenSource {
     Env {
         /// Variable name.
         var: String,
-        /// Line of `token_env` in the topology file.
-        line: usize,
+        /// `file:line` of `token_env` in the topology, for messages.
+        at: String,
     },
     /// A file holding the token (e.g. a mounted secret).
     File {
         /// Path, resolved against the topology file's folder.
         path: PathBuf,
-        /// Line of `token_file` in the topology file.
-        line: usize,
+        /// `file:line` of `token_file` in the topology, for messages.
+        at: String,
     },
 }
 
@@ -617,11 +617,19 @@ impl Checker<'_> {
         let token = match (&raw.token_env, &raw.token_file) {
             (Some(var), None) => Some(TokenSource::Env {
                 var: var.get_ref().clone(),
-                line: self.loc.line(var.span().start),
+                at: format!(
+                    "{}:{}",
+                    self.path.display(),
+                    self.loc.line(var.span().start)
+                ),
             }),
             (None, Some(file)) => Some(TokenSource::File {
                 path: self.base.join(file.get_ref()),
-                line: self.loc.line(file.span().start),
+                at: format!(
+                    "{}:{}",
+                    self.path.display(),
+                    self.loc.line(file.span().start)
+                ),
             }),
             (Some(_), Some(file)) => {
                 self.problem(

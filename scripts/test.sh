@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The whole test suite: starts the Unleash lab (installing what is missing), runs every
+# unit, snapshot and end-to-end test, and stops the lab again unless it was already up.
+# Extra arguments go to `cargo test`, e.g. `scripts/test.sh --test e2e_lab`.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+was_up=0
+if scripts/lab.sh status 2>/dev/null | grep -q running; then was_up=1; fi
+if [ "$was_up" = 0 ]; then trap 'scripts/lab.sh down' EXIT; fi
+scripts/lab.sh up
+cargo test --all-targets "$@"

@@ -1,0 +1,246 @@
+//! End-to-end tests against the real Unleash lab (`scripts/lab.sh up`).
+//!
+//! Each test takes the lab lock, resets the servers it uses, seeds them through the admin
+//! API, and runs the real `flagfleet` binary or library against them.
+
+mod lab;
+
+use std::path::Path;
+
+use assert_cmd::Command;
+use flagfleet::client::ClientOptions;
+use flagfleet::state::{self, snapshot, State};
+use flagfleet::topology;
+use lab::{seed, Admin, Lab};
+
+/// Writes a topology naming the lab hub and spoke1 (tokens in env vars) into `dir`.
+fn live_topology(dir: &Path, lab: &Lab, hub_envs: &str) -> std::path::PathBuf {
+    let path = dir.join("flagfleet.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[hub]
+url = "{}"
+token_env = "LAB_HUB_TOKEN"
+environments = {hub_envs}
+
+[[spokes]]
+name = "eu-west"
+url = "{}"
+token_env = "LAB_SPOKE1_TOKEN"
+environments = {{ production = "production" }}
+"#,
+            lab.hub.url, lab.spoke1.url
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn flagfleet(lab: &Lab, topology: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("flagfleet").unwrap();
+    cmd.arg("-c")
+        .arg(topology)
+        .env("LAB_HUB_TOKEN", &lab.hub.token)
+        .env("LAB_SPOKE1_TOKEN", &lab.spoke1.token)
+        .env("NO_COLOR", "1")
+        .env_remove("FLAGFLEET_LOG");
+    cmd
+}
+
+fn read_snapshot(path: &Path) -> snapshot::Snapshot {
+    let text = std::fs::read_to_string(path).unwrap();
+    match snapshot::parse(&text, "default").unwrap() {
+        snapshot::FileContents::Snapshot(s) => *s,
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+#[test]
+fn export_reads_every_field_of_a_rich_hub_faithfully() {
+    let lab = Lab::take(&["hub"]);
+    seed::rich_hub(&Admin::new(&lab.hub));
+    let dir = tempfile::tempdir().unwrap();
+    let topo = live_topology(dir.path(), &lab, r#"["production", "development"]"#);
+    let out = dir.path().join("hub.json");
+
+    let assert = flagfleet(&lab, &topo)
+        .args(["-vv", "export", "hub", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let output = assert.get_output();
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(!all.contains(&lab.hub.token), "token leaked into output");
+    assert!(!std::fs::read_to_string(&out)
+        .unwrap()
+        .contains(&lab.hub.token));
+
+    let snap = read_snapshot(&out);
+    let s = &snap.state;
+    assert_eq!(snap.source.unleash_version.as_deref(), Some("8.2.0"));
+
+    // Strategy order is the evaluation order set by set-sort-order, not the export's.
+    let prod = &s.flags["checkout-v2"].environments["production"];
+    let names: Vec<&str> = prod.strategies.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["by-tenant", "default", "flexibleRollout"]);
+    // Segments by name, sorted; ids gone.
+    assert_eq!(prod.strategies[0].segments, ["beta-users", "premium"]);
+    assert!(prod.strategies[1].disabled);
+    assert_eq!(
+        prod.strategies[2].title.as_deref(),
+        Some("Half of EU and US")
+    );
+    // Archived flags are not active flags, but their names are known as taken.
+    assert!(!s.flags.contains_key("old-flag"));
+    assert!(s.elsewhere["old-flag"].archived);
+    // A context field used only inside a segment is still read.
+    assert_eq!(s.context_fields["plan"].legal_values.len(), 2);
+    assert!(s.context_fields["userId"].builtin);
+    assert!(s.strategies["flexibleRollout"].builtin);
+    assert!(!s.strategies["by-tenant"].builtin);
+    assert!(s.tag_types["simple"].builtin);
+
+    // Everything else is pinned by a reviewed snapshot of the whole state.
+    insta::assert_json_snapshot!("rich_hub_state", s);
+
+    // Read back from the file, it is the same state; exported again, the same bytes.
+    let file_topo = dir.path().join("file.toml");
+    std::fs::write(
+        &file_topo,
+        "[hub]\nfile = \"hub.json\"\nenvironments = [\"production\", \"development\"]\n[[spokes]]\nname = \"x\"\nfile = \"hub.json\"\nproject = \"other\"\n",
+    )
+    .unwrap();
+    let again = dir.path().join("again.json");
+    flagfleet(&lab, &file_topo)
+        .args(["export", "hub", "--out"])
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(read_snapshot(&again).state, snap.state);
+    let strip_source = |p: &Path| {
+        let mut v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+        v.as_object_mut().unwrap().remove("source");
+        v
+    };
+    assert_eq!(strip_source(&again), strip_source(&out));
+}
+
+/// Reads the hub through the library and returns the state and the requests it took.
+fn read_counting(lab: &Lab, topo: &Path) -> (State, u64) {
+    std::env::set_var("LAB_HUB_TOKEN", &lab.hub.token);
+    let t = topology::load(topo).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = state::connect(&t.hub.instance, &ClientOptions::default())
+            .unwrap()
+            .unwrap();
+        let s = state::read(&t.hub.instance, Some(&client), &t.hub.environments, true)
+            .await
+            .unwrap();
+        (s, client.requests())
+    })
+}
+
+#[test]
+fn a_thousand_single_strategy_flags_add_no_requests() {
+    let lab = Lab::take(&["hub"]);
+    let admin = Admin::new(&lab.hub);
+    seed::rich_hub(&admin);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = live_topology(dir.path(), &lab, r#"["production", "development"]"#);
+
+    let (before, requests_before) = read_counting(&lab, &topo);
+    seed::bulk_flags(&admin, 1000);
+    let (after, requests_after) = read_counting(&lab, &topo);
+
+    assert_eq!(after.flags.len(), before.flags.len() + 1000);
+    assert_eq!(
+        after.flags["bulk-0999"].environments["production"]
+            .strategies
+            .len(),
+        1
+    );
+    assert_eq!(
+        requests_after, requests_before,
+        "reading 1,000 more single-strategy flags must not cost more requests"
+    );
+    // 2 exports + 4 scaffolding lists + 2 searches + 1 order read (checkout-v2).
+    assert_eq!(requests_before, 9);
+}
+
+#[test]
+fn validate_reports_every_instance_and_every_problem() {
+    let lab = Lab::take(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("flagfleet.toml");
+    std::fs::write(
+        &topo,
+        format!(
+            r#"
+[hub]
+url = "{}"
+token_env = "LAB_HUB_TOKEN"
+
+[[spokes]]
+name = "eu-west"
+url = "{}"
+token_env = "LAB_SPOKE1_TOKEN"
+environments = {{ production = "staging" }}
+
+[[spokes]]
+name = "us-east"
+url = "{}"
+token_env = "WRONG_TOKEN"
+
+[[spokes]]
+name = "ap-south"
+url = "http://127.0.0.1:9"
+token_env = "LAB_HUB_TOKEN"
+
+[[spokes]]
+name = "no-env"
+url = "{}"
+token_env = "FLAGFLEET_TEST_UNSET_VARIABLE"
+"#,
+            lab.hub.url, lab.spoke1.url, lab.spoke2.url, lab.spoke3.url
+        ),
+    )
+    .unwrap();
+    let assert = flagfleet(&lab, &topo)
+        .env("WRONG_TOKEN", "*:*.not-a-real-token")
+        .env_remove("FLAGFLEET_TEST_UNSET_VARIABLE")
+        .arg("validate")
+        .assert()
+        .code(1);
+    let out = assert.get_output();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("8.2.0"), "{stdout}");
+    assert!(
+        stderr.contains("eu-west: environment `staging` does not exist here"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("us-east: the API token was refused (HTTP 401"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("ap-south: cannot reach http://127.0.0.1:9/"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("no-env: environment variable FLAGFLEET_TEST_UNSET_VARIABLE is not set"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("not-a-real-token") && !stdout.contains("not-a-real-token"));
+    assert!(!stderr.contains(&lab.hub.token));
+    let hub_line = stdout.lines().find(|l| l.contains(" hub ")).unwrap();
+    assert!(hub_line.contains("ok"), "{stdout}");
+}

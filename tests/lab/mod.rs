@@ -1,0 +1,139 @@
+//! The real Unleash lab, as the end-to-end tests see it.
+//!
+//! `scripts/lab.sh up` starts PostgreSQL and four unleash-server processes on loopback
+//! and writes `.lab/lab.env`. Tests take the [`Lab`] lock (they share the servers), reset
+//! the instances they use to a pristine state, seed them through the admin API, and run
+//! the real `flagfleet` binary against them.
+#![allow(dead_code)]
+
+pub mod seed;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Mutex, MutexGuard};
+
+use serde_json::Value;
+
+/// One Unleash server of the lab.
+#[derive(Debug, Clone)]
+pub struct Server {
+    /// `hub`, `spoke1`, `spoke2`, `spoke3`.
+    pub name: &'static str,
+    pub url: String,
+    pub token: String,
+}
+
+/// The running lab, held exclusively by one test at a time.
+pub struct Lab {
+    pub hub: Server,
+    pub spoke1: Server,
+    pub spoke2: Server,
+    pub spoke3: Server,
+    script: PathBuf,
+    _guard: MutexGuard<'static, ()>,
+}
+
+static LOCK: Mutex<()> = Mutex::new(());
+
+impl Lab {
+    /// Takes the lab for this test and resets the named instances to an empty Unleash.
+    pub fn take(reset: &[&str]) -> Lab {
+        let guard = LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let env_file = root.join(".lab/lab.env");
+        let text = std::fs::read_to_string(&env_file).unwrap_or_else(|_| {
+            panic!(
+                "the Unleash lab is not running ({} missing): run `scripts/test.sh`, or `scripts/lab.sh up` before `cargo test`",
+                env_file.display()
+            )
+        });
+        let vars: BTreeMap<&str, &str> = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim(), v.trim()))
+            .collect();
+        let server = |name: &'static str, key: &str| Server {
+            name,
+            url: vars[format!("FLAGFLEET_LAB_{key}_URL").as_str()].to_string(),
+            token: vars[format!("FLAGFLEET_LAB_{key}_TOKEN").as_str()].to_string(),
+        };
+        let lab = Lab {
+            hub: server("hub", "HUB"),
+            spoke1: server("spoke1", "SPOKE1"),
+            spoke2: server("spoke2", "SPOKE2"),
+            spoke3: server("spoke3", "SPOKE3"),
+            script: root.join("scripts/lab.sh"),
+            _guard: guard,
+        };
+        if !reset.is_empty() {
+            let status = Command::new("bash")
+                .arg(&lab.script)
+                .arg("reset")
+                .args(reset)
+                .status()
+                .expect("run scripts/lab.sh reset");
+            assert!(status.success(), "scripts/lab.sh reset {reset:?} failed");
+        }
+        lab
+    }
+}
+
+/// A tiny admin-API client for seeding and inspecting servers in tests (independent of
+/// flagfleet's own client, so a bug there cannot hide itself).
+pub struct Admin {
+    http: reqwest::blocking::Client,
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    pub fn new(server: &Server) -> Admin {
+        Admin {
+            http: reqwest::blocking::Client::new(),
+            base: server.url.trim_end_matches('/').to_string(),
+            token: server.token.clone(),
+        }
+    }
+
+    #[track_caller]
+    pub fn send(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{}", self.base, path))
+            .header("Authorization", &self.token);
+        if let Some(b) = &body {
+            req = req.json(b);
+        }
+        let resp = req
+            .send()
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+        let status = resp.status();
+        let text = resp.text().unwrap_or_default();
+        assert!(
+            status.is_success(),
+            "{method} {path} -> {status}: {text}\nbody: {body:?}"
+        );
+        if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        }
+    }
+
+    #[track_caller]
+    pub fn get(&self, path: &str) -> Value {
+        self.send("GET", path, None)
+    }
+
+    #[track_caller]
+    pub fn post(&self, path: &str, body: Value) -> Value {
+        self.send("POST", path, Some(body))
+    }
+
+    #[track_caller]
+    pub fn put(&self, path: &str, body: Value) -> Value {
+        self.send("PUT", path, Some(body))
+    }
+}
