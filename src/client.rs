@@ -435,3 +435,127 @@ fn error_chain(e: &dyn std::error::Error) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    //! Faults a real server will not produce on demand (429, 503, a token refused mid-way),
+    //! injected by a tiny HTTP stub on 127.0.0.1:0.
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::TcpListener;
+
+    /// Serves the given raw responses, one per connection, and returns the base URL.
+    async fn stub(responses: Vec<&'static str>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            for response in responses {
+                let (mut socket, _) = listener.accept().await.unwrap();
+                let mut buf = vec![0u8; 4096];
+                let _ = socket.read(&mut buf).await;
+                socket.write_all(response.as_bytes()).await.unwrap();
+                socket.shutdown().await.unwrap();
+            }
+        });
+        format!("http://{addr}")
+    }
+
+    const OK: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 11\r\n\r\n{\"ok\":true}";
+
+    fn client(url: &str) -> Client {
+        let options = ClientOptions {
+            timeout: Duration::from_secs(5),
+            retries: 3,
+            backoff: Duration::from_millis(1),
+        };
+        Client::new("stub", url, &Token::new("*:*.secret-value"), options).unwrap()
+    }
+
+    #[tokio::test]
+    async fn transient_answers_are_retried_and_counted() {
+        let url = stub(vec![
+            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 0\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            OK,
+        ])
+        .await;
+        let c = client(&url);
+        let v: serde_json::Value = c.get(Path::new(&["api", "x"])).await.unwrap();
+        assert_eq!(v["ok"], true);
+        assert_eq!(c.requests(), 3);
+    }
+
+    #[tokio::test]
+    async fn retry_after_is_honoured() {
+        let url = stub(vec![
+            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            OK,
+        ])
+        .await;
+        let c = client(&url);
+        let started = Instant::now();
+        let _: serde_json::Value = c.get(Path::new(&["api", "x"])).await.unwrap();
+        assert!(started.elapsed() >= Duration::from_millis(900));
+    }
+
+    #[tokio::test]
+    async fn retries_are_bounded() {
+        let busy = "HTTP/1.1 502 Bad Gateway\r\nconnection: close\r\ncontent-length: 4\r\n\r\nbusy";
+        let url = stub(vec![busy; 4]).await;
+        let c = client(&url);
+        let err = c
+            .get::<serde_json::Value>(Path::new(&["api", "x"]))
+            .await
+            .unwrap_err();
+        assert_eq!(c.requests(), 4);
+        assert_eq!(
+            err.to_string(),
+            "stub: GET /api/x failed with HTTP 502: busy"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_is_reported_with_the_servers_message_and_never_echoed() {
+        let url = stub(vec![
+            "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 59\r\n\r\n{\"name\":\"AuthenticationRequired\",\"message\":\"bad token xyz\"}",
+        ])
+        .await;
+        let c = client(&url);
+        let err = c
+            .get::<serde_json::Value>(Path::new(&["api", "x"]))
+            .await
+            .unwrap_err();
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            "stub: the API token was refused (HTTP 401 on GET /api/x): bad token xyz"
+        );
+        assert!(!format!("{err:?}{c:?}").contains("secret-value"));
+    }
+
+    #[tokio::test]
+    async fn an_answer_that_is_not_json_is_a_decode_error_naming_the_request() {
+        let url = stub(vec![
+            "HTTP/1.1 200 OK\r\ncontent-type: text/html\r\nconnection: close\r\ncontent-length: 6\r\n\r\n<html>",
+        ])
+        .await;
+        let err = client(&url)
+            .get::<serde_json::Value>(Path::new(&["api", "x"]))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Decode { .. }));
+        assert!(err
+            .to_string()
+            .starts_with("stub: unexpected answer to GET /api/x: "));
+    }
+
+    #[test]
+    fn path_segments_are_escaped_and_appended_to_a_base_with_a_prefix() {
+        let c = client("https://example.com/unleash/");
+        let url = c.url(&Path::new(&["api", "features", "a b/c"]).query("q", "x&y"));
+        assert_eq!(
+            url.as_str(),
+            "https://example.com/unleash/api/features/a%20b%2Fc?q=x%26y"
+        );
+    }
+}

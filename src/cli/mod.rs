@@ -26,7 +26,8 @@ pub use error::CliError;
 #[derive(Debug, Parser)]
 #[command(name = "flagfleet", version, max_term_width = 100)]
 #[command(
-    after_help = "Exit codes: 0 success, 1 error, 2 changes present (plan --detailed-exitcode).\n\
+    after_help = "Examples:\n  flagfleet -c examples/quickstart/flagfleet.toml validate\n  flagfleet export hub --out hub.json\n\n\
+Exit codes: 0 success, 1 error, 2 changes present (plan --detailed-exitcode).\n\
 Environment: NO_COLOR disables colour; FLAGFLEET_LOG sets the log filter (e.g. debug)."
 )]
 pub struct Cli {

@@ -72,7 +72,7 @@ pub(crate) async fn run(ctx: &mut Context, _args: Args) -> Result<ExitCode, CliE
     let problems: Vec<_> = rows.iter().flat_map(|r| r.problems.iter()).collect();
     if problems.is_empty() {
         ctx.ui.out(&format!(
-            "{} is valid: {} instances reachable.\n",
+            "{} is valid: all {} instances read.\n",
             topology.path.display(),
             rows.len()
         ))?;

@@ -1,0 +1,237 @@
+//! The command line, end to end, on snapshot files (no server): the quickstart, error
+//! messages, `--help`, and pipes.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use assert_cmd::Command;
+use flagfleet::state::{model, snapshot};
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn flagfleet() -> Command {
+    let mut cmd = Command::cargo_bin("flagfleet").unwrap();
+    cmd.current_dir(root())
+        .env("NO_COLOR", "1")
+        .env_remove("FLAGFLEET_LOG");
+    cmd
+}
+
+fn run(args: &[&str]) -> (i32, String, String) {
+    let out = flagfleet().args(args).output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8(out.stdout).unwrap(),
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+const QUICKSTART: &str = "examples/quickstart/flagfleet.toml";
+
+#[test]
+fn quickstart_validates() {
+    let (code, stdout, stderr) = run(&["-c", QUICKSTART, "validate"]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!(stdout);
+}
+
+#[test]
+fn quickstart_export_reproduces_the_snapshot_file() {
+    let (code, stdout, stderr) = run(&["-c", QUICKSTART, "export", "eu-west"]);
+    assert_eq!(code, 0, "{stderr}");
+    let original =
+        std::fs::read_to_string(root().join("examples/quickstart/eu-west.json")).unwrap();
+    let parse = |text: &str| match snapshot::parse(text, "default").unwrap() {
+        snapshot::FileContents::Snapshot(s) => s.state,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(parse(&stdout), parse(&original));
+    // Byte-identical apart from `source` (which says where it was read from).
+    let body = |text: &str| text[text.find("\"state\"").unwrap()..].to_string();
+    assert_eq!(body(&stdout), body(&original));
+}
+
+#[test]
+fn help_shows_examples() {
+    for args in [&["--help"][..], &["help", "validate"], &["help", "export"]] {
+        let (code, stdout, _) = run(args);
+        assert_eq!(code, 0);
+        insta::assert_snapshot!(format!("help_{}", args.join("_")), stdout);
+    }
+}
+
+/// Writes a topology (and optional files) into a temporary folder.
+fn fleet(topology: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("flagfleet.toml"), topology).unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+fn run_in(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let out = flagfleet()
+        .arg("-c")
+        .arg(dir.join("flagfleet.toml"))
+        .args(args)
+        .output()
+        .unwrap();
+    let scrub = |b: Vec<u8>| {
+        String::from_utf8(b)
+            .unwrap()
+            .replace(&dir.display().to_string(), "[DIR]")
+    };
+    (
+        out.status.code().unwrap_or(-1),
+        scrub(out.stdout),
+        scrub(out.stderr),
+    )
+}
+
+#[test]
+fn a_missing_snapshot_file_is_named() {
+    let dir = fleet(
+        "[hub]\nfile = \"hub.json\"\n[[spokes]]\nname = \"eu\"\nfile = \"eu.json\"\n",
+        &[],
+    );
+    let (code, _, stderr) = run_in(dir.path(), &["export", "eu"]);
+    assert_eq!(code, 1);
+    insta::assert_snapshot!(stderr, @r"
+    Error: eu: snapshot file [DIR]/eu.json does not exist
+    Hint: paths in the topology are relative to the topology file; `flagfleet export INSTANCE --out FILE` writes a snapshot
+    ");
+}
+
+#[test]
+fn an_unset_token_variable_is_named_before_any_request() {
+    let dir = fleet(
+        "[hub]\nfile = \"hub.json\"\n[[spokes]]\nname = \"eu\"\nurl = \"http://127.0.0.1:9\"\ntoken_env = \"FLAGFLEET_TEST_NOT_SET\"\n",
+        &[],
+    );
+    let out = flagfleet()
+        .arg("-c")
+        .arg(dir.path().join("flagfleet.toml"))
+        .args(["export", "eu"])
+        .env_remove("FLAGFLEET_TEST_NOT_SET")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with(
+            "Error: eu: environment variable FLAGFLEET_TEST_NOT_SET is not set (token_env at "
+        ),
+        "{stderr}"
+    );
+    assert!(stderr.contains("flagfleet.toml:6)"), "{stderr}");
+}
+
+#[test]
+fn an_invalid_topology_is_reported_with_its_location() {
+    let dir = fleet("[hub]\nfile = \"hub.json\"\nprojct = \"x\"\n[[spokes]]\nname = \"eu\"\nfile = \"eu.json\"\n", &[]);
+    let (code, stdout, stderr) = run_in(dir.path(), &["validate"]);
+    assert_eq!(code, 1);
+    assert_eq!(stdout, "");
+    insta::assert_snapshot!(stderr, @r"
+    Error: invalid topology (1 problem):
+      [DIR]/flagfleet.toml:3:1: unknown key `projct`, expected one of `name`, `url`, `file`, `token_env`, `token_file`, `project`, `environments`
+        hint: did you mean `project`?
+    ");
+}
+
+#[test]
+fn the_hub_may_be_a_raw_unleash_export() {
+    let sample =
+        std::fs::read_to_string(root().join("tests/fixtures/unleash-8.2.0-export-sample.json"))
+            .unwrap();
+    let dir = fleet(
+        "[hub]\nfile = \"export.json\"\n[[spokes]]\nname = \"eu\"\nfile = \"export.json\"\nproject = \"p2\"\n",
+        &[("export.json", &sample)],
+    );
+    let (code, stdout, stderr) = run_in(dir.path(), &["export", "hub"]);
+    assert_eq!(code, 0, "{stderr}");
+    let state = match snapshot::parse(&stdout, "default").unwrap() {
+        snapshot::FileContents::Snapshot(s) => s.state,
+        other => panic!("{other:?}"),
+    };
+    let checkout = &state.flags["checkout-v2"];
+    let strategy = &checkout.environments["production"].strategies[0];
+    assert_eq!(strategy.segments, ["beta-users"]);
+    assert!(state.segments["beta-users"].incomplete);
+    assert_eq!(checkout.dependencies[0].feature, "parent-flag");
+    assert!(state.context_fields["region"].legal_values.len() == 2);
+
+    // A spoke may not be a raw export: it could not be written back.
+    let (code, _, stderr) = run_in(dir.path(), &["export", "eu"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("is a raw Unleash export; only the hub may be one"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn snapshots_of_another_format_version_or_project_are_refused() {
+    let hub = std::fs::read_to_string(root().join("examples/quickstart/hub.json")).unwrap();
+    let future = hub.replace("\"format_version\": 1", "\"format_version\": 9");
+    let dir = fleet(
+        "[hub]\nfile = \"hub.json\"\nproject = \"other\"\n[[spokes]]\nname = \"eu\"\nfile = \"future.json\"\n",
+        &[("hub.json", &hub), ("future.json", &future)],
+    );
+    let (_, _, stderr) = run_in(dir.path(), &["export", "eu"]);
+    insta::assert_snapshot!(stderr, @"Error: eu: [DIR]/future.json: snapshot format_version 9 is not supported (this flagfleet reads version 1)");
+    let (_, _, stderr) = run_in(dir.path(), &["export", "hub"]);
+    insta::assert_snapshot!(stderr, @"Error: hub: [DIR]/hub.json holds project `default`, but the topology names project `other`");
+}
+
+#[test]
+fn a_closed_pipe_is_a_normal_exit() {
+    // A snapshot large enough that writing it outlasts the reader.
+    let mut state = model::State {
+        project: "default".into(),
+        environments: vec!["production".into()],
+        ..Default::default()
+    };
+    for i in 0..20_000 {
+        state
+            .flags
+            .insert(format!("flag-{i:05}"), model::Flag::default());
+    }
+    let snap = snapshot::Snapshot::new(
+        state,
+        snapshot::SnapshotSource {
+            instance: "hub".into(),
+            location: "test".into(),
+            unleash_version: None,
+        },
+    );
+    let dir = fleet(
+        "[hub]\nfile = \"hub.json\"\n[[spokes]]\nname = \"eu\"\nfile = \"hub.json\"\nproject = \"x\"\n",
+        &[("hub.json", &snap.to_json())],
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("flagfleet"))
+        .arg("-c")
+        .arg(dir.path().join("flagfleet.toml"))
+        .args(["export", "hub"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 16];
+    child.stdout.take().unwrap().read_exact(&mut first).unwrap();
+    // The reader is gone (like `| head -c 16`).
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(status.success(), "exit {status:?}: {stderr}");
+    assert_eq!(stderr, "");
+}
