@@ -7,10 +7,20 @@
 //! - [`topology`]: the TOML topology file, checked into one [`topology::Topology`].
 //! - [`client`]: the only code that speaks HTTP to Unleash.
 //! - [`state`]: reads an instance (live or snapshot file) into the typed model.
+//! - [`fleet`]: reads the hub and the spokes concurrently.
+//! - [`desired`]: what each spoke should hold: selected, mapped, overridden hub flags.
+//! - [`graph`]: the dependency order of a spoke's actions.
+//! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with reasons.
+//! - [`render`]: a plan as terminal text, JSON or Markdown.
 //! - [`cli`]: the command line: argument parsing, commands, output, exit codes.
 
 pub mod cli;
 pub mod client;
+pub mod desired;
+pub mod fleet;
+pub mod graph;
+pub mod plan;
+pub mod render;
 pub mod state;
 pub mod topology;
 mod ui;

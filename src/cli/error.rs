@@ -3,7 +3,6 @@
 
 use std::fmt::Write as _;
 
-use crate::client::ClientError;
 use crate::state::ReadError;
 use crate::topology::TopologyError;
 
@@ -16,6 +15,9 @@ pub enum CliError {
     /// An instance could not be read.
     #[error(transparent)]
     Read(#[from] ReadError),
+    /// The fleet could not be read or planned.
+    #[error(transparent)]
+    Fleet(#[from] crate::fleet::FleetError),
     /// An instance name on the command line is not in the topology.
     #[error("no instance named `{name}` in {topology}")]
     UnknownInstance {
@@ -55,7 +57,11 @@ impl CliError {
                 "pass the topology file with -c/--config PATH; docs/topology.md describes it"
                     .into(),
             ),
-            CliError::Read(e) => read_hint(e),
+            CliError::Read(e) => e.hint(),
+            CliError::Fleet(crate::fleet::FleetError::Hub(e)) => e.hint(),
+            CliError::Fleet(crate::fleet::FleetError::UnknownSpoke { known, .. }) => {
+                Some(format!("spokes: {}", known.join(", ")))
+            }
             CliError::UnknownInstance { known, .. } => {
                 Some(format!("instances: {}", known.join(", ")))
             }
@@ -81,26 +87,5 @@ impl CliError {
             let _ = writeln!(out, "Hint: {hint}");
         }
         out
-    }
-}
-
-pub(crate) fn read_hint(e: &ReadError) -> Option<String> {
-    match e {
-        ReadError::TokenEnvUnset { var, instance, .. } => Some(format!(
-            "set {var} to an admin API token (or personal access token) of `{instance}`"
-        )),
-        ReadError::Client(ClientError::Unauthorized { .. }) => Some(
-            "the token must be an admin API token, a personal access token or a service account token with admin rights on this instance".into(),
-        ),
-        ReadError::Client(ClientError::Unreachable { .. }) => {
-            Some("check that the server is running and that `url` in the topology is right".into())
-        }
-        ReadError::SnapshotMissing { .. } => Some(
-            "paths in the topology are relative to the topology file; `flagfleet export INSTANCE --out FILE` writes a snapshot".into(),
-        ),
-        ReadError::MissingEnvironment { .. } => Some(
-            "check `environments` of the hub (or the spoke's mapping) in the topology".into(),
-        ),
-        _ => None,
     }
 }

@@ -5,6 +5,8 @@
 
 mod error;
 mod export;
+mod graph;
+mod plan;
 mod validate;
 
 use std::path::PathBuf;
@@ -53,6 +55,8 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     Validate(validate::Args),
+    Plan(plan::Args),
+    Graph(graph::Args),
     Export(export::Args),
 }
 
@@ -61,12 +65,23 @@ pub(crate) struct Context {
     pub ui: Ui,
     pub config: PathBuf,
     pub client: ClientOptions,
+    /// Colour on stdout: a terminal, no `--no-color`, no `NO_COLOR`.
+    pub color: bool,
+    /// `-v` given: list every item.
+    pub verbose: bool,
 }
 
 impl Context {
     /// Loads and checks the topology file.
     pub fn topology(&self) -> Result<Topology, CliError> {
         Ok(topology::load(&self.config)?)
+    }
+
+    /// Loads the topology and fingerprints its text (plans record which topology made them).
+    pub fn topology_with_fingerprint(&self) -> Result<(Topology, String), CliError> {
+        let topology = self.topology()?;
+        let bytes = std::fs::read(&self.config).unwrap_or_default();
+        Ok((topology, crate::plan::fingerprint_bytes(&bytes)))
     }
 }
 
@@ -76,6 +91,10 @@ pub fn main() -> ExitCode {
     init_logging(cli.verbose, cli.quiet);
     let mut ctx = Context {
         ui: Ui::stdio(),
+        color: !cli.no_color
+            && std::io::IsTerminal::is_terminal(&std::io::stdout())
+            && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
+        verbose: cli.verbose > 0,
         config: cli.config,
         client: ClientOptions {
             timeout: Duration::from_secs(cli.timeout.max(1)),
@@ -92,6 +111,8 @@ pub fn main() -> ExitCode {
     let outcome = runtime.block_on(async {
         match cli.command {
             Command::Validate(args) => validate::run(&mut ctx, args).await,
+            Command::Plan(args) => plan::run(&mut ctx, args).await,
+            Command::Graph(args) => graph::run(&mut ctx, args).await,
             Command::Export(args) => export::run(&mut ctx, args).await,
         }
     });

@@ -5,7 +5,6 @@ use std::process::ExitCode;
 use comfy_table::{presets, ContentArrangement, Table};
 use futures::future::join_all;
 
-use super::error::read_hint;
 use super::export::environments_of;
 use super::{CliError, Context};
 use crate::client::ClientOptions;
@@ -105,7 +104,7 @@ async fn check(topology: &Topology, instance: &Instance, options: &ClientOptions
         problems: Vec::new(),
     };
     let fail = |row: &mut Row, e: ReadError| {
-        let hint = read_hint(&e);
+        let hint = e.hint();
         row.problems.push((e.to_string(), hint));
     };
     let client = match state::connect(instance, options) {

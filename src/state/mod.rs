@@ -113,6 +113,30 @@ pub enum ReadError {
     },
 }
 
+impl ReadError {
+    /// The fix, where we know it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+        ReadError::TokenEnvUnset { var, instance, .. } => Some(format!(
+            "set {var} to an admin API token (or personal access token) of `{instance}`"
+        )),
+        ReadError::Client(ClientError::Unauthorized { .. }) => Some(
+            "the token must be an admin API token, a personal access token or a service account token with admin rights on this instance".into(),
+        ),
+        ReadError::Client(ClientError::Unreachable { .. }) => {
+            Some("check that the server is running and that `url` in the topology is right".into())
+        }
+        ReadError::SnapshotMissing { .. } => Some(
+            "paths in the topology are relative to the topology file; `flagfleet export INSTANCE --out FILE` writes a snapshot".into(),
+        ),
+        ReadError::MissingEnvironment { .. } => Some(
+            "check `environments` of the hub (or the spoke's mapping) in the topology".into(),
+        ),
+        _ => None,
+    }
+    }
+}
+
 /// Reads the API token of a live instance from where the topology says it is.
 pub fn token(instance: &Instance, source: &TokenSource) -> Result<Token, ReadError> {
     match source {

@@ -1,0 +1,37 @@
+//! `flagfleet graph`: the dependency graph of each spoke's plan, as Graphviz DOT.
+
+use std::process::ExitCode;
+
+use super::{CliError, Context};
+
+/// Print each spoke's dependency graph as Graphviz DOT.
+///
+/// Nodes are `kind:name`, coloured by action (green create, yellow overwrite, grey skip,
+/// red blocked); an edge points from what must exist first to what uses it.
+///
+/// Examples:
+///   flagfleet graph --spoke eu-west | dot -Tsvg > eu-west.svg
+#[derive(Debug, clap::Args)]
+#[command(verbatim_doc_comment)]
+pub(crate) struct Args {
+    /// Only this spoke (repeatable).
+    #[arg(long = "spoke", value_name = "NAME")]
+    spokes: Vec<String>,
+}
+
+pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
+    let plan = super::plan::make_plan(ctx, &args.spokes).await?;
+    let mut out = String::new();
+    for spoke in &plan.spokes {
+        match &spoke.error {
+            Some(e) => ctx.ui.err(&format!("Error: {}\n", e))?,
+            None => out.push_str(&crate::graph::to_dot(&spoke.name, &spoke.actions)),
+        }
+    }
+    ctx.ui.out(&out)?;
+    Ok(if plan.has_errors() {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    })
+}

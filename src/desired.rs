@@ -1,0 +1,142 @@
+//! What a spoke should hold: the selected hub flags in the spoke's environment names, with
+//! the spoke's overrides applied, and the scaffolding those flags use.
+//!
+//! Nothing here looks at the spoke's state except for one question the topology cannot
+//! answer: whether a parent flag that is not selected already exists there.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::state::model::{Flag, Segment, State, Strategy};
+use crate::topology::{Spoke, Topology};
+
+/// The selected, mapped and overridden hub flags for one spoke.
+#[derive(Debug, Clone, Default)]
+pub struct Desired {
+    /// Flags by name, environments renamed to the spoke's and limited to synced ones.
+    pub flags: BTreeMap<String, Flag>,
+}
+
+/// Selects, maps and overrides the hub's flags for `spoke`.
+pub fn desired(topology: &Topology, hub: &State, spoke: &Spoke) -> Desired {
+    let mut flags = BTreeMap::new();
+    for (name, flag) in &hub.flags {
+        if !selected(topology, spoke, name, flag) {
+            continue;
+        }
+        let mut mapped = flag.clone();
+        mapped.environments = spoke
+            .environments
+            .iter()
+            .filter_map(|(hub_env, spoke_env)| {
+                flag.environments
+                    .get(hub_env)
+                    .map(|e| (spoke_env.clone(), e.clone()))
+            })
+            .collect();
+        apply_overrides(spoke, name, &mut mapped);
+        flags.insert(name.clone(), mapped);
+    }
+    Desired { flags }
+}
+
+/// Whether the hub flag `name` is synced to `spoke` (hub selection, then the spoke's).
+pub fn selected(topology: &Topology, spoke: &Spoke, name: &str, flag: &Flag) -> bool {
+    let tags: Vec<String> = flag.tags.iter().map(ToString::to_string).collect();
+    let tags = || tags.iter().map(String::as_str);
+    topology.select.matches(name, tags())
+        && spoke
+            .select
+            .as_ref()
+            .is_none_or(|s| s.matches(name, tags()))
+}
+
+fn apply_overrides(spoke: &Spoke, name: &str, flag: &mut Flag) {
+    for o in spoke.overrides.iter().filter(|o| o.matches(name)) {
+        for (env_name, env) in flag.environments.iter_mut() {
+            if o.environment.as_ref().is_some_and(|e| e != env_name) {
+                continue;
+            }
+            if let Some(enabled) = o.enabled {
+                env.enabled = enabled;
+            }
+            for strategy in &mut env.strategies {
+                for (key, value) in &o.parameters {
+                    if let Some(slot) = strategy.parameters.get_mut(key) {
+                        slot.clone_from(value);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The scaffolding and parent flags one flag (or segment) needs on a spoke.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Uses {
+    /// Context fields named in constraints, stickiness and variant stickiness.
+    pub context_fields: BTreeSet<String>,
+    /// Segments used by strategies.
+    pub segments: BTreeSet<String>,
+    /// Strategy definitions used.
+    pub strategies: BTreeSet<String>,
+    /// Tag types of the flag's tags.
+    pub tag_types: BTreeSet<String>,
+    /// Parent flags.
+    pub parents: BTreeSet<String>,
+}
+
+/// Stickiness values that are not context fields.
+const NOT_CONTEXT: &[&str] = &["default", "random", ""];
+
+/// What `flag` uses (context fields used only inside segments are the segments' own use).
+pub fn flag_uses(flag: &Flag) -> Uses {
+    let mut uses = Uses::default();
+    for env in flag.environments.values() {
+        for s in &env.strategies {
+            strategy_uses(s, &mut uses);
+        }
+        for v in &env.variants {
+            stickiness(v.stickiness.as_deref(), &mut uses.context_fields);
+            for o in &v.overrides {
+                uses.context_fields.insert(o.context_name.clone());
+            }
+        }
+    }
+    uses.tag_types = flag.tags.iter().map(|t| t.kind.clone()).collect();
+    uses.parents = flag
+        .dependencies
+        .iter()
+        .map(|d| d.feature.clone())
+        .collect();
+    uses
+}
+
+fn strategy_uses(s: &Strategy, uses: &mut Uses) {
+    uses.strategies.insert(s.name.clone());
+    uses.segments.extend(s.segments.iter().cloned());
+    for c in &s.constraints {
+        uses.context_fields.insert(c.context_name.clone());
+    }
+    stickiness(
+        s.parameters.get("stickiness").map(String::as_str),
+        &mut uses.context_fields,
+    );
+    for v in &s.variants {
+        stickiness(v.stickiness.as_deref(), &mut uses.context_fields);
+    }
+}
+
+fn stickiness(value: Option<&str>, out: &mut BTreeSet<String>) {
+    if let Some(v) = value.filter(|v| !NOT_CONTEXT.contains(v)) {
+        out.insert(v.to_string());
+    }
+}
+
+/// Context fields a segment's constraints use.
+pub fn segment_uses(segment: &Segment) -> BTreeSet<String> {
+    segment
+        .constraints
+        .iter()
+        .map(|c| c.context_name.clone())
+        .collect()
+}

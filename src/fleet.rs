@@ -1,0 +1,127 @@
+//! Reads a whole fleet at once: the hub and every selected spoke concurrently, so one
+//! unreachable spoke is reported for itself while the others are still planned.
+
+use futures::future::join_all;
+
+use crate::client::{Client, ClientOptions};
+use crate::state::{self, ReadError, State};
+use crate::topology::{Instance, Topology};
+
+/// Why a fleet could not be read at all.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetError {
+    /// The hub could not be read: nothing can be planned.
+    #[error("cannot read the hub: {0}")]
+    Hub(#[source] ReadError),
+    /// `--spoke` named a spoke the topology does not have.
+    #[error("no spoke named `{name}` in the topology")]
+    UnknownSpoke {
+        /// What was asked for.
+        name: String,
+        /// Spokes that exist.
+        known: Vec<String>,
+    },
+}
+
+/// One spoke as read.
+#[derive(Debug)]
+pub struct SpokeState {
+    /// The spoke's name in the topology.
+    pub name: String,
+    /// Its state, or why it could not be read.
+    pub state: Result<State, ReadError>,
+    /// The client used (live spokes), for apply and request counts.
+    pub client: Option<Client>,
+}
+
+/// The hub and the selected spokes as read.
+#[derive(Debug)]
+pub struct FleetState {
+    /// The hub's state.
+    pub hub: State,
+    /// The hub's client (live hubs).
+    pub hub_client: Option<Client>,
+    /// The spokes, in topology order.
+    pub spokes: Vec<SpokeState>,
+}
+
+/// The spokes `only` names (all when empty), checked against the topology.
+pub fn select_spokes<'t>(
+    topology: &'t Topology,
+    only: &[String],
+) -> Result<Vec<&'t crate::topology::Spoke>, FleetError> {
+    for name in only {
+        if topology.spoke(name).is_none() {
+            return Err(FleetError::UnknownSpoke {
+                name: name.clone(),
+                known: topology
+                    .spokes
+                    .iter()
+                    .map(|s| s.instance.name.clone())
+                    .collect(),
+            });
+        }
+    }
+    Ok(topology
+        .spokes
+        .iter()
+        .filter(|s| only.is_empty() || only.contains(&s.instance.name))
+        .collect())
+}
+
+/// Reads the hub and the spokes `only` names (all when empty), concurrently.
+pub async fn read(
+    topology: &Topology,
+    only: &[String],
+    options: &ClientOptions,
+) -> Result<FleetState, FleetError> {
+    let spokes = select_spokes(topology, only)?;
+    let hub = read_one(
+        &topology.hub.instance,
+        &topology.hub.environments,
+        true,
+        options,
+    );
+    let spoke_reads = join_all(spokes.iter().map(|s| {
+        let mut envs: Vec<String> = s.environments.values().cloned().collect();
+        envs.sort();
+        async move {
+            let (state, client) = read_one(&s.instance, &envs, false, options).await;
+            SpokeState {
+                name: s.instance.name.clone(),
+                state,
+                client,
+            }
+        }
+    }));
+    let ((hub, hub_client), spokes) = tokio::join!(hub, spoke_reads);
+    Ok(FleetState {
+        hub: hub.map_err(FleetError::Hub)?,
+        hub_client,
+        spokes,
+    })
+}
+
+async fn read_one(
+    instance: &Instance,
+    environments: &[String],
+    is_hub: bool,
+    options: &ClientOptions,
+) -> (Result<State, ReadError>, Option<Client>) {
+    let client = match state::connect(instance, options) {
+        Ok(c) => c,
+        Err(e) => return (Err(e), None),
+    };
+    let started = std::time::Instant::now();
+    let result = state::read(instance, client.as_ref(), environments, is_hub).await;
+    if let Ok(s) = &result {
+        tracing::info!(
+            instance = %instance.name,
+            flags = s.flags.len(),
+            requests = client.as_ref().map_or(0, Client::requests),
+            ms = started.elapsed().as_millis() as u64,
+            "read"
+        );
+    }
+    (result, client)
+}

@@ -1,0 +1,235 @@
+//! Semantic comparison and diffs: what counts as "the same" between desired and actual.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+use serde_json::Value;
+use similar::TextDiff;
+
+use crate::state::model::{ContextField, Flag, FlagEnvironment, LegalValue, Strategy};
+
+/// The synced fields of an object as JSON, with the named keys removed.
+pub(super) fn view<T: Serialize>(value: &T, drop: &[&str]) -> Value {
+    let mut v = serde_json::to_value(value).unwrap_or(Value::Null);
+    if let Value::Object(map) = &mut v {
+        for key in drop {
+            map.shift_remove(*key);
+        }
+    }
+    v
+}
+
+/// The synced view of a flag: everything but `stale`, and only the given environments.
+pub(super) fn flag_view(flag: &Flag, environments: &[String]) -> Value {
+    let mut f = flag.clone();
+    f.environments
+        .retain(|name, _| environments.iter().any(|e| e == name));
+    view(&f, &["stale"])
+}
+
+/// A unified diff of two JSON views, spoke now -> after apply; `None` when equal.
+pub(super) fn diff(spoke: &str, now: &Value, after: &Value) -> Option<String> {
+    let old = pretty(now);
+    let new = pretty(after);
+    if old == new {
+        return None;
+    }
+    Some(
+        TextDiff::from_lines(&old, &new)
+            .unified_diff()
+            .context_radius(3)
+            .header(&format!("{spoke} (now)"), &format!("{spoke} (after apply)"))
+            .to_string(),
+    )
+}
+
+fn pretty(v: &Value) -> String {
+    let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
+    s.push('\n');
+    s
+}
+
+/// The strategy Unleash adds when a flag is enabled in an environment where it has no
+/// enabled strategy (see `updateEnabled` in Unleash's feature-toggle service).
+fn server_default_strategy(flag: &str) -> Strategy {
+    Strategy {
+        name: "flexibleRollout".into(),
+        parameters: BTreeMap::from([
+            ("groupId".to_string(), flag.to_string()),
+            ("rollout".to_string(), "100".to_string()),
+            ("stickiness".to_string(), "default".to_string()),
+        ]),
+        ..Strategy::default()
+    }
+}
+
+/// Whether `actual` is what a spoke holds after writing `desired` in one environment:
+/// equal, or equal but for the default strategy the server adds on enabling a flag that
+/// has no enabled strategy.
+pub(super) fn env_matches(flag: &str, desired: &FlagEnvironment, actual: &FlagEnvironment) -> bool {
+    if desired == actual {
+        return true;
+    }
+    let server_adds = desired.enabled && desired.strategies.iter().all(|s| s.disabled);
+    if !server_adds || actual.strategies.len() != desired.strategies.len() + 1 {
+        return false;
+    }
+    let default = server_default_strategy(flag);
+    (0..actual.strategies.len()).any(|i| {
+        if actual.strategies[i] != default {
+            return false;
+        }
+        let mut rest = actual.clone();
+        rest.strategies.remove(i);
+        &rest == desired
+    })
+}
+
+/// The flag as it will be on the spoke after apply, for comparison with `actual`: the
+/// desired flag, but where an environment already matches semantically, the actual one
+/// (so that no diff is shown for a server-side normalization).
+pub(super) fn expected_flag(name: &str, desired: &Flag, actual: &Flag) -> Flag {
+    let mut expected = desired.clone();
+    for (env, want) in expected.environments.iter_mut() {
+        if let Some(have) = actual.environments.get(env) {
+            if env_matches(name, want, have) {
+                want.clone_from(have);
+            }
+        }
+    }
+    expected.stale = actual.stale;
+    expected
+}
+
+/// What differs between two flags' synced fields, in words (for the action's reason).
+pub(super) fn flag_differences(
+    desired: &Flag,
+    actual: &Flag,
+    environments: &[String],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if desired.kind != actual.kind {
+        out.push("type".to_string());
+    }
+    if desired.description != actual.description {
+        out.push("description".to_string());
+    }
+    if desired.impression_data != actual.impression_data {
+        out.push("impression data".to_string());
+    }
+    if desired.tags != actual.tags {
+        out.push("tags".to_string());
+    }
+    if desired.dependencies != actual.dependencies {
+        out.push("dependencies".to_string());
+    }
+    if desired.links != actual.links {
+        out.push("links".to_string());
+    }
+    for env in environments {
+        let (d, a) = (desired.environments.get(env), actual.environments.get(env));
+        let (Some(d), Some(a)) = (d, a) else {
+            if d != a {
+                out.push(format!("{env}: environment"));
+            }
+            continue;
+        };
+        if d.enabled != a.enabled {
+            out.push(format!(
+                "{env}: {}",
+                if d.enabled { "enable" } else { "disable" }
+            ));
+        }
+        if d.strategies != a.strategies {
+            out.push(format!("{env}: strategies"));
+        }
+        if d.variants != a.variants {
+            out.push(format!("{env}: variants"));
+        }
+    }
+    out
+}
+
+/// The hub's definition of a context field with the spoke's extra legal values kept
+/// (legal values are extended, never narrowed); also returns those spoke-only values.
+pub(super) fn merge_context_field(
+    hub: &ContextField,
+    spoke: Option<&ContextField>,
+) -> (ContextField, Vec<String>) {
+    let mut merged = hub.clone();
+    let mut spoke_only = Vec::new();
+    if let Some(spoke) = spoke {
+        for lv in &spoke.legal_values {
+            if !merged.legal_values.iter().any(|h| h.value == lv.value) {
+                spoke_only.push(lv.value.clone());
+                merged.legal_values.push(LegalValue {
+                    value: lv.value.clone(),
+                    description: lv.description.clone(),
+                });
+            }
+        }
+        merged.legal_values.sort();
+        merged.builtin = spoke.builtin;
+        merged.project.clone_from(&spoke.project);
+    }
+    (merged, spoke_only)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(enabled: bool, strategies: Vec<Strategy>) -> FlagEnvironment {
+        FlagEnvironment {
+            enabled,
+            strategies,
+            variants: vec![],
+        }
+    }
+
+    #[test]
+    fn the_servers_default_strategy_on_enable_is_expected() {
+        let want = env(true, vec![]);
+        let have = env(true, vec![server_default_strategy("f")]);
+        assert!(env_matches("f", &want, &have));
+        // ...but only when the server would add it, and only that strategy.
+        assert!(!env_matches("f", &env(false, vec![]), &have));
+        let mut other = server_default_strategy("f");
+        other.parameters.insert("rollout".into(), "50".into());
+        assert!(!env_matches("f", &want, &env(true, vec![other])));
+        let disabled = Strategy {
+            name: "default".into(),
+            disabled: true,
+            ..Strategy::default()
+        };
+        assert!(env_matches(
+            "f",
+            &env(true, vec![disabled.clone()]),
+            &env(true, vec![disabled, server_default_strategy("f")])
+        ));
+    }
+
+    #[test]
+    fn legal_values_are_extended_never_narrowed() {
+        let lv = |v: &str| LegalValue {
+            value: v.into(),
+            description: None,
+        };
+        let hub = ContextField {
+            legal_values: vec![lv("eu"), lv("us")],
+            ..ContextField::default()
+        };
+        let spoke = ContextField {
+            legal_values: vec![lv("emea"), lv("eu")],
+            ..ContextField::default()
+        };
+        let (merged, spoke_only) = merge_context_field(&hub, Some(&spoke));
+        let values: Vec<&str> = merged
+            .legal_values
+            .iter()
+            .map(|l| l.value.as_str())
+            .collect();
+        assert_eq!(values, ["emea", "eu", "us"]);
+        assert_eq!(spoke_only, ["emea"]);
+    }
+}

@@ -1,0 +1,280 @@
+//! The plan: for each spoke, one action per object the selected flags need, each a
+//! create, an overwrite (with a diff) or a skip (with a precise reason), in the order
+//! apply will follow.
+//!
+//! [`build`] compares the desired state ([`crate::desired`]) with the spoke's state
+//! semantically: orderings Unleash gives no meaning to were already normalized away when
+//! reading, and the server's own additions (a default strategy when a flag is enabled
+//! with none) are expected rather than reported.
+
+mod compare;
+mod spoke;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::state::State;
+
+pub use spoke::plan_spoke;
+
+/// The version of the plan JSON format (`docs/plan-format.md`).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What kind of object an action touches. The order is the order of a plan's sections
+/// when nothing else orders them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A context field.
+    ContextField,
+    /// A tag type.
+    TagType,
+    /// A custom strategy definition.
+    Strategy,
+    /// A segment.
+    Segment,
+    /// A feature flag.
+    Flag,
+}
+
+impl Kind {
+    /// The name used in plans and graphs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::ContextField => "context_field",
+            Kind::TagType => "tag_type",
+            Kind::Strategy => "strategy",
+            Kind::Segment => "segment",
+            Kind::Flag => "flag",
+        }
+    }
+}
+
+impl fmt::Display for Kind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What apply does with one object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verb {
+    /// Missing on the spoke: create it.
+    Create,
+    /// Exists but differs: overwrite the synced fields.
+    Overwrite,
+    /// Leave it as it is (see the reason).
+    Skip,
+}
+
+/// One planned action.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Action {
+    /// Object kind.
+    pub kind: Kind,
+    /// Object name.
+    pub name: String,
+    /// What apply does.
+    pub action: Verb,
+    /// Why, in words.
+    pub reason: String,
+    /// Whether the skip is a problem that stops this object from being synced.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub blocked: bool,
+    /// Objects that must exist first, as `[kind, name]`.
+    #[serde(default)]
+    pub depends_on: Vec<(Kind, String)>,
+    /// Unified diff of the normalized JSON, spoke now -> after apply (overwrites and
+    /// create-only differences).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub diff: Option<String>,
+    /// Spoke environments the action writes (flags only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub environments: Vec<String>,
+    /// What else a reviewer should know (e.g. spoke-only legal values kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
+}
+
+impl Action {
+    /// Whether apply will change the spoke for this action.
+    pub fn changes(&self) -> bool {
+        self.action != Verb::Skip
+    }
+}
+
+/// Counts of a spoke's actions.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Creates.
+    pub create: usize,
+    /// Overwrites.
+    pub overwrite: usize,
+    /// Skips, blocked ones included.
+    pub skip: usize,
+    /// Blocked skips.
+    pub blocked: usize,
+}
+
+impl Summary {
+    /// Counts `actions`.
+    pub fn of(actions: &[Action]) -> Self {
+        let mut s = Summary::default();
+        for a in actions {
+            match a.action {
+                Verb::Create => s.create += 1,
+                Verb::Overwrite => s.overwrite += 1,
+                Verb::Skip => s.skip += 1,
+            }
+            if a.blocked {
+                s.blocked += 1;
+            }
+        }
+        s
+    }
+}
+
+/// The plan for one spoke.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpokePlan {
+    /// Spoke name.
+    pub name: String,
+    /// URL or file.
+    pub location: String,
+    /// Project synced.
+    pub project: String,
+    /// Hub environment -> spoke environment.
+    pub environments: BTreeMap<String, String>,
+    /// Fingerprint of the spoke's state the plan was made from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fingerprint: Option<String>,
+    /// Counts.
+    pub summary: Summary,
+    /// Actions in the order apply follows.
+    pub actions: Vec<Action>,
+    /// Why the spoke could not be planned (unreachable, refused token, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The hub a plan was made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubInfo {
+    /// Hub name.
+    pub name: String,
+    /// URL or file.
+    pub location: String,
+    /// Project synced.
+    pub project: String,
+    /// Environments synced.
+    pub environments: Vec<String>,
+    /// Fingerprint of the hub's state.
+    pub fingerprint: String,
+}
+
+/// A whole plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Always [`FORMAT_VERSION`].
+    pub format_version: u32,
+    /// Fingerprint of the topology file's contents.
+    pub topology_fingerprint: String,
+    /// The hub.
+    pub hub: HubInfo,
+    /// One entry per planned spoke, in topology order.
+    pub spokes: Vec<SpokePlan>,
+}
+
+impl Plan {
+    /// Whether any spoke has a create or overwrite.
+    pub fn has_changes(&self) -> bool {
+        self.spokes
+            .iter()
+            .any(|s| s.actions.iter().any(Action::changes))
+    }
+
+    /// Whether any spoke could not be planned.
+    pub fn has_errors(&self) -> bool {
+        self.spokes.iter().any(|s| s.error.is_some())
+    }
+
+    /// The plan as pretty JSON with a trailing newline (the `--format json` output and
+    /// the plan file).
+    pub fn to_json(&self) -> String {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+}
+
+/// A short, stable fingerprint of a state: any change to what was read changes it.
+pub fn fingerprint(state: &State) -> String {
+    fingerprint_bytes(serde_json::to_string(state).unwrap_or_default().as_bytes())
+}
+
+/// The fingerprint of some bytes (e.g. the topology file).
+pub fn fingerprint_bytes(bytes: &[u8]) -> String {
+    let digest = Sha256::digest(bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Plans every spoke of `fleet` (pure: no I/O).
+pub fn plan_fleet(
+    topology: &crate::topology::Topology,
+    topology_fingerprint: String,
+    fleet: &crate::fleet::FleetState,
+) -> Plan {
+    let hub = &topology.hub;
+    let spokes = fleet
+        .spokes
+        .iter()
+        .filter_map(|read| {
+            let spoke = topology.spoke(&read.name)?;
+            let (fingerprint, actions, error) = match &read.state {
+                Ok(actual) => (
+                    Some(fingerprint(actual)),
+                    plan_spoke(topology, &fleet.hub, spoke, actual),
+                    None,
+                ),
+                Err(e) => {
+                    let mut text = e.to_string();
+                    if let Some(hint) = e.hint() {
+                        text.push_str(&format!("\nHint: {hint}"));
+                    }
+                    (None, Vec::new(), Some(text))
+                }
+            };
+            Some(SpokePlan {
+                name: spoke.instance.name.clone(),
+                location: spoke.instance.location.to_string(),
+                project: spoke.instance.project.clone(),
+                environments: spoke.environments.clone(),
+                fingerprint,
+                summary: Summary::of(&actions),
+                actions,
+                error,
+            })
+        })
+        .collect();
+    Plan {
+        format_version: FORMAT_VERSION,
+        topology_fingerprint,
+        hub: HubInfo {
+            name: hub.instance.name.clone(),
+            location: hub.instance.location.to_string(),
+            project: hub.instance.project.clone(),
+            environments: hub.environments.clone(),
+            fingerprint: fingerprint(&fleet.hub),
+        },
+        spokes,
+    }
+}

@@ -1,0 +1,175 @@
+//! The plan for a terminal: a legend, per spoke a header, one line per action with its
+//! symbol and reason, a unified diff under every overwrite, a summary line, and a table
+//! of all spokes at the end.
+
+use comfy_table::{presets, CellAlignment, Table};
+
+use super::{counts, listed, mapping, meaning, symbol, Options};
+use crate::plan::{Plan, SpokePlan};
+
+const RESET: &str = "\x1b[0m";
+
+fn paint(text: &str, code: &str, options: Options) -> String {
+    if options.color {
+        format!("\x1b[{code}m{text}{RESET}")
+    } else {
+        text.to_string()
+    }
+}
+
+fn symbol_colour(symbol: char) -> &'static str {
+    match symbol {
+        '+' => "32",
+        '~' => "33",
+        '!' => "31",
+        _ => "2",
+    }
+}
+
+/// Renders `plan` for a terminal.
+pub fn render(plan: &Plan, options: Options) -> String {
+    let mut out = String::new();
+    let mut symbols: Vec<char> = plan
+        .spokes
+        .iter()
+        .flat_map(|s| s.actions.iter().map(symbol))
+        .collect();
+    symbols.sort_by_key(|c| "+~=!-".find(*c));
+    symbols.dedup();
+    if !symbols.is_empty() {
+        let legend: Vec<String> = symbols
+            .iter()
+            .map(|c| {
+                format!(
+                    "{} {}",
+                    paint(&c.to_string(), symbol_colour(*c), options),
+                    meaning(*c)
+                )
+            })
+            .collect();
+        out.push_str(&format!("Legend: {}\n\n", legend.join("   ")));
+    }
+    out.push_str(&format!(
+        "Hub {} ({}, project {}, environments {})\n\n",
+        plan.hub.name,
+        plan.hub.location,
+        plan.hub.project,
+        plan.hub.environments.join(", ")
+    ));
+    for spoke in &plan.spokes {
+        spoke_section(&mut out, spoke, options);
+    }
+    out.push_str(&summary_table(plan));
+    out
+}
+
+fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options) {
+    out.push_str(&paint(&format!("Spoke {}", spoke.name), "1", options));
+    out.push_str(&format!(
+        " ({}, project {}, {})\n",
+        spoke.location,
+        spoke.project,
+        mapping(&spoke.environments, "->")
+    ));
+    if let Some(error) = &spoke.error {
+        out.push_str(&format!(
+            "  {} {}\n\n",
+            paint("error:", "31;1", options),
+            error.replace('\n', "\n  ")
+        ));
+        return;
+    }
+    let width = spoke
+        .actions
+        .iter()
+        .filter(|a| listed(a, options))
+        .map(|a| a.kind.as_str().len() + 1 + a.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .min(48);
+    let mut unchanged = Vec::new();
+    for a in &spoke.actions {
+        if !listed(a, options) {
+            unchanged.push(format!("{}:{}", a.kind, a.name));
+            continue;
+        }
+        let sym = symbol(a);
+        let label = format!("{} {}", a.kind, a.name);
+        out.push_str(&format!(
+            "  {} {label:<width$}  {}\n",
+            paint(&sym.to_string(), symbol_colour(sym), options),
+            a.reason
+        ));
+        for note in &a.notes {
+            out.push_str(&format!("      note: {note}\n"));
+        }
+        if let Some(diff) = &a.diff {
+            for line in diff.lines() {
+                let colour = match line.chars().next() {
+                    Some('+') if !line.starts_with("+++") => "32",
+                    Some('-') if !line.starts_with("---") => "31",
+                    Some('@') => "36",
+                    _ => "",
+                };
+                let line = if colour.is_empty() {
+                    line.to_string()
+                } else {
+                    paint(line, colour, options)
+                };
+                out.push_str(&format!("      {line}\n"));
+            }
+        }
+    }
+    if !unchanged.is_empty() {
+        out.push_str(&format!(
+            "  {} {} unchanged (-v lists them): {}\n",
+            paint("=", "2", options),
+            unchanged.len(),
+            abbreviate(&unchanged, 6)
+        ));
+    }
+    out.push_str(&format!(
+        "Plan for {}: {}.\n\n",
+        spoke.name,
+        counts(&spoke.summary)
+    ));
+}
+
+/// The first `n` names, then `and N more`.
+pub(crate) fn abbreviate(names: &[String], n: usize) -> String {
+    if names.len() <= n {
+        names.join(", ")
+    } else {
+        format!("{}, and {} more", names[..n].join(", "), names.len() - n)
+    }
+}
+
+fn summary_table(plan: &Plan) -> String {
+    let mut table = Table::new();
+    table.load_preset(presets::UTF8_FULL_CONDENSED).set_header([
+        "spoke",
+        "create",
+        "overwrite",
+        "skip",
+        "blocked",
+    ]);
+    for s in &plan.spokes {
+        if s.error.is_some() {
+            table.add_row([s.name.as_str(), "error", "-", "-", "-"]);
+            continue;
+        }
+        table.add_row([
+            s.name.clone(),
+            s.summary.create.to_string(),
+            s.summary.overwrite.to_string(),
+            s.summary.skip.to_string(),
+            s.summary.blocked.to_string(),
+        ]);
+    }
+    for i in 1..5 {
+        if let Some(c) = table.column_mut(i) {
+            c.set_cell_alignment(CellAlignment::Right);
+        }
+    }
+    format!("{table}\n")
+}

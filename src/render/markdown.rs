@@ -1,0 +1,207 @@
+//! The plan as a pull-request comment: a summary table first, then one collapsible
+//! section per spoke with its actions and diffs. It always fits in one GitHub comment
+//! (65,536 characters): past that, details are cut step by step (diffs first, then rows)
+//! with a note pointing to the full plan.
+
+use std::fmt::Write as _;
+
+use super::human::abbreviate;
+use super::{counts, mapping, symbol, Options};
+use crate::plan::{Plan, SpokePlan};
+
+/// GitHub's limit for one comment.
+pub const COMMENT_LIMIT: usize = 65_536;
+
+/// How much detail a rendering attempt includes.
+#[derive(Clone, Copy)]
+struct Detail {
+    diffs: bool,
+    max_rows: usize,
+}
+
+/// Renders `plan` as Markdown no longer than `limit` characters.
+pub fn render(plan: &Plan, options: Options, limit: usize) -> String {
+    let attempts = [
+        Detail {
+            diffs: true,
+            max_rows: usize::MAX,
+        },
+        Detail {
+            diffs: false,
+            max_rows: usize::MAX,
+        },
+        Detail {
+            diffs: false,
+            max_rows: 200,
+        },
+        Detail {
+            diffs: false,
+            max_rows: 50,
+        },
+        Detail {
+            diffs: false,
+            max_rows: 10,
+        },
+        Detail {
+            diffs: false,
+            max_rows: 0,
+        },
+    ];
+    for (i, detail) in attempts.iter().enumerate() {
+        let text = attempt(plan, options, *detail, i > 0);
+        if text.chars().count() <= limit {
+            return text;
+        }
+    }
+    // Even the summary table alone is too long (thousands of spokes): cut it too.
+    let mut text = attempt(plan, options, attempts[attempts.len() - 1], true);
+    let note = "\n\n> **Truncated** to fit one comment; see the full plan.\n";
+    let keep = limit.saturating_sub(note.chars().count());
+    text = text.chars().take(keep).collect();
+    text.push_str(note);
+    text
+}
+
+fn attempt(plan: &Plan, options: Options, detail: Detail, truncated: bool) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "### flagfleet plan\n");
+    let _ = writeln!(
+        out,
+        "Hub **{}** (`{}`, project `{}`, environments {})\n",
+        md(&plan.hub.name),
+        md(&plan.hub.location),
+        md(&plan.hub.project),
+        plan.hub
+            .environments
+            .iter()
+            .map(|e| format!("`{}`", md(e)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    let _ = writeln!(out, "| spoke | create | overwrite | skip | blocked |");
+    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+    for s in &plan.spokes {
+        if s.error.is_some() {
+            let _ = writeln!(out, "| {} | error | | | |", md(&s.name));
+        } else {
+            let _ = writeln!(
+                out,
+                "| {} | {} | {} | {} | {} |",
+                md(&s.name),
+                s.summary.create,
+                s.summary.overwrite,
+                s.summary.skip,
+                s.summary.blocked
+            );
+        }
+    }
+    if truncated {
+        let _ = writeln!(
+            out,
+            "\n> **Details truncated** to fit one GitHub comment ({} characters): {}. The full plan is in the plan file (`flagfleet plan --out plan.json`, e.g. a CI artifact).",
+            super::markdown::COMMENT_LIMIT,
+            if detail.diffs { "some rows omitted" } else if detail.max_rows == usize::MAX { "diffs omitted" } else { "diffs and some rows omitted" }
+        );
+    }
+    out.push('\n');
+    for s in &plan.spokes {
+        spoke_section(&mut out, s, options, detail);
+    }
+    out
+}
+
+fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options, detail: Detail) {
+    let headline = match &spoke.error {
+        Some(_) => "could not be planned".to_string(),
+        None => counts(&spoke.summary),
+    };
+    let _ = writeln!(
+        out,
+        "<details><summary><b>{}</b>: {headline}</summary>\n",
+        html(&spoke.name)
+    );
+    let _ = writeln!(
+        out,
+        "`{}` · project `{}` · {}\n",
+        md(&spoke.location),
+        md(&spoke.project),
+        md(&mapping(&spoke.environments, "→"))
+    );
+    if let Some(error) = &spoke.error {
+        let _ = writeln!(out, "**Error:** {}\n\n</details>\n", md(error));
+        return;
+    }
+    let (listed, unchanged): (Vec<_>, Vec<_>) = spoke
+        .actions
+        .iter()
+        .partition(|a| super::listed(a, options));
+    if !listed.is_empty() && detail.max_rows > 0 {
+        let _ = writeln!(out, "| | kind | name | reason |");
+        let _ = writeln!(out, "| --- | --- | --- | --- |");
+        for a in listed.iter().take(detail.max_rows) {
+            let mut reason = md(&a.reason);
+            for note in &a.notes {
+                reason.push_str(&format!("<br>_{}_", md(note)));
+            }
+            let _ = writeln!(
+                out,
+                "| `{}` | {} | `{}` | {} |",
+                symbol(a),
+                a.kind,
+                md(&a.name),
+                reason
+            );
+        }
+        if listed.len() > detail.max_rows {
+            let _ = writeln!(
+                out,
+                "\n_… and {} more actions (see the full plan)._",
+                listed.len() - detail.max_rows
+            );
+        }
+        out.push('\n');
+    }
+    if !unchanged.is_empty() {
+        let names: Vec<String> = unchanged
+            .iter()
+            .map(|a| format!("{}:{}", a.kind, a.name))
+            .collect();
+        let _ = writeln!(
+            out,
+            "{} unchanged: {}\n",
+            unchanged.len(),
+            md(&abbreviate(&names, 10))
+        );
+    }
+    if detail.diffs {
+        for a in listed.iter().filter(|a| a.diff.is_some()) {
+            let diff = a.diff.as_deref().unwrap_or_default();
+            let fence = fence_for(diff);
+            let _ = writeln!(
+                out,
+                "**{} `{}`**\n\n{fence}diff\n{diff}{fence}\n",
+                a.kind,
+                md(&a.name)
+            );
+        }
+    }
+    let _ = writeln!(out, "</details>\n");
+}
+
+/// A code fence longer than any run of backticks in `text`.
+fn fence_for(text: &str) -> String {
+    let longest = text.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    "`".repeat(longest.max(2) + 1)
+}
+
+/// Escapes text for a Markdown table cell.
+fn md(text: &str) -> String {
+    text.replace('|', "\\|").replace('\n', " ")
+}
+
+/// Escapes text for HTML.
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,61 @@
+//! Rendering a plan: pure functions from a [`Plan`] to text, for a terminal
+//! ([`human`]), for a pull-request comment ([`markdown`]) or for machines (JSON,
+//! [`Plan::to_json`]).
+
+pub mod human;
+pub mod markdown;
+
+use crate::plan::{Action, Verb};
+
+/// How a plan is shown.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// ANSI colours.
+    pub color: bool,
+    /// List unchanged items one by one instead of summarizing them.
+    pub verbose: bool,
+}
+
+/// The symbol of an action: `+` create, `~` overwrite, `=` unchanged, `!` blocked, `-`
+/// any other skip (policy, definition kept).
+pub fn symbol(a: &Action) -> char {
+    match (a.action, a.blocked) {
+        (Verb::Create, _) => '+',
+        (Verb::Overwrite, _) => '~',
+        (Verb::Skip, true) => '!',
+        (Verb::Skip, false) if a.reason == "unchanged" => '=',
+        (Verb::Skip, false) => '-',
+    }
+}
+
+/// What a symbol means, for legends.
+pub fn meaning(symbol: char) -> &'static str {
+    match symbol {
+        '+' => "create",
+        '~' => "overwrite",
+        '=' => "unchanged",
+        '!' => "blocked",
+        _ => "skip",
+    }
+}
+
+/// Whether an action is shown one by one (everything but unchanged items, unless verbose).
+pub(crate) fn listed(a: &Action, options: Options) -> bool {
+    options.verbose || symbol(a) != '='
+}
+
+/// `N to create, N to overwrite, N to skip (N blocked)`.
+pub(crate) fn counts(s: &crate::plan::Summary) -> String {
+    format!(
+        "{} to create, {} to overwrite, {} to skip ({} blocked)",
+        s.create, s.overwrite, s.skip, s.blocked
+    )
+}
+
+/// `hub -> spoke` environment pairs, as `production -> prod, dev -> dev`.
+pub(crate) fn mapping(envs: &std::collections::BTreeMap<String, String>, arrow: &str) -> String {
+    envs.iter()
+        .map(|(h, s)| format!("{h} {arrow} {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
