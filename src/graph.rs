@@ -176,9 +176,9 @@ mod tests {
             order,
             [
                 "context_field:tenant",
+                "segment:beta",
                 "flag:alpha",
                 "flag:parent",
-                "segment:beta",
                 "flag:child"
             ]
         );
