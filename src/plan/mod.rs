@@ -83,7 +83,7 @@ pub struct Action {
     /// Why, in words.
     pub reason: String,
     /// Whether the skip is a problem that stops this object from being synced.
-    #[serde(default, skip_serializing_if = "is_false")]
+    #[serde(default)]
     pub blocked: bool,
     /// Objects that must exist first, as `[kind, name]`.
     #[serde(default)]
@@ -223,10 +223,6 @@ pub fn fingerprint_bytes(bytes: &[u8]) -> String {
     format!("sha256:{hex}")
 }
 
-fn is_false(b: &bool) -> bool {
-    !*b
-}
-
 /// Plans every spoke of `fleet` (pure: no I/O).
 pub fn plan_fleet(
     topology: &crate::topology::Topology,
@@ -278,3 +274,6 @@ pub fn plan_fleet(
         spokes,
     }
 }
+
+#[cfg(test)]
+mod tests;

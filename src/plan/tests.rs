@@ -1,0 +1,395 @@
+//! Unit cases for every action and skip reason, on states built in memory.
+
+use std::path::Path;
+
+use serde_json::json;
+
+use super::*;
+use crate::fleet::{FleetState, SpokeState};
+use crate::render::{self, human, markdown};
+use crate::state::State;
+use crate::topology;
+
+#[track_caller]
+fn state(v: serde_json::Value) -> State {
+    let mut base = json!({
+        "project": "default", "environments": ["production"], "flags": {},
+        "context_fields": {}, "segments": {}, "strategies": {
+            "flexibleRollout": {"builtin": true}, "default": {"builtin": true}
+        }, "tag_types": {"simple": {"builtin": true}}
+    });
+    for (k, val) in v.as_object().unwrap() {
+        base[k] = val.clone();
+    }
+    serde_json::from_value(base).unwrap()
+}
+
+fn rollout(percent: &str, group: &str) -> serde_json::Value {
+    json!({"name": "flexibleRollout", "parameters": {"rollout": percent, "stickiness": "default", "groupId": group}})
+}
+
+fn flag(envs: serde_json::Value) -> serde_json::Value {
+    json!({"type": "release", "impression_data": false, "stale": false, "environments": envs})
+}
+
+fn hub() -> State {
+    state(json!({
+        "context_fields": {
+            "region": {"stickiness": false, "legal_values": [{"value": "eu"}, {"value": "us"}]},
+            "tenant": {"stickiness": false},
+            "userId": {"builtin": true, "stickiness": false}
+        },
+        "segments": {
+            "beta": {"constraints": [{"context_name": "tenant", "operator": "IN", "values": ["t1"]}]},
+            "local": {"constraints": [{"context_name": "userId", "operator": "IN", "values": ["u"]}]}
+        },
+        "strategies": {
+            "flexibleRollout": {"builtin": true}, "default": {"builtin": true},
+            "by-tenant": {"parameters": [{"name": "tenants", "type": "list", "required": true}]}
+        },
+        "tag_types": {"simple": {"builtin": true}, "team": {"description": "owner"}},
+        "flags": {
+            "new-flag": flag(json!({"production": {"enabled": true, "strategies": [
+                {"name": "by-tenant", "parameters": {"tenants": "t1"},
+                 "constraints": [{"context_name": "region", "operator": "IN", "values": ["eu"]}]}]}})),
+            "drifted": flag(json!({"production": {"enabled": true, "strategies": [rollout("50", "drifted")]}})),
+            "same": flag(json!({"production": {"enabled": false}})),
+            "archived-there": flag(json!({"production": {"enabled": true, "strategies": [rollout("100", "archived-there")]}})),
+            "other-project": flag(json!({"production": {"enabled": false}})),
+            "tagged": {"type": "release", "impression_data": false, "stale": false,
+                       "tags": [{"type": "team", "value": "a"}], "environments": {"production": {"enabled": false}}},
+            "segmented": flag(json!({"production": {"enabled": true, "strategies": [
+                {"name": "flexibleRollout", "parameters": {"rollout": "100", "stickiness": "default", "groupId": "segmented"}, "segments": ["beta"]}]}})),
+            "uses-local": flag(json!({"production": {"enabled": true, "strategies": [
+                {"name": "default", "segments": ["local"]}]}})),
+            "child-of-archived": {"type": "release", "impression_data": false, "stale": false,
+                "dependencies": [{"feature": "archived-there", "enabled": true}],
+                "environments": {"production": {"enabled": false}}},
+            "child-of-unselected": {"type": "release", "impression_data": false, "stale": false,
+                "dependencies": [{"feature": "excluded-parent", "enabled": true}],
+                "environments": {"production": {"enabled": false}}},
+            "excluded-parent": flag(json!({"production": {"enabled": false}})),
+            "enabled-bare": flag(json!({"production": {"enabled": true}}))
+        }
+    }))
+}
+
+fn spoke() -> State {
+    state(json!({
+        "context_fields": {
+            "region": {"stickiness": false, "legal_values": [{"value": "apac"}, {"value": "eu"}]},
+            "tenant": {"stickiness": false}
+        },
+        "segments": {"beta": {"constraints": [{"context_name": "tenant", "operator": "IN", "values": ["t2"]}]}},
+        "flags": {
+            "drifted": flag(json!({"production": {"enabled": true, "strategies": [rollout("20", "drifted")]}})),
+            "same": flag(json!({"production": {"enabled": false}})),
+            "spoke-only": flag(json!({"production": {"enabled": true}})),
+            "enabled-bare": flag(json!({"production": {"enabled": true, "strategies": [rollout("100", "enabled-bare")]}}))
+        },
+        "elsewhere": {
+            "archived-there": {"project": "default", "archived": true},
+            "other-project": {"project": "payments", "archived": false}
+        }
+    }))
+}
+
+const TOPOLOGY: &str = r#"
+[hub]
+file = "hub.json"
+
+[select]
+exclude = ["excluded-*"]
+
+[[spokes]]
+name = "dc1"
+file = "dc1.json"
+scaffolding = { segments = "create-only", tag_types = "ignore" }
+
+[[spokes.overrides]]
+flags = ["drifted"]
+parameters = { rollout = "10" }
+"#;
+
+fn plan_of(hub: State, spoke: State) -> Plan {
+    let topology = topology::parse(Path::new("fleet/flagfleet.toml"), TOPOLOGY).unwrap();
+    let fleet = FleetState {
+        hub,
+        hub_client: None,
+        spokes: vec![SpokeState {
+            name: "dc1".into(),
+            state: Ok(spoke),
+            client: None,
+        }],
+    };
+    plan_fleet(&topology, "sha256:topology".into(), &fleet)
+}
+
+fn find<'p>(plan: &'p Plan, kind: Kind, name: &str) -> &'p Action {
+    plan.spokes[0]
+        .actions
+        .iter()
+        .find(|a| a.kind == kind && a.name == name)
+        .unwrap_or_else(|| panic!("no action for {kind}:{name}"))
+}
+
+#[track_caller]
+fn assert_action(plan: &Plan, kind: Kind, name: &str, verb: Verb, reason: &str, blocked: bool) {
+    let a = find(plan, kind, name);
+    assert_eq!(
+        (a.action, a.reason.as_str(), a.blocked),
+        (verb, reason, blocked),
+        "{kind}:{name}"
+    );
+}
+
+#[test]
+fn every_action_and_skip_reason() {
+    let plan = plan_of(hub(), spoke());
+    use Kind::*;
+    assert_action(
+        &plan,
+        Flag,
+        "new-flag",
+        Verb::Create,
+        "missing on spoke",
+        false,
+    );
+    assert_action(
+        &plan,
+        Flag,
+        "drifted",
+        Verb::Overwrite,
+        "differs: production: strategies",
+        false,
+    );
+    assert_action(&plan, Flag, "same", Verb::Skip, "unchanged", false);
+    assert_action(
+        &plan,
+        Flag,
+        "archived-there",
+        Verb::Skip,
+        "archived on spoke",
+        true,
+    );
+    assert_action(
+        &plan,
+        Flag,
+        "other-project",
+        Verb::Skip,
+        "exists in project payments on spoke",
+        true,
+    );
+    assert_action(
+        &plan,
+        Flag,
+        "child-of-archived",
+        Verb::Skip,
+        "parent blocked: archived-there",
+        true,
+    );
+    assert_action(
+        &plan,
+        Flag,
+        "child-of-unselected",
+        Verb::Skip,
+        "parent excluded-parent is not selected and missing on spoke",
+        true,
+    );
+    assert_action(
+        &plan,
+        Segment,
+        "beta",
+        Verb::Skip,
+        "create-only policy, spoke differs",
+        false,
+    );
+    assert!(
+        find(&plan, Segment, "beta").diff.is_some(),
+        "create-only differences are shown"
+    );
+    assert_action(
+        &plan,
+        Flag,
+        "segmented",
+        Verb::Create,
+        "missing on spoke",
+        false,
+    );
+    assert_action(
+        &plan,
+        TagType,
+        "team",
+        Verb::Skip,
+        "ignored by policy",
+        false,
+    );
+    assert_action(
+        &plan,
+        Flag,
+        "tagged",
+        Verb::Skip,
+        "needs tag_type team (ignored by policy; missing on spoke)",
+        true,
+    );
+    assert_action(
+        &plan,
+        ContextField,
+        "region",
+        Verb::Overwrite,
+        "differs from the hub",
+        false,
+    );
+    assert_eq!(
+        find(&plan, ContextField, "region").notes,
+        ["legal values only the spoke has are kept: apac"]
+    );
+    assert_action(
+        &plan,
+        ContextField,
+        "tenant",
+        Verb::Skip,
+        "unchanged",
+        false,
+    );
+    assert_action(
+        &plan,
+        Strategy,
+        "by-tenant",
+        Verb::Create,
+        "missing on spoke",
+        false,
+    );
+    // The server's default strategy on an enabled flag without strategies is no drift.
+    assert_action(&plan, Flag, "enabled-bare", Verb::Skip, "unchanged", false);
+    // Built-ins need no action; spoke-only flags are never touched; excluded flags absent.
+    assert!(plan.spokes[0]
+        .actions
+        .iter()
+        .all(|a| a.name != "userId" && a.name != "spoke-only" && a.name != "excluded-parent"));
+    assert_eq!(
+        plan.spokes[0].summary,
+        Summary {
+            create: 5,
+            overwrite: 2,
+            skip: 10,
+            blocked: 5
+        }
+    );
+}
+
+#[test]
+fn overrides_change_what_the_spoke_gets() {
+    let plan = plan_of(hub(), spoke());
+    let diff = find(&plan, Kind::Flag, "drifted").diff.clone().unwrap();
+    assert!(
+        diff.contains("-            \"rollout\": \"20\",\n+            \"rollout\": \"10\","),
+        "{diff}"
+    );
+}
+
+#[test]
+fn actions_come_after_what_they_depend_on() {
+    let plan = plan_of(hub(), spoke());
+    let actions = &plan.spokes[0].actions;
+    for (i, a) in actions.iter().enumerate() {
+        for dep in &a.depends_on {
+            let j = actions
+                .iter()
+                .position(|b| (b.kind, &b.name) == (dep.0, &dep.1))
+                .unwrap();
+            assert!(
+                j < i,
+                "{}:{} listed before its dependency {}:{}",
+                a.kind,
+                a.name,
+                dep.0,
+                dep.1
+            );
+        }
+    }
+    let segmented = find(&plan, Kind::Flag, "segmented");
+    assert_eq!(segmented.depends_on, [(Kind::Segment, "beta".to_string())]);
+    let segment = find(&plan, Kind::Segment, "beta");
+    assert_eq!(
+        segment.depends_on,
+        [(Kind::ContextField, "tenant".to_string())]
+    );
+}
+
+#[test]
+fn a_segment_only_named_by_a_raw_export_is_blocked_with_its_users() {
+    let mut hub = hub();
+    hub.segments.get_mut("local").unwrap().incomplete = true;
+    hub.segments.get_mut("local").unwrap().constraints.clear();
+    let plan = plan_of(hub, spoke());
+    assert_action(
+        &plan,
+        Kind::Segment,
+        "local",
+        Verb::Skip,
+        "used by the hub but defined neither on the hub nor on the spoke",
+        true,
+    );
+    assert_action(&plan, Kind::Flag, "uses-local", Verb::Skip, "needs segment local (used by the hub but defined neither on the hub nor on the spoke; missing on spoke)", true);
+}
+
+#[test]
+fn an_identical_spoke_plans_nothing() {
+    let hub = hub();
+    let mut spoke = hub.clone();
+    spoke.tag_types.clear();
+    spoke
+        .tag_types
+        .insert("team".into(), hub.tag_types["team"].clone());
+    // What the override makes of `drifted` on this spoke.
+    let strategy = &mut spoke
+        .flags
+        .get_mut("drifted")
+        .unwrap()
+        .environments
+        .get_mut("production")
+        .unwrap()
+        .strategies[0];
+    strategy.parameters.insert("rollout".into(), "10".into());
+    let plan = plan_of(hub, spoke);
+    assert!(
+        !plan.has_changes(),
+        "{}",
+        human::render(&plan, render::Options::default())
+    );
+}
+
+#[test]
+fn json_is_deterministic_and_renderings_are_pinned() {
+    let plan = plan_of(hub(), spoke());
+    let again = plan_of(hub(), spoke());
+    assert_eq!(plan.to_json(), again.to_json());
+    let options = render::Options::default();
+    insta::assert_snapshot!("unit_human", human::render(&plan, options));
+    insta::assert_snapshot!(
+        "unit_markdown",
+        markdown::render(&plan, options, markdown::COMMENT_LIMIT)
+    );
+    insta::assert_snapshot!("unit_json", plan.to_json());
+}
+
+#[test]
+fn markdown_always_fits_one_comment() {
+    let mut hub = hub();
+    let template = hub.flags["drifted"].clone();
+    for i in 0..3000 {
+        hub.flags.insert(format!("bulk-{i:04}"), template.clone());
+    }
+    let plan = plan_of(hub, spoke());
+    let full = markdown::render(&plan, render::Options::default(), usize::MAX);
+    assert!(full.chars().count() > markdown::COMMENT_LIMIT);
+    let cut = markdown::render(&plan, render::Options::default(), markdown::COMMENT_LIMIT);
+    assert!(cut.chars().count() <= markdown::COMMENT_LIMIT);
+    assert!(cut.contains("Details truncated"), "says it was cut");
+    assert!(
+        cut.contains("| dc1 | 3005 |"),
+        "the summary table survives: {}",
+        &cut[..400]
+    );
+}
