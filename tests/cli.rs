@@ -235,3 +235,85 @@ fn a_closed_pipe_is_a_normal_exit() {
     assert!(status.success(), "exit {status:?}: {stderr}");
     assert_eq!(stderr, "");
 }
+
+#[test]
+fn quickstart_plan_renderings() {
+    for (format, name) in [
+        ("human", "plan_human"),
+        ("markdown", "plan_markdown"),
+        ("json", "plan_json"),
+    ] {
+        let (code, stdout, stderr) = run(&["-c", QUICKSTART, "plan", "--format", format]);
+        assert_eq!(code, 0, "{stderr}");
+        insta::assert_snapshot!(name, stdout);
+    }
+    let (_, verbose, _) = run(&["-c", QUICKSTART, "-v", "plan", "--spoke", "eu-west"]);
+    assert!(
+        verbose.contains("= flag ops-cache"),
+        "-v lists unchanged items:\n{verbose}"
+    );
+}
+
+#[test]
+fn plan_exit_codes_follow_terraform() {
+    let (code, _, _) = run(&["-c", QUICKSTART, "plan", "--detailed-exitcode"]);
+    assert_eq!(code, 2, "changes present");
+    // A spoke planned against itself has nothing to do.
+    let hub = std::fs::read_to_string(root().join("examples/quickstart/hub.json")).unwrap();
+    let dir = fleet(
+        "[hub]\nfile = \"hub.json\"\n[[spokes]]\nname = \"twin\"\nfile = \"twin.json\"\n",
+        &[("hub.json", &hub), ("twin.json", &hub)],
+    );
+    let (code, stdout, _) = run_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{stdout}");
+    assert!(
+        stdout.contains("Plan for twin: 0 to create, 0 to overwrite,"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run_in(dir.path(), &["plan", "--spoke", "nope"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "Error: no spoke named `nope` in the topology\nHint: spokes: twin\n"
+    );
+}
+
+#[test]
+fn one_unreadable_spoke_does_not_stop_the_others() {
+    let hub = std::fs::read_to_string(root().join("examples/quickstart/hub.json")).unwrap();
+    let dir = fleet(
+        "[hub]\nfile = \"hub.json\"\n[[spokes]]\nname = \"gone\"\nfile = \"gone.json\"\n[[spokes]]\nname = \"twin\"\nfile = \"twin.json\"\n",
+        &[("hub.json", &hub), ("twin.json", &hub)],
+    );
+    let (code, stdout, _) = run_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 1, "an unreadable spoke is an error");
+    assert!(stdout.contains("Spoke gone ([DIR]/gone.json, project default, production -> production)\n  error: gone: snapshot file [DIR]/gone.json does not exist"), "{stdout}");
+    assert!(stdout.contains("Plan for twin: 0 to create"), "{stdout}");
+}
+
+#[test]
+fn a_saved_plan_is_the_json_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("plan.json");
+    let (code, stdout, stderr) = run(&[
+        "-c",
+        QUICKSTART,
+        "plan",
+        "--format",
+        "json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), stdout);
+    let plan: flagfleet::plan::Plan = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(plan.format_version, flagfleet::plan::FORMAT_VERSION);
+    assert!(plan.spokes.iter().all(|s| s.fingerprint.is_some()));
+}
+
+#[test]
+fn graph_is_dot_with_kind_name_nodes() {
+    let (code, stdout, stderr) = run(&["-c", QUICKSTART, "graph", "--spoke", "eu-west"]);
+    assert_eq!(code, 0, "{stderr}");
+    insta::assert_snapshot!(stdout);
+}
