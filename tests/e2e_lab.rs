@@ -244,3 +244,131 @@ token_env = "FLAGFLEET_TEST_UNSET_VARIABLE"
     let hub_line = stdout.lines().find(|l| l.contains(" hub ")).unwrap();
     assert!(hub_line.contains("ok"), "{stdout}");
 }
+
+/// A fleet of the lab hub and two spokes, selected like the quickstart.
+fn fleet_topology(dir: &Path, lab: &Lab) -> std::path::PathBuf {
+    let path = dir.join("flagfleet.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"
+[hub]
+url = "{}"
+token_env = "LAB_HUB_TOKEN"
+
+[select]
+tags = ["sync:global"]
+names = ["ops-*", "parent-flag", "kill-switch-*"]
+
+[[spokes]]
+name = "eu-west"
+url = "{}"
+token_env = "LAB_SPOKE1_TOKEN"
+
+[[spokes.overrides]]
+flags = ["checkout-*"]
+parameters = {{ rollout = "10" }}
+
+[[spokes]]
+name = "us-east"
+url = "{}"
+token_env = "LAB_SPOKE2_TOKEN"
+"#,
+            lab.hub.url, lab.spoke1.url, lab.spoke2.url
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// `kind name: action (reason)` lines of a JSON plan, one spoke after another.
+fn action_lines(plan: &flagfleet::plan::Plan) -> String {
+    let mut out = String::new();
+    for s in &plan.spokes {
+        out.push_str(&format!("{}:\n", s.name));
+        if let Some(e) = &s.error {
+            out.push_str(&format!("  error: {e}\n"));
+        }
+        for a in &s.actions {
+            let action = serde_json::to_value(a.action).unwrap();
+            out.push_str(&format!(
+                "  {} {}: {} ({}){}\n",
+                a.kind,
+                a.name,
+                action.as_str().unwrap(),
+                a.reason,
+                if a.blocked { " BLOCKED" } else { "" }
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn plan_against_an_empty_and_a_drifted_spoke() {
+    let lab = Lab::take(&["hub", "spoke1", "spoke2"]);
+    seed::rich_hub(&Admin::new(&lab.hub));
+    seed::drifted_spoke(&Admin::new(&lab.spoke1));
+    let dir = tempfile::tempdir().unwrap();
+    let topo = fleet_topology(dir.path(), &lab);
+    let assert = flagfleet(&lab, &topo)
+        .env("LAB_SPOKE2_TOKEN", &lab.spoke2.token)
+        .args(["plan", "--format", "json", "--detailed-exitcode"])
+        .assert()
+        .code(2);
+    let stdout = String::from_utf8_lossy(&assert.get_output().stdout).to_string();
+    assert!(!stdout.contains(&lab.spoke1.token) && !stdout.contains(&lab.hub.token));
+    let plan: flagfleet::plan::Plan = serde_json::from_str(&stdout).unwrap();
+    insta::assert_snapshot!("lab_plan_actions", action_lines(&plan));
+
+    let eu = &plan.spokes[0];
+    let find = |name: &str| eu.actions.iter().find(|a| a.name == name).unwrap();
+    // Legal values differ both ways: the hub's are added, the spoke's own kept.
+    assert_eq!(
+        find("region").notes,
+        ["legal values only the spoke has are kept: emea"]
+    );
+    // The override runs checkout at 10 % here while the hub runs 50 %.
+    assert!(find("checkout-v2")
+        .diff
+        .as_ref()
+        .unwrap()
+        .contains("+            \"rollout\": \"10\","));
+    // Spoke-only things are never touched.
+    assert!(eu
+        .actions
+        .iter()
+        .all(|a| a.name != "eu-cookie-banner" && a.name != "geo-fence"));
+}
+
+#[test]
+fn planning_requests_do_not_grow_with_single_strategy_flags() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    let admin = Admin::new(&lab.hub);
+    seed::rich_hub(&admin);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = live_topology(dir.path(), &lab, r#"["production"]"#);
+    std::env::set_var("LAB_HUB_TOKEN", &lab.hub.token);
+    std::env::set_var("LAB_SPOKE1_TOKEN", &lab.spoke1.token);
+    let t = topology::load(&topo).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let requests = |rt: &tokio::runtime::Runtime| {
+        rt.block_on(async {
+            let fleet = flagfleet::fleet::read(&t, &[], &ClientOptions::default())
+                .await
+                .unwrap();
+            let plan = flagfleet::plan::plan_fleet(&t, String::new(), &fleet);
+            assert!(plan.spokes[0].error.is_none());
+            (
+                fleet.hub_client.as_ref().unwrap().requests(),
+                fleet.spokes[0].client.as_ref().unwrap().requests(),
+                plan.spokes[0].summary.create,
+            )
+        })
+    };
+    let (hub_before, spoke_before, creates_before) = requests(&rt);
+    seed::bulk_flags(&admin, 1000);
+    let (hub_after, spoke_after, creates_after) = requests(&rt);
+    assert_eq!(creates_after, creates_before + 1000);
+    assert_eq!((hub_after, spoke_after), (hub_before, spoke_before));
+}
