@@ -116,6 +116,12 @@ pub enum ClientError {
 }
 
 impl ClientError {
+    /// Whether the request may have taken effect although it failed: no answer, or a
+    /// gateway error that may have been sent after the server acted.
+    pub fn is_ambiguous(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. }) || matches!(self.status(), Some(502..=504))
+    }
+
     /// The HTTP status, when the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -219,6 +225,28 @@ impl Client {
         self.send(Method::POST, &path, Some(body), true).await
     }
 
+    /// A write that may be repeated safely (PUT, DELETE, enabling, re-ordering): retried on
+    /// transient failures like a read.
+    pub async fn write_idempotent<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: Path<'_>,
+        body: Option<&B>,
+    ) -> Result<T, ClientError> {
+        self.send(method, &path, body, true).await
+    }
+
+    /// A write that creates something (POST): sent once. After an ambiguous failure the
+    /// caller must find out whether it took effect before trying again, or a flaky network
+    /// could leave a duplicate.
+    pub async fn create<T: DeserializeOwned, B: Serialize>(
+        &self,
+        path: Path<'_>,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        self.send(Method::POST, &path, Some(body), false).await
+    }
+
     async fn send<T: DeserializeOwned, B: Serialize>(
         &self,
         method: Method,
@@ -243,8 +271,14 @@ impl Client {
                 Err(e) if !e.is_builder() => Some(None),
                 _ => None,
             };
+            // A write that creates is repeated only when it surely did not arrive: 429
+            // (refused before any work) or a connection that was never made.
+            let surely_not_sent = match &outcome {
+                Ok(r) => r.status() == StatusCode::TOO_MANY_REQUESTS,
+                Err(e) => e.is_connect(),
+            };
             if let Some(wait) = retry_after {
-                if idempotent && attempt <= self.options.retries {
+                if (idempotent || surely_not_sent) && attempt <= self.options.retries {
                     let delay = wait.unwrap_or_else(|| self.backoff(attempt));
                     tracing::warn!(
                         instance = %self.instance, %method, path = %shown, attempt,

@@ -6,7 +6,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use crate::state::model::{Flag, Segment, State, Strategy};
+use crate::state::model::{ContextField, Flag, LegalValue, Segment, State, Strategy};
 use crate::topology::{Spoke, Topology};
 
 /// The selected, mapped and overridden hub flags for one spoke.
@@ -139,4 +139,58 @@ pub fn segment_uses(segment: &Segment) -> BTreeSet<String> {
         .iter()
         .map(|c| c.context_name.clone())
         .collect()
+}
+
+/// The hub's definition of a context field with the spoke's extra legal values kept
+/// (legal values are extended, never narrowed); also returns those spoke-only values.
+pub fn merge_context_field(
+    hub: &ContextField,
+    spoke: Option<&ContextField>,
+) -> (ContextField, Vec<String>) {
+    let mut merged = hub.clone();
+    let mut spoke_only = Vec::new();
+    if let Some(spoke) = spoke {
+        for lv in &spoke.legal_values {
+            if !merged.legal_values.iter().any(|h| h.value == lv.value) {
+                spoke_only.push(lv.value.clone());
+                merged.legal_values.push(LegalValue {
+                    value: lv.value.clone(),
+                    description: lv.description.clone(),
+                });
+            }
+        }
+        merged.legal_values.sort();
+        merged.builtin = spoke.builtin;
+        merged.project.clone_from(&spoke.project);
+    }
+    (merged, spoke_only)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn legal_values_are_extended_never_narrowed() {
+        let lv = |v: &str| LegalValue {
+            value: v.into(),
+            description: None,
+        };
+        let hub = ContextField {
+            legal_values: vec![lv("eu"), lv("us")],
+            ..ContextField::default()
+        };
+        let spoke = ContextField {
+            legal_values: vec![lv("emea"), lv("eu")],
+            ..ContextField::default()
+        };
+        let (merged, spoke_only) = merge_context_field(&hub, Some(&spoke));
+        let values: Vec<&str> = merged
+            .legal_values
+            .iter()
+            .map(|l| l.value.as_str())
+            .collect();
+        assert_eq!(values, ["emea", "eu", "us"]);
+        assert_eq!(spoke_only, ["emea"]);
+    }
 }

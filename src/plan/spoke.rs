@@ -5,11 +5,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::compare::{
-    diff, env_matches, expected_flag, flag_differences, flag_view, merge_context_field, view,
-};
+use super::compare::{diff, env_matches, expected_flag, flag_differences, flag_view, view};
 use super::{Action, Kind, Verb};
-use crate::desired::{desired, flag_uses, segment_uses, Uses};
+use crate::desired::{desired, flag_uses, merge_context_field, segment_uses, Uses};
 use crate::graph;
 use crate::state::model::{Flag, State, BUILTIN_CONTEXT_FIELDS, BUILTIN_TAG_TYPES};
 
