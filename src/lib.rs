@@ -11,9 +11,11 @@
 //! - [`desired`]: what each spoke should hold: selected, mapped, overridden hub flags.
 //! - [`graph`]: the dependency order of a spoke's actions.
 //! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with reasons.
+//! - [`apply`]: executes a plan on the spokes, in dependency order, with backups.
 //! - [`render`]: a plan as terminal text, JSON or Markdown.
 //! - [`cli`]: the command line: argument parsing, commands, output, exit codes.
 
+pub mod apply;
 pub mod cli;
 pub mod client;
 pub mod desired;

@@ -372,3 +372,117 @@ fn planning_requests_do_not_grow_with_single_strategy_flags() {
     assert_eq!(creates_after, creates_before + 1000);
     assert_eq!((hub_after, spoke_after), (hub_before, spoke_before));
 }
+
+/// The part of a state a sync makes equal: selected flags in synced environments (without
+/// `stale`), and the scaffolding they use.
+fn synced_view(state: &State, flags: &[&str]) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for name in flags {
+        let mut f = state.flags.get(*name).cloned().unwrap_or_default();
+        f.stale = false;
+        f.environments.retain(|e, _| e == "production");
+        out.insert(name.to_string(), serde_json::to_value(f).unwrap());
+    }
+    for seg in ["beta-users", "premium"] {
+        out.insert(
+            format!("segment:{seg}"),
+            serde_json::to_value(&state.segments.get(seg)).unwrap(),
+        );
+    }
+    out.insert(
+        "strategy:by-tenant".into(),
+        serde_json::to_value(&state.strategies.get("by-tenant")).unwrap(),
+    );
+    serde_json::Value::Object(out)
+}
+
+fn read_live_state(server: &lab::Server) -> State {
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("t.toml");
+    std::fs::write(
+        &topo,
+        format!("[hub]\nurl = \"{}\"\ntoken_env = \"READ_TOKEN\"\n[[spokes]]\nname = \"x\"\nfile = \"x.json\"\n", server.url),
+    )
+    .unwrap();
+    std::env::set_var("READ_TOKEN", &server.token);
+    let t = topology::load(&topo).unwrap();
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let client = state::connect(&t.hub.instance, &ClientOptions::default())
+            .unwrap()
+            .unwrap();
+        state::read(
+            &t.hub.instance,
+            Some(&client),
+            &["production".to_string()],
+            true,
+        )
+        .await
+        .unwrap()
+    })
+}
+
+#[test]
+fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
+    let lab = Lab::take(&["hub", "spoke1", "spoke2"]);
+    seed::rich_hub(&Admin::new(&lab.hub));
+    seed::drifted_spoke(&Admin::new(&lab.spoke1));
+    let dir = tempfile::tempdir().unwrap();
+    let topo = fleet_topology(dir.path(), &lab);
+    let backups = dir.path().join("backups");
+    let out = flagfleet(&lab, &topo)
+        .env("LAB_SPOKE2_TOKEN", &lab.spoke2.token)
+        .args(["apply", "--auto-approve", "--backup-dir"])
+        .arg(&backups)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}\n{stderr}");
+    assert!(!stdout.contains(&lab.spoke1.token) && !stderr.contains(&lab.spoke1.token));
+    assert!(
+        stdout.contains("Apply to eu-west: 9 applied, 0 failed, 0 not attempted."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Apply to us-east: 13 applied, 0 failed, 0 not attempted."),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read_dir(&backups).unwrap().count(),
+        2,
+        "one backup per spoke"
+    );
+
+    // A second plan is empty.
+    let replan = flagfleet(&lab, &topo)
+        .env("LAB_SPOKE2_TOKEN", &lab.spoke2.token)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        replan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&replan.stdout)
+    );
+
+    // The spokes hold what the hub holds, with eu-west's override.
+    let hub = read_live_state(&lab.hub);
+    let flags = ["checkout-v2", "child-flag", "ops-cache", "parent-flag"];
+    let mut want = synced_view(&hub, &flags);
+    assert_eq!(synced_view(&read_live_state(&lab.spoke2), &flags), want);
+    want["checkout-v2"]["environments"]["production"]["strategies"][2]["parameters"]["rollout"] =
+        "10".into();
+    let eu = read_live_state(&lab.spoke1);
+    assert_eq!(synced_view(&eu, &flags), want);
+    // Spoke-local data is intact: extra legal value, spoke-only flag and strategy; the
+    // archived flag was not revived.
+    assert!(eu.context_fields["region"]
+        .legal_values
+        .iter()
+        .any(|l| l.value == "emea"));
+    assert!(eu.flags.contains_key("eu-cookie-banner"));
+    assert!(eu.strategies.contains_key("geo-fence"));
+    assert!(!eu.flags.contains_key("kill-switch-search"));
+    assert!(eu.elsewhere["kill-switch-search"].archived);
+}

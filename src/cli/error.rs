@@ -39,6 +39,9 @@ pub enum CliError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Apply refused or could not start.
+    #[error("{0}")]
+    Apply(String),
     /// Problems were found and already reported (e.g. by `validate`).
     #[error("{0}")]
     Reported(String),

@@ -3,6 +3,7 @@
 //!
 //! Exit codes: 0 success; 1 error; 2 changes present (`plan --detailed-exitcode`).
 
+mod apply;
 mod error;
 mod export;
 mod graph;
@@ -56,6 +57,7 @@ pub struct Cli {
 enum Command {
     Validate(validate::Args),
     Plan(plan::Args),
+    Apply(apply::Args),
     Graph(graph::Args),
     Export(export::Args),
 }
@@ -69,6 +71,8 @@ pub(crate) struct Context {
     pub color: bool,
     /// `-v` given: list every item.
     pub verbose: bool,
+    /// `-q` given: only the final report.
+    pub quiet: bool,
 }
 
 impl Context {
@@ -95,6 +99,7 @@ pub fn main() -> ExitCode {
             && std::io::IsTerminal::is_terminal(&std::io::stdout())
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()),
         verbose: cli.verbose > 0,
+        quiet: cli.quiet,
         config: cli.config,
         client: ClientOptions {
             timeout: Duration::from_secs(cli.timeout.max(1)),
@@ -112,6 +117,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Validate(args) => validate::run(&mut ctx, args).await,
             Command::Plan(args) => plan::run(&mut ctx, args).await,
+            Command::Apply(args) => apply::run(&mut ctx, args).await,
             Command::Graph(args) => graph::run(&mut ctx, args).await,
             Command::Export(args) => export::run(&mut ctx, args).await,
         }

@@ -5,7 +5,7 @@ pub mod model;
 mod normalize;
 mod read;
 pub mod snapshot;
-mod wire;
+pub(crate) mod wire;
 
 use std::path::PathBuf;
 

@@ -320,3 +320,19 @@ fn json_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     let raw: serde_json::Value = serde_json::Value::deserialize(d)?;
     Ok(scalar_text(raw).unwrap_or_default())
 }
+
+/// The answer of `GET /api/admin/projects/{p}/features/{f}` (only what apply needs).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FeatureDetail {
+    pub environments: Vec<FeatureDetailEnvironment>,
+    pub links: Vec<Link>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct FeatureDetailEnvironment {
+    pub name: String,
+    pub enabled: bool,
+    pub strategies: Vec<FeatureStrategy>,
+}

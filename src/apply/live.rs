@@ -1,0 +1,601 @@
+//! Applying actions to a live spoke through Unleash's fine-grained admin API (admin
+//! tokens are accepted there; the batch import endpoint refuses them).
+//!
+//! Ids are resolved on the spoke: a strategy that uses segment `beta-users` gets the
+//! spoke's id for it, which may have been created a moment ago in the same apply.
+//! Creates are sent once; after an ambiguous failure the object is looked up before the
+//! create is repeated, so a flaky network never leaves a duplicate.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use super::target::Target;
+use crate::client::{Client, ClientError, Path};
+use crate::plan::{Action, Kind, Verb};
+use crate::state::model::{
+    Constraint, ContextField, Flag, FlagEnvironment, Segment, Strategy, StrategyDefinition,
+    TagType, Variant,
+};
+use crate::state::wire;
+
+/// A live spoke being written.
+pub(super) struct LiveSpoke<'a> {
+    pub client: &'a Client,
+    pub project: &'a str,
+    pub target: &'a Target<'a>,
+    segment_ids: Mutex<HashMap<String, i64>>,
+}
+
+type Result<T> = std::result::Result<T, ClientError>;
+
+impl<'a> LiveSpoke<'a> {
+    /// Reads the spoke's segment ids (the only ids flag bodies need).
+    pub async fn new(client: &'a Client, project: &'a str, target: &'a Target<'a>) -> Result<Self> {
+        let segments: wire::Segments = client.get(Path::new(&["api", "admin", "segments"])).await?;
+        Ok(Self {
+            client,
+            project,
+            target,
+            segment_ids: Mutex::new(
+                segments
+                    .segments
+                    .into_iter()
+                    .map(|s| (s.name, s.id))
+                    .collect(),
+            ),
+        })
+    }
+
+    /// Executes one action.
+    pub async fn execute(&self, a: &Action) -> std::result::Result<(), String> {
+        self.run(a).await.map_err(|e| e.to_string())
+    }
+
+    async fn run(&self, a: &Action) -> Result<()> {
+        let name = a.name.as_str();
+        let t = self.target;
+        let missing = || ClientError::Decode {
+            instance: self.client.instance().to_string(),
+            method: Method::GET,
+            path: String::new(),
+            detail: format!("{} {name} is not defined on the hub", a.kind),
+        };
+        match (a.kind, a.action) {
+            (Kind::ContextField, verb) => {
+                let c = t.context_field(name).ok_or_else(missing)?;
+                let body = context_field_body(name, &c);
+                if verb == Verb::Create {
+                    self.create_checked(Path::new(&["api", "admin", "context"]), &body, || {
+                        self.exists(Path::new(&["api", "admin", "context", name]))
+                    })
+                    .await?;
+                } else {
+                    self.put(Path::new(&["api", "admin", "context", name]), &body)
+                        .await?;
+                }
+            }
+            (Kind::TagType, verb) => {
+                let body = tag_type_body(name, t.tag_type(name).ok_or_else(missing)?);
+                if verb == Verb::Create {
+                    self.create_checked(Path::new(&["api", "admin", "tag-types"]), &body, || {
+                        self.exists(Path::new(&["api", "admin", "tag-types", name]))
+                    })
+                    .await?;
+                } else {
+                    self.put(Path::new(&["api", "admin", "tag-types", name]), &body)
+                        .await?;
+                }
+            }
+            (Kind::Strategy, verb) => {
+                let body = strategy_definition_body(name, t.strategy(name).ok_or_else(missing)?);
+                if verb == Verb::Create {
+                    self.create_checked(Path::new(&["api", "admin", "strategies"]), &body, || {
+                        self.exists(Path::new(&["api", "admin", "strategies", name]))
+                    })
+                    .await?;
+                } else {
+                    self.put(Path::new(&["api", "admin", "strategies", name]), &body)
+                        .await?;
+                }
+            }
+            (Kind::Segment, verb) => {
+                let body = segment_body(name, t.segment(name).ok_or_else(missing)?);
+                if verb == Verb::Create {
+                    let created = self
+                        .create_checked(Path::new(&["api", "admin", "segments"]), &body, || {
+                            self.find_segment(name)
+                        })
+                        .await?;
+                    if let Some(id) = created.get("id").and_then(Value::as_i64) {
+                        self.lock_ids().insert(name.to_string(), id);
+                    }
+                } else {
+                    let id = self.segment_id(name)?;
+                    let id = id.to_string();
+                    self.put(Path::new(&["api", "admin", "segments", &id]), &body)
+                        .await?;
+                }
+            }
+            (Kind::Flag, Verb::Create) => {
+                self.create_flag(name, t.flag(name).ok_or_else(missing)?)
+                    .await?
+            }
+            (Kind::Flag, _) => {
+                self.overwrite_flag(name, t.flag(name).ok_or_else(missing)?, &a.environments)
+                    .await?
+            }
+        }
+        Ok(())
+    }
+
+    fn lock_ids(&self) -> std::sync::MutexGuard<'_, HashMap<String, i64>> {
+        self.segment_ids.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn segment_id(&self, name: &str) -> Result<i64> {
+        self.lock_ids()
+            .get(name)
+            .copied()
+            .ok_or_else(|| ClientError::Decode {
+                instance: self.client.instance().to_string(),
+                method: Method::GET,
+                path: "/api/admin/segments".into(),
+                detail: format!("segment `{name}` does not exist on the spoke"),
+            })
+    }
+
+    async fn put(&self, path: Path<'_>, body: &Value) -> Result<Value> {
+        self.client
+            .write_idempotent(Method::PUT, path, Some(body))
+            .await
+    }
+
+    /// `Some(body)` when GET answers, `None` on 404.
+    async fn exists(&self, path: Path<'_>) -> Result<Option<Value>> {
+        match self.client.get::<Value>(path).await {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if e.status() == Some(404) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn find_segment(&self, name: &str) -> Result<Option<Value>> {
+        let segments: wire::Segments = self
+            .client
+            .get(Path::new(&["api", "admin", "segments"]))
+            .await?;
+        Ok(segments
+            .segments
+            .into_iter()
+            .find(|s| s.name == name)
+            .map(|s| json!({"id": s.id})))
+    }
+
+    /// POSTs a create; after an ambiguous failure, looks the object up with `check` and
+    /// repeats the create only if it is not there.
+    async fn create_checked<F, Fut>(&self, path: Path<'_>, body: &Value, check: F) -> Result<Value>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<Value>>>,
+    {
+        match self.client.create::<Value, _>(path.clone(), body).await {
+            Ok(v) => Ok(v),
+            Err(e) if e.is_ambiguous() => {
+                tracing::warn!(instance = %self.client.instance(), "ambiguous failure ({e}); checking whether the create took effect");
+                match check().await? {
+                    Some(v) => Ok(v),
+                    None => self.client.create(path, body).await,
+                }
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create_flag(&self, name: &str, flag: &Flag) -> Result<()> {
+        let p = self.project;
+        self.create_checked(
+            Path::new(&["api", "admin", "projects", p, "features"]),
+            &json!({"name": name, "description": flag.description.clone().unwrap_or_default(),
+                    "type": flag.kind, "impressionData": flag.impression_data}),
+            || {
+                self.exists(Path::new(&[
+                    "api", "admin", "projects", p, "features", name,
+                ]))
+            },
+        )
+        .await?;
+        let empty = FlagEnvironment::default();
+        for env in &self.target.environments {
+            let want = flag.environments.get(env).unwrap_or(&empty);
+            self.sync_environment(name, env, want, &[], false).await?;
+        }
+        self.sync_tags(name, flag, None).await?;
+        self.sync_dependencies(name, flag, None).await?;
+        self.sync_links(name, flag, None, &[]).await?;
+        Ok(())
+    }
+
+    async fn overwrite_flag(&self, name: &str, flag: &Flag, environments: &[String]) -> Result<()> {
+        let p = self.project;
+        let actual = self.target.actual.flags.get(name);
+        if let Some(have) = actual {
+            if have.kind != flag.kind
+                || have.description != flag.description
+                || have.impression_data != flag.impression_data
+            {
+                self.put(
+                    Path::new(&["api", "admin", "projects", p, "features", name]),
+                    &json!({"description": flag.description.clone().unwrap_or_default(), "type": flag.kind,
+                            "impressionData": flag.impression_data, "stale": have.stale}),
+                )
+                .await?;
+            }
+        }
+        let detail: wire::FeatureDetail = self
+            .client
+            .get(Path::new(&[
+                "api", "admin", "projects", p, "features", name,
+            ]))
+            .await?;
+        let empty = FlagEnvironment::default();
+        for env in environments {
+            let want = flag.environments.get(env).unwrap_or(&empty);
+            let current = detail.environments.iter().find(|e| &e.name == env);
+            let mut have: Vec<wire::FeatureStrategy> =
+                current.map(|e| e.strategies.clone()).unwrap_or_default();
+            have.sort_by(|a, b| {
+                a.sort_order
+                    .unwrap_or_default()
+                    .total_cmp(&b.sort_order.unwrap_or_default())
+            });
+            let enabled_now = current.is_some_and(|e| e.enabled);
+            self.sync_environment(name, env, want, &have, enabled_now)
+                .await?;
+        }
+        self.sync_tags(name, flag, actual).await?;
+        self.sync_dependencies(name, flag, actual).await?;
+        self.sync_links(name, flag, actual, &detail.links).await?;
+        Ok(())
+    }
+
+    /// Makes one environment's strategies equal to `want` (updated in place where one
+    /// exists, so ids stay stable; created or deleted where needed; re-ordered), then sets
+    /// the enabled state: after the strategies exist, so the server adds no default one.
+    async fn sync_environment(
+        &self,
+        flag: &str,
+        env: &str,
+        want: &FlagEnvironment,
+        have: &[wire::FeatureStrategy],
+        enabled_now: bool,
+    ) -> Result<()> {
+        let p = self.project;
+        let base = [
+            "api",
+            "admin",
+            "projects",
+            p,
+            "features",
+            flag,
+            "environments",
+            env,
+            "strategies",
+        ];
+        let mut ids: Vec<String> = Vec::new();
+        let mut known: HashSet<String> = have.iter().filter_map(|s| s.id.clone()).collect();
+        for (i, s) in want.strategies.iter().enumerate() {
+            let body = self.strategy_body(s, i)?;
+            match have.get(i).and_then(|h| h.id.clone()) {
+                Some(id) => {
+                    let mut path = base.to_vec();
+                    path.push(&id);
+                    self.put(Path::new(&path), &body).await?;
+                    ids.push(id);
+                }
+                None => {
+                    let created = self
+                        .create_checked(Path::new(&base), &body, || async {
+                            let list: wire::StrategyList =
+                                self.client.get(Path::new(&base)).await?;
+                            Ok(list
+                                .into_iter()
+                                .find(|s| s.id.as_ref().is_some_and(|id| !known.contains(id)))
+                                .map(|s| json!({"id": s.id})))
+                        })
+                        .await?;
+                    let id = created
+                        .get("id")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string();
+                    known.insert(id.clone());
+                    ids.push(id);
+                }
+            }
+        }
+        for surplus in have.iter().skip(want.strategies.len()) {
+            if let Some(id) = &surplus.id {
+                let mut path = base.to_vec();
+                path.push(id);
+                self.client
+                    .write_idempotent::<Value, Value>(Method::DELETE, Path::new(&path), None)
+                    .await?;
+            }
+        }
+        if ids.len() > 1 {
+            let mut path = base.to_vec();
+            path.push("set-sort-order");
+            let order: Vec<Value> = ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| json!({"id": id, "sortOrder": i}))
+                .collect();
+            self.client
+                .write_idempotent::<Value, Value>(
+                    Method::POST,
+                    Path::new(&path),
+                    Some(&Value::Array(order)),
+                )
+                .await?;
+        }
+        if !want.variants.is_empty() {
+            let variants: Vec<Value> = want.variants.iter().map(variant_body).collect();
+            self.put(
+                Path::new(&[
+                    "api",
+                    "admin",
+                    "projects",
+                    p,
+                    "features",
+                    flag,
+                    "environments",
+                    env,
+                    "variants",
+                ]),
+                &Value::Array(variants),
+            )
+            .await?;
+        }
+        if want.enabled != enabled_now {
+            let switch = if want.enabled { "on" } else { "off" };
+            self.client
+                .write_idempotent::<Value, Value>(
+                    Method::POST,
+                    Path::new(&[
+                        "api",
+                        "admin",
+                        "projects",
+                        p,
+                        "features",
+                        flag,
+                        "environments",
+                        env,
+                        switch,
+                    ]),
+                    Some(&json!({})),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    fn strategy_body(&self, s: &Strategy, sort_order: usize) -> Result<Value> {
+        let segments = s
+            .segments
+            .iter()
+            .map(|name| self.segment_id(name))
+            .collect::<Result<Vec<i64>>>()?;
+        Ok(json!({
+            "name": s.name,
+            "title": s.title.clone().unwrap_or_default(),
+            "disabled": s.disabled,
+            "parameters": s.parameters,
+            "constraints": s.constraints.iter().map(constraint_body).collect::<Vec<_>>(),
+            "variants": s.variants.iter().map(variant_body).collect::<Vec<_>>(),
+            "segments": segments,
+            "sortOrder": sort_order,
+        }))
+    }
+
+    async fn sync_tags(&self, flag: &str, want: &Flag, have: Option<&Flag>) -> Result<()> {
+        let empty = Default::default();
+        let have_tags = have.map_or(&empty, |h| &h.tags);
+        let added: Vec<Value> = want
+            .tags
+            .difference(have_tags)
+            .map(|t| json!({"type": t.kind, "value": t.value}))
+            .collect();
+        let removed: Vec<Value> = have_tags
+            .difference(&want.tags)
+            .map(|t| json!({"type": t.kind, "value": t.value}))
+            .collect();
+        if added.is_empty() && removed.is_empty() {
+            return Ok(());
+        }
+        self.put(
+            Path::new(&["api", "admin", "features", flag, "tags"]),
+            &json!({"addedTags": added, "removedTags": removed}),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn sync_dependencies(&self, flag: &str, want: &Flag, have: Option<&Flag>) -> Result<()> {
+        let p = self.project;
+        let have_deps: BTreeMap<&str, _> = have
+            .map(|h| {
+                h.dependencies
+                    .iter()
+                    .map(|d| (d.feature.as_str(), d))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for d in &want.dependencies {
+            if have_deps.get(d.feature.as_str()) == Some(&d) {
+                continue;
+            }
+            // The endpoint upserts: repeating it is harmless.
+            self.client
+                .write_idempotent::<Value, Value>(
+                    Method::POST,
+                    Path::new(&["api", "admin", "projects", p, "features", flag, "dependencies"]),
+                    Some(&json!({"feature": d.feature, "enabled": d.enabled, "variants": d.variants})),
+                )
+                .await?;
+        }
+        for parent in have_deps.keys() {
+            if !want.dependencies.iter().any(|d| d.feature == *parent) {
+                self.client
+                    .write_idempotent::<Value, Value>(
+                        Method::DELETE,
+                        Path::new(&[
+                            "api",
+                            "admin",
+                            "projects",
+                            p,
+                            "features",
+                            flag,
+                            "dependencies",
+                            parent,
+                        ]),
+                        None,
+                    )
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn sync_links(
+        &self,
+        flag: &str,
+        want: &Flag,
+        have: Option<&Flag>,
+        ids: &[wire::Link],
+    ) -> Result<()> {
+        let p = self.project;
+        let have_links = have.map(|h| h.links.as_slice()).unwrap_or_default();
+        for link in ids {
+            let wanted = want.links.iter().any(|l| {
+                l.url == link.url && l.title == link.title.clone().filter(|t| !t.is_empty())
+            });
+            if let (false, Some(id)) = (wanted, &link.id) {
+                self.client
+                    .write_idempotent::<Value, Value>(
+                        Method::DELETE,
+                        Path::new(&["api", "admin", "projects", p, "features", flag, "link", id]),
+                        None,
+                    )
+                    .await?;
+            }
+        }
+        for link in &want.links {
+            if have_links.contains(link) {
+                continue;
+            }
+            let path = ["api", "admin", "projects", p, "features", flag, "link"];
+            self.create_checked(
+                Path::new(&path),
+                &json!({"url": link.url, "title": link.title}),
+                || async {
+                    let detail: wire::FeatureDetail = self
+                        .client
+                        .get(Path::new(&[
+                            "api", "admin", "projects", p, "features", flag,
+                        ]))
+                        .await?;
+                    Ok(detail
+                        .links
+                        .iter()
+                        .any(|l| l.url == link.url)
+                        .then(|| json!({})))
+                },
+            )
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+fn context_field_body(name: &str, c: &ContextField) -> Value {
+    json!({
+        "name": name,
+        "description": c.description.clone().unwrap_or_default(),
+        "stickiness": c.stickiness,
+        "legalValues": c.legal_values.iter().map(|l| match &l.description {
+            Some(d) => json!({"value": l.value, "description": d}),
+            None => json!({"value": l.value}),
+        }).collect::<Vec<_>>(),
+    })
+}
+
+fn tag_type_body(name: &str, t: &TagType) -> Value {
+    let mut body = json!({"name": name, "description": t.description.clone().unwrap_or_default()});
+    if let Some(icon) = &t.icon {
+        body["icon"] = json!(icon);
+    }
+    if let Some(color) = &t.color {
+        body["color"] = json!(color);
+    }
+    body
+}
+
+fn strategy_definition_body(name: &str, s: &StrategyDefinition) -> Value {
+    let mut body = json!({
+        "name": name,
+        "description": s.description.clone().unwrap_or_default(),
+        "parameters": s.parameters.iter().map(|p| json!({
+            "name": p.name, "type": p.kind,
+            "description": p.description.clone().unwrap_or_default(), "required": p.required,
+        })).collect::<Vec<_>>(),
+    });
+    if let Some(title) = &s.title {
+        body["title"] = json!(title);
+    }
+    body
+}
+
+fn segment_body(name: &str, s: &Segment) -> Value {
+    json!({
+        "name": name,
+        "description": s.description.clone().unwrap_or_default(),
+        "constraints": s.constraints.iter().map(constraint_body).collect::<Vec<_>>(),
+    })
+}
+
+fn constraint_body(c: &Constraint) -> Value {
+    let mut body = json!({
+        "contextName": c.context_name,
+        "operator": c.operator,
+        "inverted": c.inverted,
+        "caseInsensitive": c.case_insensitive,
+        "values": c.values,
+    });
+    if let Some(v) = &c.value {
+        body["value"] = json!(v);
+    }
+    body
+}
+
+fn variant_body(v: &Variant) -> Value {
+    let mut body = json!({
+        "name": v.name,
+        "weight": v.weight,
+        "weightType": v.weight_type,
+        "stickiness": v.stickiness.clone().unwrap_or_else(|| "default".into()),
+    });
+    if let Some(p) = &v.payload {
+        body["payload"] = json!({"type": p.kind, "value": p.value});
+    }
+    if !v.overrides.is_empty() {
+        body["overrides"] = json!(v
+            .overrides
+            .iter()
+            .map(|o| json!({"contextName": o.context_name, "values": o.values}))
+            .collect::<Vec<_>>());
+    }
+    body
+}
