@@ -386,12 +386,12 @@ fn synced_view(state: &State, flags: &[&str]) -> serde_json::Value {
     for seg in ["beta-users", "premium"] {
         out.insert(
             format!("segment:{seg}"),
-            serde_json::to_value(&state.segments.get(seg)).unwrap(),
+            serde_json::to_value(state.segments.get(seg)).unwrap(),
         );
     }
     out.insert(
         "strategy:by-tenant".into(),
-        serde_json::to_value(&state.strategies.get("by-tenant")).unwrap(),
+        serde_json::to_value(state.strategies.get("by-tenant")).unwrap(),
     );
     serde_json::Value::Object(out)
 }
