@@ -11,6 +11,8 @@
 #
 # Instances: hub 127.0.0.1:4242, spoke1 :4243, spoke2 :4244, spoke3 :4245; PostgreSQL on
 # 127.0.0.1:54329. Admin tokens are fixed lab-only secrets; .lab/lab.env lists them.
+# Unleash's search rate limit is raised (the suite reads the same servers many times a
+# minute); spoke3 allows one value per segment (see EXTRA_ENV).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -24,6 +26,9 @@ LOGS="$LAB/logs"
 PIDS="$LAB/pids"
 NAMES=(hub spoke1 spoke2 spoke3)
 declare -A PORT=([hub]=4242 [spoke1]=4243 [spoke2]=4244 [spoke3]=4245)
+# spoke3 refuses segments with more than one value (a real server-side limit, lowered), so
+# tests can watch a real failure and what depends on it.
+declare -A EXTRA_ENV=([spoke3]="UNLEASH_SEGMENT_VALUES_LIMIT=1")
 
 log() { echo "lab: $*" >&2; }
 die() { echo "lab: error: $*" >&2; exit 1; }
@@ -90,7 +95,7 @@ start_server() { # name db port token [migrate-only]
     LAB_DB=$db LAB_PORT=$port LAB_TOKEN=$token LAB_PG_PORT=$PG_PORT LAB_MIGRATE_ONLY=${5:-} \
     NODE_PATH="$NPM_DIR/node_modules" SEND_TELEMETRY=false CHECK_VERSION=false \
     SEARCH_FEATURES_RATE_LIMIT_PER_MINUTE=6000 \
-    exec setsid "$NODE" "$ROOT/scripts/lab/server.js" >>"$LOGS/$name.log" 2>&1 </dev/null
+    exec env ${EXTRA_ENV[$name]:-} setsid "$NODE" "$ROOT/scripts/lab/server.js" >>"$LOGS/$name.log" 2>&1 </dev/null
   ) &
   echo $! >"$PIDS/$name.pid"
 }

@@ -273,6 +273,10 @@ parameters = {{ rollout = "10" }}
 name = "us-east"
 url = "{}"
 token_env = "LAB_SPOKE2_TOKEN"
+
+[[spokes.overrides]]
+flags = ["ops-*"]
+enabled = false
 "#,
             lab.hub.url, lab.spoke1.url, lab.spoke2.url
         ),
@@ -470,7 +474,9 @@ fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
     let hub = read_live_state(&lab.hub);
     let flags = ["checkout-v2", "child-flag", "ops-cache", "parent-flag"];
     let mut want = synced_view(&hub, &flags);
-    assert_eq!(synced_view(&read_live_state(&lab.spoke2), &flags), want);
+    let mut want_us = want.clone();
+    want_us["ops-cache"]["environments"]["production"]["enabled"] = false.into();
+    assert_eq!(synced_view(&read_live_state(&lab.spoke2), &flags), want_us);
     want["checkout-v2"]["environments"]["production"]["strategies"][2]["parameters"]["rollout"] =
         "10".into();
     let eu = read_live_state(&lab.spoke1);
@@ -485,4 +491,178 @@ fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
     assert!(eu.strategies.contains_key("geo-fence"));
     assert!(!eu.flags.contains_key("kill-switch-search"));
     assert!(eu.elsewhere["kill-switch-search"].archived);
+}
+
+#[test]
+fn a_failing_action_stops_only_what_depends_on_it() {
+    // spoke3 allows one value per segment: both hub segments are refused by the server.
+    let lab = Lab::take(&["hub", "spoke3"]);
+    seed::rich_hub(&Admin::new(&lab.hub));
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("flagfleet.toml");
+    std::fs::write(
+        &topo,
+        format!(
+            "[hub]\nurl = \"{}\"\ntoken_env = \"LAB_HUB_TOKEN\"\n[[spokes]]\nname = \"ap-south\"\nurl = \"{}\"\ntoken_env = \"LAB_SPOKE3_TOKEN\"\n",
+            lab.hub.url, lab.spoke3.url
+        ),
+    )
+    .unwrap();
+    let out = flagfleet(&lab, &topo)
+        .env("LAB_SPOKE3_TOKEN", &lab.spoke3.token)
+        .args(["apply", "--auto-approve", "--backup-dir"])
+        .arg(dir.path().join("b"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("failed: segment:beta-users: ap-south: POST /api/admin/segments failed with HTTP 400: Request validation failed: your request body or params contain invalid data: Segments may not have more than 1 values"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "not attempted: flag:checkout-v2: depends on segment:beta-users, which was not applied"
+        ),
+        "{stdout}"
+    );
+    // Independent actions went on.
+    let s = read_live_state(&lab.spoke3);
+    assert!(s.flags.contains_key("parent-flag") && s.flags.contains_key("child-flag"));
+    assert!(!s.flags.contains_key("checkout-v2"));
+}
+
+#[test]
+fn a_stale_saved_plan_is_refused_before_any_change() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    seed::rich_hub(&Admin::new(&lab.hub));
+    let dir = tempfile::tempdir().unwrap();
+    let topo = live_topology(dir.path(), &lab, r#"["production"]"#);
+    let plan_file = dir.path().join("plan.json");
+    flagfleet(&lab, &topo)
+        .args(["plan", "--out"])
+        .arg(&plan_file)
+        .assert()
+        .success();
+    // Someone changes the spoke after the plan was reviewed.
+    seed::feature(
+        &Admin::new(&lab.spoke1),
+        "late-arrival",
+        "release",
+        "",
+        false,
+    );
+    let out = flagfleet(&lab, &topo)
+        .arg("apply")
+        .arg(&plan_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "Error: plan is stale for spoke eu-west: it changed since the plan was made; run plan again (nothing was changed)\n"
+    );
+    assert_eq!(
+        read_live_state(&lab.spoke1).flags.len(),
+        1,
+        "nothing was applied"
+    );
+
+    // A fresh plan applies, and a plan file from another topology is refused.
+    flagfleet(&lab, &topo)
+        .args(["plan", "--out"])
+        .arg(&plan_file)
+        .assert()
+        .success();
+    flagfleet(&lab, &topo)
+        .arg("-q")
+        .arg("apply")
+        .arg(&plan_file)
+        .assert()
+        .success();
+    std::fs::write(
+        &topo,
+        std::fs::read_to_string(&topo).unwrap() + "\n# edited\n",
+    )
+    .unwrap();
+    let out = flagfleet(&lab, &topo)
+        .arg("apply")
+        .arg(&plan_file)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("the plan was made from another topology")
+    );
+}
+
+#[test]
+fn apply_refuses_to_run_unattended_without_auto_approve() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    seed::rich_hub(&Admin::new(&lab.hub));
+    let dir = tempfile::tempdir().unwrap();
+    let topo = live_topology(dir.path(), &lab, r#"["production"]"#);
+    let out = flagfleet(&lab, &topo).arg("apply").output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to apply without confirmation"));
+    assert_eq!(read_live_state(&lab.spoke1).flags.len(), 0);
+}
+
+#[test]
+fn an_interrupted_apply_converges_on_rerun_without_duplicates() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    let hub = Admin::new(&lab.hub);
+    seed::rich_hub(&hub);
+    seed::bulk_flags(&hub, 300);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = live_topology(dir.path(), &lab, r#"["production"]"#);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("flagfleet"))
+        .arg("-c")
+        .arg(&topo)
+        .args(["apply", "--auto-approve", "--backup-dir"])
+        .arg(dir.path().join("b"))
+        .env("LAB_HUB_TOKEN", &lab.hub.token)
+        .env("LAB_SPOKE1_TOKEN", &lab.spoke1.token)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill it once it has written a few dozen objects.
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(stderr));
+    let mut done = 0;
+    while let Some(Ok(line)) = lines.next() {
+        if line.contains(": ok (") {
+            done += 1;
+        }
+        if done == 40 {
+            break;
+        }
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial = read_live_state(&lab.spoke1).flags.len();
+    assert!(
+        partial > 0 && partial < 305,
+        "interrupted half-way ({partial} flags)"
+    );
+
+    flagfleet(&lab, &topo)
+        .args(["-q", "apply", "--auto-approve", "--backup-dir"])
+        .arg(dir.path().join("b"))
+        .assert()
+        .success();
+    flagfleet(&lab, &topo)
+        .args(["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0);
+    let s = read_live_state(&lab.spoke1);
+    for i in 0..300 {
+        let f = &s.flags[&format!("bulk-{i:04}")];
+        assert_eq!(
+            f.environments["production"].strategies.len(),
+            1,
+            "bulk-{i:04}"
+        );
+    }
+    let hub_state = read_live_state(&lab.hub);
+    let flags: Vec<&str> = hub_state.flags.keys().map(String::as_str).collect();
+    assert_eq!(synced_view(&s, &flags), synced_view(&hub_state, &flags));
 }
