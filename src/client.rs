@@ -475,23 +475,12 @@ mod tests {
     //! Faults a real server will not produce on demand (429, 503, a token refused mid-way),
     //! injected by a tiny HTTP stub on 127.0.0.1:0.
     use super::*;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::TcpListener;
 
-    /// Serves the given raw responses, one per connection, and returns the base URL.
+    /// Serves raw responses, one per connection, and returns the base URL.
     async fn stub(responses: Vec<&'static str>) -> String {
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        tokio::spawn(async move {
-            for response in responses {
-                let (mut socket, _) = listener.accept().await.unwrap();
-                let mut buf = vec![0u8; 4096];
-                let _ = socket.read(&mut buf).await;
-                socket.write_all(response.as_bytes()).await.unwrap();
-                socket.shutdown().await.unwrap();
-            }
-        });
-        format!("http://{addr}")
+        crate::stub::serve(responses.into_iter().map(String::from).collect())
+            .await
+            .0
     }
 
     const OK: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 11\r\n\r\n{\"ok\":true}";

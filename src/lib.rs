@@ -24,5 +24,7 @@ pub mod graph;
 pub mod plan;
 pub mod render;
 pub mod state;
+#[cfg(test)]
+mod stub;
 pub mod topology;
 mod ui;

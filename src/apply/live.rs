@@ -599,3 +599,115 @@ fn variant_body(v: &Variant) -> Value {
     }
     body
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::client::{ClientOptions, Token};
+    use crate::plan::{Action, Kind, Verb};
+    use crate::state::model::{ContextField, State};
+    use crate::stub::{response, serve};
+
+    fn client(url: &str) -> Client {
+        let options = ClientOptions {
+            timeout: std::time::Duration::from_secs(5),
+            retries: 2,
+            backoff: std::time::Duration::from_millis(1),
+        };
+        Client::new("dc1", url, &Token::new("t"), options).unwrap()
+    }
+
+    fn create_region() -> (State, Action) {
+        let mut hub = State::default();
+        hub.context_fields
+            .insert("region".into(), ContextField::default());
+        let action = Action {
+            kind: Kind::ContextField,
+            name: "region".into(),
+            action: Verb::Create,
+            reason: "missing on spoke".into(),
+            blocked: false,
+            depends_on: vec![],
+            diff: None,
+            environments: vec![],
+            notes: vec![],
+        };
+        (hub, action)
+    }
+
+    async fn run(responses: Vec<String>) -> (std::result::Result<(), String>, Vec<String>) {
+        let (url, seen) = serve(responses).await;
+        let c = client(&url);
+        let (hub, action) = create_region();
+        let actual = State::default();
+        let target = Target {
+            hub: &hub,
+            actual: &actual,
+            flags: BTreeMap::new(),
+            environments: vec![],
+        };
+        let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
+        let result = spoke.execute(&action).await;
+        let seen = seen.lock().unwrap().clone();
+        (result, seen)
+    }
+
+    #[tokio::test]
+    async fn a_create_that_took_effect_before_a_gateway_error_is_not_repeated() {
+        let (result, seen) = run(vec![
+            response("200 OK", r#"{"segments":[]}"#),
+            response("502 Bad Gateway", ""),
+            response("200 OK", r#"{"name":"region"}"#),
+        ])
+        .await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(
+            seen,
+            [
+                "GET /api/admin/segments",
+                "POST /api/admin/context",
+                "GET /api/admin/context/region"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_create_that_did_not_take_effect_is_sent_again_once() {
+        let (result, seen) = run(vec![
+            response("200 OK", r#"{"segments":[]}"#),
+            response("504 Gateway Timeout", ""),
+            response("404 Not Found", r#"{"message":"not found"}"#),
+            response("201 Created", r#"{"name":"region"}"#),
+        ])
+        .await;
+        assert_eq!(result, Ok(()));
+        assert_eq!(
+            seen,
+            [
+                "GET /api/admin/segments",
+                "POST /api/admin/context",
+                "GET /api/admin/context/region",
+                "POST /api/admin/context"
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_create_is_reported_with_the_servers_message() {
+        let (result, seen) = run(vec![
+            response("200 OK", r#"{"segments":[]}"#),
+            response("400 Bad Request", r#"{"message":"Name is already taken"}"#),
+        ])
+        .await;
+        assert_eq!(
+            result,
+            Err(
+                "dc1: POST /api/admin/context failed with HTTP 400: Name is already taken"
+                    .to_string()
+            )
+        );
+        assert_eq!(seen.len(), 2, "a definite refusal is not retried");
+    }
+}
