@@ -95,6 +95,7 @@ pub fn to_dot(spoke: &str, actions: &[Action]) -> String {
         let colour = match (a.action, a.blocked) {
             (Verb::Create, _) => "palegreen",
             (Verb::Overwrite, _) => "khaki",
+            (Verb::Archive, _) => "lightblue",
             (Verb::Skip, true) => "lightcoral",
             (Verb::Skip, false) => "lightgrey",
         };
@@ -125,6 +126,7 @@ fn verb(a: &Action) -> &'static str {
     match (a.action, a.blocked) {
         (Verb::Create, _) => "create",
         (Verb::Overwrite, _) => "overwrite",
+        (Verb::Archive, _) => "archive",
         (Verb::Skip, true) => "blocked",
         (Verb::Skip, false) => "skip",
     }

@@ -317,3 +317,52 @@ fn graph_is_dot_with_kind_name_nodes() {
     assert_eq!(code, 0, "{stderr}");
     insta::assert_snapshot!(stdout);
 }
+
+#[test]
+fn quickstart_apply_converges_on_file_spokes() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["flagfleet.toml", "hub.json", "eu-west.json", "us-east.json"] {
+        std::fs::copy(
+            root().join("examples/quickstart").join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--backup-dir",
+            &dir.path().join("b").display().to_string(),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Apply to eu-west: 9 applied, 0 failed, 0 not attempted."),
+        "{stdout}"
+    );
+    let (code, stdout, _) = run_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "a second plan is empty:\n{stdout}");
+    // The backup is the spoke as it was.
+    let backup = std::fs::read_dir(dir.path().join("b"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("eu-west-")
+        })
+        .unwrap();
+    let parse = |p: &Path| match snapshot::parse(&std::fs::read_to_string(p).unwrap(), "default")
+        .unwrap()
+    {
+        snapshot::FileContents::Snapshot(s) => s.state,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        parse(&backup),
+        parse(&root().join("examples/quickstart/eu-west.json"))
+    );
+}

@@ -666,3 +666,98 @@ fn an_interrupted_apply_converges_on_rerun_without_duplicates() {
     let flags: Vec<&str> = hub_state.flags.keys().map(String::as_str).collect();
     assert_eq!(synced_view(&s, &flags), synced_view(&hub_state, &flags));
 }
+
+#[test]
+fn spokes_are_applied_concurrently() {
+    let lab = Lab::take(&["hub", "spoke1", "spoke2", "spoke3"]);
+    seed::bulk_flags(&Admin::new(&lab.hub), 60);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("flagfleet.toml");
+    let mut text = format!(
+        "[hub]\nurl = \"{}\"\ntoken_env = \"LAB_HUB_TOKEN\"\n",
+        lab.hub.url
+    );
+    for (name, server) in [
+        ("s1", &lab.spoke1),
+        ("s2", &lab.spoke2),
+        ("s3", &lab.spoke3),
+    ] {
+        text.push_str(&format!(
+            "[[spokes]]\nname = \"{name}\"\nurl = \"{}\"\ntoken_env = \"TOKEN_{name}\"\n",
+            server.url
+        ));
+    }
+    std::fs::write(&topo, text).unwrap();
+    let out = flagfleet(&lab, &topo)
+        .env("TOKEN_s1", &lab.spoke1.token)
+        .env("TOKEN_s2", &lab.spoke2.token)
+        .env("TOKEN_s3", &lab.spoke3.token)
+        .args([
+            "apply",
+            "--auto-approve",
+            "--parallelism",
+            "2",
+            "--backup-dir",
+        ])
+        .arg(dir.path().join("b"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    // One progress line per action, in completion order: concurrent spokes interleave.
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let spoke_of: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(": ok ("))
+        .map(|l| l.split(':').next().unwrap())
+        .collect();
+    assert_eq!(spoke_of.len(), 180);
+    for a in ["s1", "s2", "s3"] {
+        for b in ["s1", "s2", "s3"] {
+            let first_a = spoke_of.iter().position(|s| *s == a).unwrap();
+            let last_b = spoke_of.iter().rposition(|s| *s == b).unwrap();
+            assert!(first_a < last_b, "{a} started only after {b} had finished");
+        }
+    }
+}
+
+#[test]
+fn a_pruning_spoke_archives_what_the_hub_no_longer_has() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    let (hub, spoke) = (Admin::new(&lab.hub), Admin::new(&lab.spoke1));
+    seed::feature(&hub, "app-kept", "release", "", false);
+    seed::feature(&spoke, "app-kept", "release", "", false);
+    seed::feature(&spoke, "app-gone", "release", "removed from the hub", false);
+    seed::feature(&spoke, "local-thing", "release", "not ours to prune", false);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = dir.path().join("flagfleet.toml");
+    std::fs::write(
+        &topo,
+        format!(
+            "[hub]\nurl = \"{}\"\ntoken_env = \"LAB_HUB_TOKEN\"\n[select]\nnames = [\"app-*\"]\n[[spokes]]\nname = \"eu-west\"\nurl = \"{}\"\ntoken_env = \"LAB_SPOKE1_TOKEN\"\nprune = true\n",
+            lab.hub.url, lab.spoke1.url
+        ),
+    )
+    .unwrap();
+    let out = flagfleet(&lab, &topo).args(["plan"]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("  - flag app-gone  absent on the hub (prune)"),
+        "{stdout}"
+    );
+    flagfleet(&lab, &topo)
+        .args(["-q", "apply", "--auto-approve", "--backup-dir"])
+        .arg(dir.path().join("b"))
+        .assert()
+        .success();
+    let s = read_live_state(&lab.spoke1);
+    assert!(s.elsewhere["app-gone"].archived, "archived, not deleted");
+    assert!(s.flags.contains_key("local-thing") && s.flags.contains_key("app-kept"));
+    flagfleet(&lab, &topo)
+        .args(["plan", "--detailed-exitcode"])
+        .assert()
+        .code(0);
+}

@@ -56,6 +56,17 @@ fn apply_one(state: &mut State, target: &Target<'_>, a: &Action) -> bool {
             .segment(&name)
             .map(|s| state.segments.insert(name, s.clone()))
             .is_some(),
+        Kind::Flag if a.action == crate::plan::Verb::Archive => {
+            state.flags.remove(&name);
+            state.elsewhere.insert(
+                name,
+                crate::state::model::Elsewhere {
+                    project: state.project.clone(),
+                    archived: true,
+                },
+            );
+            true
+        }
         Kind::Flag => target
             .whole_flag(&name)
             .map(|f| state.flags.insert(name, f))

@@ -119,6 +119,16 @@ impl<'a> LiveSpoke<'a> {
                         .await?;
                 }
             }
+            (Kind::Flag, Verb::Archive) => {
+                // Archives (Unleash's DELETE on a project flag archives; it never deletes).
+                self.client
+                    .write_idempotent::<Value, Value>(
+                        Method::DELETE,
+                        Path::new(&["api", "admin", "projects", self.project, "features", name]),
+                        None,
+                    )
+                    .await?;
+            }
             (Kind::Flag, Verb::Create) => {
                 self.create_flag(name, t.flag(name).ok_or_else(missing)?)
                     .await?

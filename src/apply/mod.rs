@@ -263,6 +263,7 @@ fn progress(options: &Options, spoke: &str, a: &Action, status: &str, detail: &s
         let verb = match a.action {
             crate::plan::Verb::Create => "create",
             crate::plan::Verb::Overwrite => "overwrite",
+            crate::plan::Verb::Archive => "archive",
             crate::plan::Verb::Skip => "skip",
         };
         eprintln!("{spoke}: {verb} {} {}: {status} ({detail})", a.kind, a.name);

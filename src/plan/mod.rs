@@ -67,6 +67,9 @@ pub enum Verb {
     Create,
     /// Exists but differs: overwrite the synced fields.
     Overwrite,
+    /// On a pruning spoke, matches the selection but is absent (or archived) on the hub:
+    /// archive it (never delete).
+    Archive,
     /// Leave it as it is (see the reason).
     Skip,
 }
@@ -114,6 +117,9 @@ pub struct Summary {
     pub create: usize,
     /// Overwrites.
     pub overwrite: usize,
+    /// Archives (pruning spokes only).
+    #[serde(default)]
+    pub archive: usize,
     /// Skips, blocked ones included.
     pub skip: usize,
     /// Blocked skips.
@@ -128,6 +134,7 @@ impl Summary {
             match a.action {
                 Verb::Create => s.create += 1,
                 Verb::Overwrite => s.overwrite += 1,
+                Verb::Archive => s.archive += 1,
                 Verb::Skip => s.skip += 1,
             }
             if a.blocked {

@@ -65,7 +65,13 @@ pub fn plan_spoke(topology: &Topology, hub: &State, spoke: &Spoke, actual: &Stat
     for (name, flag) in &desired.flags {
         b.flag(name, flag, &uses[name], &desired.flags, &environments);
     }
-    b.finish()
+    if spoke.prune {
+        b.prune(topology);
+    }
+    let mut actions = b.finish();
+    // Archives first: nothing synced depends on a flag the hub does not have.
+    actions.sort_by_key(|a| a.action != Verb::Archive);
+    actions
 }
 
 struct Builder<'a> {
@@ -330,6 +336,23 @@ impl Builder<'_> {
         );
         a.depends_on = deps;
         self.add(a);
+    }
+
+    /// Archives spoke flags that match the spoke's selection but that the hub does not have
+    /// as active flags (absent, or archived there).
+    fn prune(&mut self, topology: &Topology) {
+        for (name, flag) in &self.actual.flags {
+            if self.hub.flags.contains_key(name)
+                || !crate::desired::selected(topology, self.spoke, name, flag)
+            {
+                continue;
+            }
+            let reason = match self.hub.elsewhere.get(name) {
+                Some(e) if e.archived => "archived on the hub (prune)",
+                _ => "absent on the hub (prune)",
+            };
+            self.add(action(Kind::Flag, name, Verb::Archive, reason));
+        }
     }
 
     /// Drops references to objects that need no action, orders the actions, and blocks

@@ -272,6 +272,7 @@ fn every_action_and_skip_reason() {
         Summary {
             create: 5,
             overwrite: 2,
+            archive: 0,
             skip: 10,
             blocked: 5
         }
@@ -391,5 +392,59 @@ fn markdown_always_fits_one_comment() {
         cut.contains("| dc1 | 3005 |"),
         "the summary table survives: {}",
         &cut[..400]
+    );
+}
+
+#[test]
+fn a_pruning_spoke_archives_selected_flags_the_hub_does_not_have_first() {
+    let topology = topology::parse(
+        Path::new("flagfleet.toml"),
+        "[hub]\nfile = \"hub.json\"\n[select]\nnames = [\"app-*\"]\n[[spokes]]\nname = \"dc1\"\nfile = \"dc1.json\"\nprune = true\n",
+    )
+    .unwrap();
+    let mut hub =
+        state(json!({"flags": {"app-kept": flag(json!({"production": {"enabled": false}}))}}));
+    hub.elsewhere.insert(
+        "app-retired".into(),
+        crate::state::model::Elsewhere {
+            project: "default".into(),
+            archived: true,
+        },
+    );
+    let spoke = state(json!({"flags": {
+        "app-kept": flag(json!({"production": {"enabled": false}})),
+        "app-retired": flag(json!({"production": {"enabled": true}})),
+        "app-stray": flag(json!({"production": {"enabled": false}})),
+        "local-only": flag(json!({"production": {"enabled": true}}))
+    }}));
+    let fleet = FleetState {
+        hub,
+        hub_client: None,
+        spokes: vec![SpokeState {
+            name: "dc1".into(),
+            state: Ok(spoke),
+            client: None,
+        }],
+    };
+    let plan = plan_fleet(&topology, String::new(), &fleet);
+    let lines: Vec<String> = plan.spokes[0]
+        .actions
+        .iter()
+        .map(|a| format!("{} {}: {:?} {}", a.kind, a.name, a.action, a.reason))
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "flag app-retired: Archive archived on the hub (prune)",
+            "flag app-stray: Archive absent on the hub (prune)",
+            "flag app-kept: Skip unchanged",
+        ]
+    );
+    let text = human::render(&plan, render::Options::default());
+    assert!(
+        text.contains(
+            "Plan for dc1: 0 to create, 0 to overwrite, 2 to archive, 1 to skip (0 blocked)."
+        ),
+        "{text}"
     );
 }

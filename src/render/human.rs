@@ -34,7 +34,7 @@ pub fn render(plan: &Plan, options: Options) -> String {
         .iter()
         .flat_map(|s| s.actions.iter().map(symbol))
         .collect();
-    symbols.sort_by_key(|c| "+~=!-".find(*c));
+    symbols.sort_by_key(|c| "+~-=!.".find(*c));
     symbols.dedup();
     if !symbols.is_empty() {
         let legend: Vec<String> = symbols
@@ -145,28 +145,33 @@ pub(crate) fn abbreviate(names: &[String], n: usize) -> String {
 }
 
 fn summary_table(plan: &Plan) -> String {
-    let mut table = Table::new();
-    table.load_preset(presets::UTF8_FULL_CONDENSED).set_header([
-        "spoke",
-        "create",
-        "overwrite",
-        "skip",
-        "blocked",
-    ]);
-    for s in &plan.spokes {
-        if s.error.is_some() {
-            table.add_row([s.name.as_str(), "error", "-", "-", "-"]);
-            continue;
-        }
-        table.add_row([
-            s.name.clone(),
-            s.summary.create.to_string(),
-            s.summary.overwrite.to_string(),
-            s.summary.skip.to_string(),
-            s.summary.blocked.to_string(),
-        ]);
+    let prunes = plan.spokes.iter().any(|s| s.summary.archive > 0);
+    let mut header = vec!["spoke", "create", "overwrite"];
+    if prunes {
+        header.push("archive");
     }
-    for i in 1..5 {
+    header.extend(["skip", "blocked"]);
+    let mut table = Table::new();
+    table
+        .load_preset(presets::UTF8_FULL_CONDENSED)
+        .set_header(header.clone());
+    for s in &plan.spokes {
+        let mut row = vec![s.name.clone()];
+        if s.error.is_some() {
+            row.extend(std::iter::repeat_n("error".to_string(), header.len() - 1));
+        } else {
+            row.extend([
+                s.summary.create.to_string(),
+                s.summary.overwrite.to_string(),
+            ]);
+            if prunes {
+                row.push(s.summary.archive.to_string());
+            }
+            row.extend([s.summary.skip.to_string(), s.summary.blocked.to_string()]);
+        }
+        table.add_row(row);
+    }
+    for i in 1..header.len() {
         if let Some(c) = table.column_mut(i) {
             c.set_cell_alignment(CellAlignment::Right);
         }

@@ -78,15 +78,30 @@ fn attempt(plan: &Plan, options: Options, detail: Detail, truncated: bool) -> St
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let _ = writeln!(out, "| spoke | create | overwrite | skip | blocked |");
-    let _ = writeln!(out, "| --- | ---: | ---: | ---: | ---: |");
+    let prunes = plan.spokes.iter().any(|s| s.summary.archive > 0);
+    let archive_head = if prunes { " archive |" } else { "" };
+    let _ = writeln!(
+        out,
+        "| spoke | create | overwrite |{archive_head} skip | blocked |"
+    );
+    let _ = writeln!(
+        out,
+        "| --- | ---: | ---: |{} ---: | ---: |",
+        if prunes { " ---: |" } else { "" }
+    );
     for s in &plan.spokes {
         if s.error.is_some() {
-            let _ = writeln!(out, "| {} | error | | | |", md(&s.name));
+            let cells = if prunes { 5 } else { 4 };
+            let _ = writeln!(out, "| {} |{}", md(&s.name), " error |".repeat(cells));
         } else {
+            let archive = if prunes {
+                format!(" {} |", s.summary.archive)
+            } else {
+                String::new()
+            };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} |",
+                "| {} | {} | {} |{archive} {} | {} |",
                 md(&s.name),
                 s.summary.create,
                 s.summary.overwrite,

@@ -16,15 +16,16 @@ pub struct Options {
     pub verbose: bool,
 }
 
-/// The symbol of an action: `+` create, `~` overwrite, `=` unchanged, `!` blocked, `-`
-/// any other skip (policy, definition kept).
+/// The symbol of an action: `+` create, `~` overwrite, `-` archive, `=` unchanged, `!`
+/// blocked, `.` any other skip (policy, definition kept).
 pub fn symbol(a: &Action) -> char {
     match (a.action, a.blocked) {
         (Verb::Create, _) => '+',
         (Verb::Overwrite, _) => '~',
+        (Verb::Archive, _) => '-',
         (Verb::Skip, true) => '!',
         (Verb::Skip, false) if a.reason == "unchanged" => '=',
-        (Verb::Skip, false) => '-',
+        (Verb::Skip, false) => '.',
     }
 }
 
@@ -33,6 +34,7 @@ pub fn meaning(symbol: char) -> &'static str {
     match symbol {
         '+' => "create",
         '~' => "overwrite",
+        '-' => "archive",
         '=' => "unchanged",
         '!' => "blocked",
         _ => "skip",
@@ -44,10 +46,16 @@ pub(crate) fn listed(a: &Action, options: Options) -> bool {
     options.verbose || symbol(a) != '='
 }
 
-/// `N to create, N to overwrite, N to skip (N blocked)`.
+/// `N to create, N to overwrite, N to skip (N blocked)`, with `N to archive` on pruning
+/// spokes that archive something.
 pub(crate) fn counts(s: &crate::plan::Summary) -> String {
+    let archive = if s.archive > 0 {
+        format!("{} to archive, ", s.archive)
+    } else {
+        String::new()
+    };
     format!(
-        "{} to create, {} to overwrite, {} to skip ({} blocked)",
+        "{} to create, {} to overwrite, {archive}{} to skip ({} blocked)",
         s.create, s.overwrite, s.skip, s.blocked
     )
 }
