@@ -66,40 +66,16 @@ impl<'a> LiveSpoke<'a> {
         match (a.kind, a.action) {
             (Kind::ContextField, verb) => {
                 let c = t.context_field(name).ok_or_else(missing)?;
-                let body = context_field_body(name, &c);
-                if verb == Verb::Create {
-                    self.create_checked(Path::new(&["api", "admin", "context"]), &body, || {
-                        self.exists(Path::new(&["api", "admin", "context", name]))
-                    })
+                self.write_named("context", name, &context_field_body(name, &c), verb)
                     .await?;
-                } else {
-                    self.put(Path::new(&["api", "admin", "context", name]), &body)
-                        .await?;
-                }
             }
             (Kind::TagType, verb) => {
                 let body = tag_type_body(name, t.tag_type(name).ok_or_else(missing)?);
-                if verb == Verb::Create {
-                    self.create_checked(Path::new(&["api", "admin", "tag-types"]), &body, || {
-                        self.exists(Path::new(&["api", "admin", "tag-types", name]))
-                    })
-                    .await?;
-                } else {
-                    self.put(Path::new(&["api", "admin", "tag-types", name]), &body)
-                        .await?;
-                }
+                self.write_named("tag-types", name, &body, verb).await?;
             }
             (Kind::Strategy, verb) => {
                 let body = strategy_definition_body(name, t.strategy(name).ok_or_else(missing)?);
-                if verb == Verb::Create {
-                    self.create_checked(Path::new(&["api", "admin", "strategies"]), &body, || {
-                        self.exists(Path::new(&["api", "admin", "strategies", name]))
-                    })
-                    .await?;
-                } else {
-                    self.put(Path::new(&["api", "admin", "strategies", name]), &body)
-                        .await?;
-                }
+                self.write_named("strategies", name, &body, verb).await?;
             }
             (Kind::Segment, verb) => {
                 let body = segment_body(name, t.segment(name).ok_or_else(missing)?);
@@ -137,6 +113,26 @@ impl<'a> LiveSpoke<'a> {
                 self.overwrite_flag(name, t.flag(name).ok_or_else(missing)?, &a.environments)
                     .await?
             }
+        }
+        Ok(())
+    }
+
+    /// Creates (`POST /api/admin/{collection}`) or overwrites
+    /// (`PUT /api/admin/{collection}/{name}`) an object that Unleash keys by name.
+    async fn write_named(
+        &self,
+        collection: &str,
+        name: &str,
+        body: &Value,
+        verb: Verb,
+    ) -> Result<()> {
+        let item = Path::new(&["api", "admin", collection, name]);
+        if verb == Verb::Create {
+            let list = Path::new(&["api", "admin", collection]);
+            self.create_checked(list, body, || self.exists(item.clone()))
+                .await?;
+        } else {
+            self.put(item, body).await?;
         }
         Ok(())
     }

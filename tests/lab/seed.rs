@@ -140,6 +140,15 @@ pub fn rich_hub(a: &Admin) {
         "turns search off",
         false,
     );
+    ops_cache(a);
+
+    // An archived flag: never read as active, but known as taken.
+    feature(a, "old-flag", "release", "retired", false);
+    a.send("DELETE", &format!("{P}/old-flag"), None);
+}
+
+/// A stale operational flag, the same on hub and drifted spoke.
+fn ops_cache(a: &Admin) {
     feature(a, "ops-cache", "operational", "cache tuning", false);
     strategy(
         a,
@@ -153,10 +162,6 @@ pub fn rich_hub(a: &Admin) {
         &format!("{P}/ops-cache"),
         Some(json!([{"op": "replace", "path": "/stale", "value": true}])),
     );
-
-    // An archived flag: never read as active, but known as taken.
-    feature(a, "old-flag", "release", "retired", false);
-    a.send("DELETE", &format!("{P}/old-flag"), None);
 }
 
 /// Adds `count` flags with one strategy each, named `bulk-0000`..., 8 requests at a time.
@@ -261,19 +266,7 @@ pub fn drifted_spoke(a: &Admin) {
     enable(a, "checkout-v2", "production");
     tag(a, "checkout-v2", "sync", "global");
     // Identical to the hub: nothing to do.
-    feature(a, "ops-cache", "operational", "cache tuning", false);
-    strategy(
-        a,
-        "ops-cache",
-        "production",
-        json!({"name": "applicationHostname", "parameters": {"hostNames": "web-1,web-2"}}),
-    );
-    enable(a, "ops-cache", "production");
-    a.send(
-        "PATCH",
-        &format!("{P}/ops-cache"),
-        Some(json!([{"op": "replace", "path": "/stale", "value": true}])),
-    );
+    ops_cache(a);
     // Archived on the spoke: must never be revived by a sync.
     feature(
         a,
