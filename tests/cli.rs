@@ -366,3 +366,17 @@ fn quickstart_apply_converges_on_file_spokes() {
         parse(&root().join("examples/quickstart/eu-west.json"))
     );
 }
+
+#[test]
+fn a_token_file_that_cannot_be_read_is_named() {
+    let dir = fleet(
+        "[hub]\nfile = \"hub.json\"\n[[spokes]]\nname = \"eu\"\nurl = \"http://127.0.0.1:9\"\ntoken_file = \"secrets/eu-token\"\n",
+        &[],
+    );
+    let (code, _, stderr) = run_in(dir.path(), &["export", "eu"]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "Error: eu: cannot read token file [DIR]/secrets/eu-token (token_file at [DIR]/flagfleet.toml:6): No such file or directory (os error 2)\n"
+    );
+}

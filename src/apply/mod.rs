@@ -15,10 +15,13 @@ use std::time::Instant;
 use futures::future::join_all;
 use futures::stream::{FuturesUnordered, StreamExt};
 
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::client::Client;
 use crate::fleet::FleetState;
 use crate::plan::{Action, Kind, Plan};
 use crate::state::snapshot::{self, Snapshot, SnapshotSource};
-use crate::topology::{Location, Topology};
+use crate::topology::{Location, Spoke, Topology};
 use target::Target;
 
 /// How apply runs.
@@ -35,6 +38,8 @@ pub struct Options {
 /// Progress reporting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Progress {
+    /// A progress bar per spoke on stderr (when it is a terminal).
+    Bars,
     /// One line per action on stderr.
     Lines,
     /// Nothing until the final report.
@@ -102,78 +107,107 @@ pub async fn apply(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_default();
-    join_all(
-        plan.spokes
+    let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} {wide_msg}")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    let spokes = plan.spokes.iter().filter(|s| s.error.is_none());
+    join_all(spokes.filter_map(|sp| {
+        let spoke = topology.spoke(&sp.name)?;
+        let read = fleet.spokes.iter().find(|r| r.name == sp.name)?;
+        let actual = read.state.as_ref().ok()?;
+        let actions: Vec<&Action> = sp
+            .actions
             .iter()
-            .filter(|s| s.error.is_none())
-            .filter_map(|sp| {
-                let spoke = topology.spoke(&sp.name)?;
-                let read = fleet.spokes.iter().find(|r| r.name == sp.name)?;
-                let actual = read.state.as_ref().ok()?;
-                let actions: Vec<&Action> = sp
-                    .actions
-                    .iter()
-                    .filter(|a| a.changes() && !a.blocked)
-                    .collect();
-                let timestamp = timestamp.clone();
-                Some(async move {
-                    let mut report = SpokeReport {
-                        name: sp.name.clone(),
-                        backup: None,
-                        outcomes: Vec::new(),
-                        error: None,
-                    };
-                    if actions.is_empty() {
-                        return report;
-                    }
-                    let backup = options
-                        .backup_dir
-                        .join(format!("{}-{timestamp}.json", sp.name));
-                    let snapshot = Snapshot::new(
-                        actual.clone(),
-                        SnapshotSource {
-                            instance: sp.name.clone(),
-                            location: sp.location.clone(),
-                            unleash_version: None,
-                        },
-                    );
-                    if let Err(e) = snapshot::write_atomic(&backup, &snapshot.to_json()) {
-                        report.error = Some(format!(
-                            "cannot write the backup {}: {e}; nothing was changed",
-                            backup.display()
-                        ));
-                        return report;
-                    }
-                    report.backup = Some(backup);
-                    let target = Target::new(topology, &fleet.hub, spoke, actual);
-                    match (&spoke.instance.location, &read.client) {
-                        (Location::File(path), _) => {
-                            match file::apply(path, &sp.name, &target, &actions) {
-                                Ok(outcomes) => report.outcomes = outcomes,
-                                Err(SpokeError(e)) => report.error = Some(e),
-                            }
-                        }
-                        (Location::Live { .. }, Some(client)) => {
-                            match live::LiveSpoke::new(client, &spoke.instance.project, &target)
-                                .await
-                            {
-                                Ok(writer) => {
-                                    report.outcomes =
-                                        run(&sp.name, &actions, options, |a| writer.execute(a))
-                                            .await;
-                                }
-                                Err(e) => report.error = Some(format!("{e}; nothing was changed")),
-                            }
-                        }
-                        (Location::Live { .. }, None) => {
-                            report.error = Some("no connection to the spoke".into());
-                        }
-                    }
-                    report
-                })
-            }),
-    )
+            .filter(|a| a.changes() && !a.blocked)
+            .collect();
+        let bar = (options.progress == Progress::Bars && !actions.is_empty()).then(|| {
+            let bar = bars.add(ProgressBar::new(actions.len() as u64));
+            bar.set_style(style.clone());
+            bar.set_prefix(sp.name.clone());
+            bar
+        });
+        let target = Target::new(topology, &fleet.hub, spoke, actual);
+        let job = SpokeJob {
+            spoke,
+            location: &sp.location,
+            client: read.client.as_ref(),
+            actions,
+            backup: options
+                .backup_dir
+                .join(format!("{}-{timestamp}.json", sp.name)),
+        };
+        Some(apply_spoke(job, target, options, bar))
+    }))
     .await
+}
+
+/// One spoke's share of an apply.
+struct SpokeJob<'a> {
+    spoke: &'a Spoke,
+    location: &'a str,
+    client: Option<&'a Client>,
+    actions: Vec<&'a Action>,
+    backup: PathBuf,
+}
+
+async fn apply_spoke(
+    job: SpokeJob<'_>,
+    target: Target<'_>,
+    options: &Options,
+    bar: Option<ProgressBar>,
+) -> SpokeReport {
+    let name = &job.spoke.instance.name;
+    let mut report = SpokeReport {
+        name: name.clone(),
+        backup: None,
+        outcomes: Vec::new(),
+        error: None,
+    };
+    if job.actions.is_empty() {
+        return report;
+    }
+    let snapshot = Snapshot::new(
+        target.actual.clone(),
+        SnapshotSource {
+            instance: name.clone(),
+            location: job.location.to_string(),
+            unleash_version: None,
+        },
+    );
+    if let Err(e) = snapshot::write_atomic(&job.backup, &snapshot.to_json()) {
+        report.error = Some(format!(
+            "cannot write the backup {}: {e}; nothing was changed",
+            job.backup.display()
+        ));
+        return report;
+    }
+    report.backup = Some(job.backup.clone());
+    match (&job.spoke.instance.location, job.client) {
+        (Location::File(path), _) => match file::apply(path, name, &target, &job.actions) {
+            Ok(outcomes) => report.outcomes = outcomes,
+            Err(SpokeError(e)) => report.error = Some(e),
+        },
+        (Location::Live { .. }, Some(client)) => {
+            match live::LiveSpoke::new(client, &job.spoke.instance.project, &target).await {
+                Ok(writer) => {
+                    let execute = |a| writer.execute(a);
+                    report.outcomes = run(name, &job.actions, options, bar.as_ref(), execute).await;
+                }
+                Err(e) => report.error = Some(format!("{e}; nothing was changed")),
+            }
+        }
+        (Location::Live { .. }, None) => {
+            report.error = Some("no connection to the spoke".into());
+        }
+    }
+    if let Some(bar) = bar {
+        let (applied, failed, skipped) = report.counts();
+        bar.finish_with_message(format!(
+            "{applied} applied, {failed} failed, {skipped} not attempted"
+        ));
+    }
+    report
 }
 
 type Key = (Kind, String);
@@ -184,6 +218,7 @@ async fn run<'a, F, Fut>(
     spoke: &str,
     actions: &[&'a Action],
     options: &Options,
+    bar: Option<&ProgressBar>,
     execute: F,
 ) -> Vec<(String, Outcome)>
 where
@@ -210,7 +245,7 @@ where
             }) {
                 started.insert(key.clone());
                 let why = format!("depends on {}:{}, which was not applied", bad.0, bad.1);
-                progress(options, spoke, a, "not attempted", &why);
+                progress(options, bar, spoke, a, "not attempted", &why);
                 outcome.insert(key, Outcome::NotAttempted(why));
                 continue;
             }
@@ -234,6 +269,7 @@ where
             Ok(()) => {
                 progress(
                     options,
+                    bar,
                     spoke,
                     a,
                     "ok",
@@ -242,7 +278,7 @@ where
                 outcome.insert(key, Outcome::Applied);
             }
             Err(e) => {
-                progress(options, spoke, a, "FAILED", &e);
+                progress(options, bar, spoke, a, "FAILED", &e);
                 outcome.insert(key, Outcome::Failed(e));
             }
         }
@@ -258,7 +294,18 @@ where
         .collect()
 }
 
-fn progress(options: &Options, spoke: &str, a: &Action, status: &str, detail: &str) {
+fn progress(
+    options: &Options,
+    bar: Option<&ProgressBar>,
+    spoke: &str,
+    a: &Action,
+    status: &str,
+    detail: &str,
+) {
+    if let Some(bar) = bar {
+        bar.inc(1);
+        bar.set_message(format!("{} {}: {status}", a.kind, a.name));
+    }
     if options.progress == Progress::Lines {
         let verb = match a.action {
             crate::plan::Verb::Create => "create",

@@ -100,6 +100,8 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         backup_dir: args.backup_dir,
         progress: if ctx.quiet {
             Progress::Quiet
+        } else if std::io::stderr().is_terminal() {
+            Progress::Bars
         } else {
             Progress::Lines
         },

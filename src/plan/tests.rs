@@ -448,3 +448,25 @@ fn a_pruning_spoke_archives_selected_flags_the_hub_does_not_have_first() {
         "{text}"
     );
 }
+
+#[test]
+fn colour_only_when_asked() {
+    let plan = plan_of(hub(), spoke());
+    let plain = human::render(&plan, render::Options::default());
+    assert!(!plain.contains('\x1b'));
+    let coloured = human::render(
+        &plan,
+        render::Options {
+            color: true,
+            verbose: false,
+        },
+    );
+    assert!(
+        coloured.contains("\x1b[32m+\x1b[0m flag new-flag"),
+        "create in green"
+    );
+    assert!(
+        coloured.contains("\x1b[31m!\x1b[0m flag archived-there"),
+        "blocked in red"
+    );
+}
