@@ -182,7 +182,11 @@ fn validate_reports_every_instance_and_every_problem() {
     let topo = dir.path().join("flagfleet.toml");
     // The hub's token comes from a mounted-secret style file (with a trailing newline).
     std::fs::create_dir_all(dir.path().join("secrets")).unwrap();
-    std::fs::write(dir.path().join("secrets/hub-token"), format!("{}\n", lab.hub.token)).unwrap();
+    std::fs::write(
+        dir.path().join("secrets/hub-token"),
+        format!("{}\n", lab.hub.token),
+    )
+    .unwrap();
     std::fs::write(
         &topo,
         format!(

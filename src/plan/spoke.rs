@@ -269,12 +269,18 @@ impl Builder<'_> {
     ) {
         let mut a = if let Some(have) = self.actual.flags.get(name) {
             let expected = expected_flag(name, want, have);
-            let now = flag_view(have, environments);
-            let after = flag_view(&expected, environments);
-            match diff(&self.spoke.instance.name, &now, &after) {
+            // Compare the structs first; only a flag that differs pays for JSON and a diff.
+            let what = flag_differences(&expected, have, environments);
+            let changed = if what.is_empty() {
+                None
+            } else {
+                let now = flag_view(have, environments);
+                let after = flag_view(&expected, environments);
+                diff(&self.spoke.instance.name, &now, &after)
+            };
+            match changed {
                 None => action(Kind::Flag, name, Verb::Skip, "unchanged"),
                 Some(d) => {
-                    let what = flag_differences(&expected, have, environments);
                     let mut a = action(
                         Kind::Flag,
                         name,
