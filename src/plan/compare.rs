@@ -101,8 +101,10 @@ pub(super) fn expected_flag(name: &str, desired: &Flag, actual: &Flag) -> Flag {
     expected
 }
 
-/// What differs between two flags' synced fields, in words (for the action's reason).
+/// What differs between two flags' synced fields, in words (for the action's reason);
+/// empty when they are the same, the server's default strategy on enable included.
 pub(super) fn flag_differences(
+    name: &str,
     desired: &Flag,
     actual: &Flag,
     environments: &[String],
@@ -134,6 +136,9 @@ pub(super) fn flag_differences(
             }
             continue;
         };
+        if env_matches(name, d, a) {
+            continue;
+        }
         if d.enabled != a.enabled {
             out.push(format!(
                 "{env}: {}",

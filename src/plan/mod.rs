@@ -14,7 +14,6 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::state::State;
 
@@ -218,16 +217,34 @@ impl Plan {
     }
 }
 
-/// A short, stable fingerprint of a state: any change to what was read changes it.
+/// A stable fingerprint of a state: any change to what was read changes it. It detects
+/// change (a stale plan), it is no security measure: a 128-bit XXH3 of the state's
+/// canonical JSON, hashed as it is serialized (states of 50,000 flags are large, and a
+/// cryptographic hash of them costs more than planning them).
 pub fn fingerprint(state: &State) -> String {
-    fingerprint_bytes(serde_json::to_string(state).unwrap_or_default().as_bytes())
+    let mut hasher = HashWriter(xxhash_rust::xxh3::Xxh3::new());
+    // Serializing plain structs and string-keyed maps into a hasher cannot fail.
+    let _ = serde_json::to_writer(&mut hasher, state);
+    format!("xxh3:{:032x}", hasher.0.digest128())
 }
 
 /// The fingerprint of some bytes (e.g. the topology file).
 pub fn fingerprint_bytes(bytes: &[u8]) -> String {
-    let digest = Sha256::digest(bytes);
-    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    format!("xxh3:{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
+}
+
+/// Feeds serialized bytes straight into the hash, without building a string.
+struct HashWriter(xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Plans every spoke of `fleet` (pure: no I/O).

@@ -268,12 +268,13 @@ impl Builder<'_> {
         environments: &[String],
     ) {
         let mut a = if let Some(have) = self.actual.flags.get(name) {
-            let expected = expected_flag(name, want, have);
-            // Compare the structs first; only a flag that differs pays for JSON and a diff.
-            let what = flag_differences(&expected, have, environments);
+            // Compare the structs first; only a flag that differs pays for copies, JSON and
+            // a diff.
+            let what = flag_differences(name, want, have, environments);
             let changed = if what.is_empty() {
                 None
             } else {
+                let expected = expected_flag(name, want, have);
                 let now = flag_view(have, environments);
                 let after = flag_view(&expected, environments);
                 diff(&self.spoke.instance.name, &now, &after)
