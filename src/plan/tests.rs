@@ -122,7 +122,7 @@ fn plan_of(hub: State, spoke: State) -> Plan {
             client: None,
         }],
     };
-    plan_fleet(&topology, "sha256:topology".into(), &fleet)
+    plan_fleet(&topology, "xxh3:topology".into(), &fleet)
 }
 
 fn find<'p>(plan: &'p Plan, kind: Kind, name: &str) -> &'p Action {
