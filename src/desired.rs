@@ -4,6 +4,7 @@
 //! Nothing here looks at the spoke's state except for one question the topology cannot
 //! answer: whether a parent flag that is not selected already exists there.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::state::model::{ContextField, Flag, LegalValue, Segment, State, Strategy};
@@ -11,16 +12,27 @@ use crate::topology::{Spoke, Topology};
 
 /// The selected, mapped and overridden hub flags for one spoke.
 #[derive(Debug, Clone, Default)]
-pub struct Desired {
-    /// Flags by name, environments renamed to the spoke's and limited to synced ones.
-    pub flags: BTreeMap<String, Flag>,
+pub struct Desired<'h> {
+    /// Flags by name, environments renamed to the spoke's and limited to synced ones:
+    /// the hub's own flag where that changes nothing (no copy), a changed copy otherwise.
+    pub flags: BTreeMap<String, Cow<'h, Flag>>,
 }
 
 /// Selects, maps and overrides the hub's flags for `spoke`.
-pub fn desired(topology: &Topology, hub: &State, spoke: &Spoke) -> Desired {
+pub fn desired<'h>(topology: &Topology, hub: &'h State, spoke: &Spoke) -> Desired<'h> {
     let mut flags = BTreeMap::new();
     for (name, flag) in &hub.flags {
         if !selected(topology, spoke, name, flag) {
+            continue;
+        }
+        let as_is = flag.environments.len() == spoke.environments.len()
+            && spoke
+                .environments
+                .iter()
+                .all(|(h, s)| h == s && flag.environments.contains_key(h))
+            && !spoke.overrides.iter().any(|o| o.matches(name));
+        if as_is {
+            flags.insert(name.clone(), Cow::Borrowed(flag));
             continue;
         }
         let mut mapped = flag.clone();
@@ -34,7 +46,7 @@ pub fn desired(topology: &Topology, hub: &State, spoke: &Spoke) -> Desired {
             })
             .collect();
         apply_overrides(spoke, name, &mut mapped);
-        flags.insert(name.clone(), mapped);
+        flags.insert(name.clone(), Cow::Owned(mapped));
     }
     Desired { flags }
 }

@@ -23,7 +23,11 @@ impl<'a> Target<'a> {
         Self {
             hub,
             actual,
-            flags: desired(topology, hub, spoke).flags,
+            flags: desired(topology, hub, spoke)
+                .flags
+                .into_iter()
+                .map(|(name, flag)| (name, flag.into_owned()))
+                .collect(),
             environments,
         }
     }

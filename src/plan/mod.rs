@@ -254,37 +254,37 @@ pub fn plan_fleet(
     fleet: &crate::fleet::FleetState,
 ) -> Plan {
     let hub = &topology.hub;
-    let spokes = fleet
-        .spokes
-        .iter()
-        .filter_map(|read| {
-            let spoke = topology.spoke(&read.name)?;
-            let (fingerprint, actions, error) = match &read.state {
-                Ok(actual) => (
-                    Some(fingerprint(actual)),
-                    plan_spoke(topology, &fleet.hub, spoke, actual),
-                    None,
-                ),
-                Err(e) => {
-                    let mut text = e.to_string();
-                    if let Some(hint) = e.hint() {
-                        text.push_str(&format!("\nHint: {hint}"));
-                    }
-                    (None, Vec::new(), Some(text))
+    // Spokes are independent: plan them on all cores.
+    let spokes = parallel_map(&fleet.spokes, |read| {
+        let spoke = topology.spoke(&read.name)?;
+        let (fingerprint, actions, error) = match &read.state {
+            Ok(actual) => (
+                Some(fingerprint(actual)),
+                plan_spoke(topology, &fleet.hub, spoke, actual),
+                None,
+            ),
+            Err(e) => {
+                let mut text = e.to_string();
+                if let Some(hint) = e.hint() {
+                    text.push_str(&format!("\nHint: {hint}"));
                 }
-            };
-            Some(SpokePlan {
-                name: spoke.instance.name.clone(),
-                location: spoke.instance.location.to_string(),
-                project: spoke.instance.project.clone(),
-                environments: spoke.environments.clone(),
-                fingerprint,
-                summary: Summary::of(&actions),
-                actions,
-                error,
-            })
+                (None, Vec::new(), Some(text))
+            }
+        };
+        Some(SpokePlan {
+            name: spoke.instance.name.clone(),
+            location: spoke.instance.location.to_string(),
+            project: spoke.instance.project.clone(),
+            environments: spoke.environments.clone(),
+            fingerprint,
+            summary: Summary::of(&actions),
+            actions,
+            error,
         })
-        .collect();
+    })
+    .into_iter()
+    .flatten()
+    .collect();
     Plan {
         format_version: FORMAT_VERSION,
         topology_fingerprint,
@@ -301,3 +301,27 @@ pub fn plan_fleet(
 
 #[cfg(test)]
 mod tests;
+
+/// `items.iter().map(f)`, spread over the machine's cores, in order.
+fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(items.len());
+    if threads <= 1 {
+        return items.iter().map(f).collect();
+    }
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(items.len().div_ceil(threads))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    })
+}

@@ -264,7 +264,7 @@ impl Builder<'_> {
         name: &str,
         want: &Flag,
         uses: &Uses,
-        selected: &BTreeMap<String, Flag>,
+        selected: &BTreeMap<String, std::borrow::Cow<'_, Flag>>,
         environments: &[String],
     ) {
         let mut a = if let Some(have) = self.actual.flags.get(name) {
