@@ -111,9 +111,9 @@ flags = ["drifted"]
 parameters = { rollout = "10" }
 "#;
 
-fn plan_of(hub: State, spoke: State) -> Plan {
-    let topology = topology::parse(Path::new("fleet/flagfleet.toml"), TOPOLOGY).unwrap();
-    let fleet = FleetState {
+/// A fleet of the hub and one spoke, `dc1`.
+fn one_spoke(hub: State, spoke: State) -> FleetState {
+    FleetState {
         hub,
         hub_client: None,
         spokes: vec![SpokeState {
@@ -121,7 +121,12 @@ fn plan_of(hub: State, spoke: State) -> Plan {
             state: Ok(spoke),
             client: None,
         }],
-    };
+    }
+}
+
+fn plan_of(hub: State, spoke: State) -> Plan {
+    let topology = topology::parse(Path::new("fleet/flagfleet.toml"), TOPOLOGY).unwrap();
+    let fleet = one_spoke(hub, spoke);
     plan_fleet(&topology, "xxh3:topology".into(), &fleet)
 }
 
@@ -417,15 +422,7 @@ fn a_pruning_spoke_archives_selected_flags_the_hub_does_not_have_first() {
         "app-stray": flag(json!({"production": {"enabled": false}})),
         "local-only": flag(json!({"production": {"enabled": true}}))
     }}));
-    let fleet = FleetState {
-        hub,
-        hub_client: None,
-        spokes: vec![SpokeState {
-            name: "dc1".into(),
-            state: Ok(spoke),
-            client: None,
-        }],
-    };
+    let fleet = one_spoke(hub, spoke);
     let plan = plan_fleet(&topology, String::new(), &fleet);
     let lines: Vec<String> = plan.spokes[0]
         .actions
