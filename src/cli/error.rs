@@ -42,9 +42,6 @@ pub enum CliError {
     /// Apply refused or could not start.
     #[error("{0}")]
     Apply(String),
-    /// Problems were found and already reported (e.g. by `validate`).
-    #[error("{0}")]
-    Reported(String),
 }
 
 impl CliError {
