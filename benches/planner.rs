@@ -21,17 +21,20 @@ fn planner(c: &mut Criterion) {
         for spokes in [1, 5, 20] {
             let topo = topology::parse(Path::new("flagfleet.toml"), &fleet_gen::topology(spokes))
                 .expect("generated topology is valid");
-            let fleet = FleetState {
-                hub: hub.clone(),
-                hub_client: None,
-                spokes: (0..spokes)
-                    .map(|i| SpokeState {
-                        name: format!("spoke-{i:02}"),
-                        state: Ok(fleet_gen::spoke(&hub, i)),
-                        client: None,
+            // Fingerprints belong to reading; FleetState::new computes them outside the loop.
+            let fleet = FleetState::new(
+                hub.clone(),
+                None,
+                (0..spokes)
+                    .map(|i| {
+                        SpokeState::new(
+                            format!("spoke-{i:02}"),
+                            Ok(fleet_gen::spoke(&hub, i)),
+                            None,
+                        )
                     })
                     .collect(),
-            };
+            );
             group.throughput(Throughput::Elements((flags * spokes) as u64));
             group.bench_with_input(
                 BenchmarkId::new(format!("{flags}-flags"), format!("{spokes}-spokes")),

@@ -30,8 +30,23 @@ pub struct SpokeState {
     pub name: String,
     /// Its state, or why it could not be read.
     pub state: Result<State, ReadError>,
+    /// The state's fingerprint (when it was read).
+    pub fingerprint: Option<String>,
     /// The client used (live spokes), for apply and request counts.
     pub client: Option<Client>,
+}
+
+impl SpokeState {
+    /// A spoke as read, fingerprinted.
+    pub fn new(name: String, state: Result<State, ReadError>, client: Option<Client>) -> Self {
+        let fingerprint = state.as_ref().ok().map(state::fingerprint);
+        Self {
+            name,
+            state,
+            fingerprint,
+            client,
+        }
+    }
 }
 
 /// The hub and the selected spokes as read.
@@ -39,10 +54,24 @@ pub struct SpokeState {
 pub struct FleetState {
     /// The hub's state.
     pub hub: State,
+    /// The hub state's fingerprint.
+    pub hub_fingerprint: String,
     /// The hub's client (live hubs).
     pub hub_client: Option<Client>,
     /// The spokes, in topology order.
     pub spokes: Vec<SpokeState>,
+}
+
+impl FleetState {
+    /// A fleet as read, fingerprinted.
+    pub fn new(hub: State, hub_client: Option<Client>, spokes: Vec<SpokeState>) -> Self {
+        Self {
+            hub_fingerprint: state::fingerprint(&hub),
+            hub,
+            hub_client,
+            spokes,
+        }
+    }
 }
 
 /// The spokes `only` names (all when empty), checked against the topology.
@@ -87,19 +116,15 @@ pub async fn read(
         envs.sort();
         async move {
             let (state, client) = read_one(&s.instance, &envs, false, options).await;
-            SpokeState {
-                name: s.instance.name.clone(),
-                state,
-                client,
-            }
+            SpokeState::new(s.instance.name.clone(), state, client)
         }
     }));
     let ((hub, hub_client), spokes) = tokio::join!(hub, spoke_reads);
-    Ok(FleetState {
-        hub: hub.map_err(FleetError::Hub)?,
+    Ok(FleetState::new(
+        hub.map_err(FleetError::Hub)?,
         hub_client,
         spokes,
-    })
+    ))
 }
 
 async fn read_one(

@@ -15,8 +15,6 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::state::State;
-
 pub use spoke::plan_spoke;
 
 /// The version of the plan JSON format (`docs/plan-format.md`).
@@ -217,34 +215,9 @@ impl Plan {
     }
 }
 
-/// A stable fingerprint of a state: any change to what was read changes it. It detects
-/// change (a stale plan), it is no security measure: a 128-bit XXH3 of the state's
-/// canonical JSON, hashed as it is serialized (states of 50,000 flags are large, and a
-/// cryptographic hash of them costs more than planning them).
-pub fn fingerprint(state: &State) -> String {
-    let mut hasher = HashWriter(xxhash_rust::xxh3::Xxh3::new());
-    // Serializing plain structs and string-keyed maps into a hasher cannot fail.
-    let _ = serde_json::to_writer(&mut hasher, state);
-    format!("xxh3:{:032x}", hasher.0.digest128())
-}
-
 /// The fingerprint of some bytes (e.g. the topology file).
 pub fn fingerprint_bytes(bytes: &[u8]) -> String {
     format!("xxh3:{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
-}
-
-/// Feeds serialized bytes straight into the hash, without building a string.
-struct HashWriter(xxhash_rust::xxh3::Xxh3);
-
-impl std::io::Write for HashWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.update(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 /// Plans every spoke of `fleet` (pure: no I/O).
@@ -259,7 +232,7 @@ pub fn plan_fleet(
         let spoke = topology.spoke(&read.name)?;
         let (fingerprint, actions, error) = match &read.state {
             Ok(actual) => (
-                Some(fingerprint(actual)),
+                read.fingerprint.clone(),
                 plan_spoke(topology, &fleet.hub, spoke, actual),
                 None,
             ),
@@ -293,7 +266,7 @@ pub fn plan_fleet(
             location: hub.instance.location.to_string(),
             project: hub.instance.project.clone(),
             environments: hub.environments.clone(),
-            fingerprint: fingerprint(&fleet.hub),
+            fingerprint: fleet.hub_fingerprint.clone(),
         },
         spokes,
     }

@@ -113,15 +113,11 @@ parameters = { rollout = "10" }
 
 /// A fleet of the hub and one spoke, `dc1`.
 fn one_spoke(hub: State, spoke: State) -> FleetState {
-    FleetState {
+    FleetState::new(
         hub,
-        hub_client: None,
-        spokes: vec![SpokeState {
-            name: "dc1".into(),
-            state: Ok(spoke),
-            client: None,
-        }],
-    }
+        None,
+        vec![SpokeState::new("dc1".into(), Ok(spoke), None)],
+    )
 }
 
 fn plan_of(hub: State, spoke: State) -> Plan {

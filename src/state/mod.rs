@@ -256,6 +256,31 @@ fn read_file(
     Ok(state)
 }
 
+/// A stable fingerprint of a state: any change to what was read changes it. It detects
+/// change (a stale plan), it is no security measure: a 128-bit XXH3 of the state's
+/// canonical JSON, hashed as it is serialized (states of 50,000 flags are large, and a
+/// cryptographic hash of them costs more than planning them).
+pub fn fingerprint(state: &State) -> String {
+    let mut hasher = HashWriter(xxhash_rust::xxh3::Xxh3::new());
+    // Serializing plain structs and string-keyed maps into a hasher cannot fail.
+    let _ = serde_json::to_writer(&mut hasher, state);
+    format!("xxh3:{:032x}", hasher.0.digest128())
+}
+
+/// Feeds serialized bytes straight into the hash, without building a string.
+struct HashWriter(xxhash_rust::xxh3::Xxh3);
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.update(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A snapshot of `state` as read from `instance`.
 pub fn snapshot_of(instance: &Instance, state: State, version: Option<String>) -> Snapshot {
     Snapshot::new(
