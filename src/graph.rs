@@ -16,70 +16,76 @@ use crate::plan::{Action, Kind, Verb};
 
 type Key = (Kind, String);
 
-/// The graph of `actions`, an edge from each dependency to its dependent.
-fn build(actions: &BTreeMap<Key, Action>) -> (DiGraph<Key, ()>, HashMap<Key, NodeIndex>) {
-    let mut g = DiGraph::new();
-    let mut index = HashMap::new();
-    for key in actions.keys() {
-        index.insert(key.clone(), g.add_node(key.clone()));
+/// The graph of `actions`, an edge from each dependency to its dependent. Node `i` is the
+/// `i`-th action in key order (kind, then name), so node order is the tie-break order.
+fn build(actions: &BTreeMap<Key, Action>) -> DiGraph<(), ()> {
+    let index: HashMap<&Key, usize> = actions.keys().enumerate().map(|(i, k)| (k, i)).collect();
+    let mut g = DiGraph::with_capacity(actions.len(), actions.len() * 2);
+    for _ in 0..actions.len() {
+        g.add_node(());
     }
-    for (key, a) in actions {
+    for (i, a) in actions.values().enumerate() {
         for dep in &a.depends_on {
             if let Some(&from) = index.get(dep) {
-                g.add_edge(from, index[key], ());
+                g.add_edge(NodeIndex::new(from), NodeIndex::new(i), ());
             }
         }
     }
-    (g, index)
+    g
 }
 
 /// Orders `actions` so every action comes after what it depends on. Actions caught in a
 /// dependency cycle are turned into blocked skips naming the cycle, and their cycle edges
 /// dropped, so the rest of the plan still holds.
 pub fn order(actions: &mut BTreeMap<Key, Action>) -> Vec<Key> {
-    let (g, _) = build(actions);
-    for component in tarjan_scc(&g) {
-        let cyclic =
-            component.len() > 1 || component.first().is_some_and(|&n| g.contains_edge(n, n));
-        if !cyclic {
-            continue;
-        }
-        let mut members: Vec<Key> = component.iter().map(|&n| g[n].clone()).collect();
-        members.sort();
-        let names: Vec<String> = members.iter().map(|(k, n)| format!("{k}:{n}")).collect();
-        let reason = format!("dependency cycle: {}", names.join(" -> "));
-        for key in &members {
-            if let Some(a) = actions.get_mut(key) {
-                a.action = Verb::Skip;
-                a.blocked = true;
-                a.reason.clone_from(&reason);
-                a.diff = None;
-                a.environments.clear();
-                a.depends_on.retain(|d| !members.contains(d));
+    let mut g = build(actions);
+    let cycles: Vec<Vec<usize>> = tarjan_scc(&g)
+        .into_iter()
+        .filter(|c| c.len() > 1 || c.first().is_some_and(|&n| g.contains_edge(n, n)))
+        .map(|c| c.into_iter().map(NodeIndex::index).collect())
+        .collect();
+    if !cycles.is_empty() {
+        let keys: Vec<Key> = actions.keys().cloned().collect();
+        for cycle in &cycles {
+            let mut members: Vec<Key> = cycle.iter().map(|&i| keys[i].clone()).collect();
+            members.sort();
+            let names: Vec<String> = members.iter().map(|(k, n)| format!("{k}:{n}")).collect();
+            let reason = format!("dependency cycle: {}", names.join(" -> "));
+            for key in &members {
+                if let Some(a) = actions.get_mut(key) {
+                    a.action = Verb::Skip;
+                    a.blocked = true;
+                    a.reason.clone_from(&reason);
+                    a.diff = None;
+                    a.environments.clear();
+                    a.depends_on.retain(|d| !members.contains(d));
+                }
             }
         }
+        g = build(actions);
     }
-    let (g, _) = build(actions);
     let mut indegree: Vec<usize> = g
         .node_indices()
         .map(|n| g.neighbors_directed(n, petgraph::Incoming).count())
         .collect();
-    let mut ready: BinaryHeap<Reverse<(Key, NodeIndex)>> = g
+    // Smallest node first: node order is key order, so ties break by kind, then name.
+    let mut ready: BinaryHeap<Reverse<NodeIndex>> = g
         .node_indices()
         .filter(|n| indegree[n.index()] == 0)
-        .map(|n| Reverse((g[n].clone(), n)))
+        .map(Reverse)
         .collect();
-    let mut out = Vec::with_capacity(g.node_count());
-    while let Some(Reverse((key, n))) = ready.pop() {
-        out.push(key);
+    let mut order = Vec::with_capacity(g.node_count());
+    while let Some(Reverse(n)) = ready.pop() {
+        order.push(n.index());
         for m in g.neighbors_directed(n, petgraph::Outgoing) {
             indegree[m.index()] -= 1;
             if indegree[m.index()] == 0 {
-                ready.push(Reverse((g[m].clone(), m)));
+                ready.push(Reverse(m));
             }
         }
     }
-    out
+    let keys: Vec<&Key> = actions.keys().collect();
+    order.into_iter().map(|i| keys[i].clone()).collect()
 }
 
 /// The actions of one spoke as a Graphviz DOT graph: nodes `kind:name`, coloured by action.
