@@ -68,14 +68,25 @@ pg() { runuser -u postgres -- "$(pg_bin)/$1" "${@:2}"; }
 psql_lab() { PGOPTIONS="-c client_min_messages=warning" runuser -u postgres -- "$(pg_bin)/psql" -h "$PG_RUN" -p "$PG_PORT" -d postgres -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
 
 pg_up() {
+  mkdir -p "$LAB"
+  # PostgreSQL runs as `postgres`, which must be able to reach its data folder. When the
+  # checkout sits in a folder closed to other users, keep the cluster in /var/tmp and
+  # point .lab/pg at it.
+  if [ ! -e "$LAB/pg" ] && ! runuser -u postgres -- test -x "$LAB"; then
+    local outside
+    outside="/var/tmp/flagfleet-lab-$(echo "$ROOT" | cksum | cut -d' ' -f1)"
+    log "$LAB is not reachable by the postgres user; the cluster lives in $outside"
+    mkdir -p "$outside"
+    ln -s "$outside" "$LAB/pg"
+  fi
   mkdir -p "$LAB/pg"
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     log "creating a PostgreSQL cluster in .lab/pg"
     mkdir -p "$PG_DATA" "$PG_RUN"
-    chown -R postgres: "$LAB/pg"
+    chown -R postgres: "$LAB/pg/"
     pg initdb -D "$PG_DATA" -U postgres --auth=trust -E UTF8 >/dev/null
   fi
-  chown -R postgres: "$LAB/pg"
+  chown -R postgres: "$LAB/pg/"
   if ! pg pg_ctl -D "$PG_DATA" status >/dev/null 2>&1; then
     pg pg_ctl -D "$PG_DATA" -l "$LAB/pg/postgres.log" -w -t 60 start \
       -o "-h 127.0.0.1 -p $PG_PORT -k $PG_RUN -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
