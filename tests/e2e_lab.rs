@@ -38,6 +38,24 @@ environments = {{ production = "production" }}
     path
 }
 
+/// Writes a topology of the lab hub (with `hub_extra` after its table, e.g. `[select]`)
+/// and one spoke `(name, server, token variable)` (with `spoke_extra` in its table).
+fn hub_and_spoke(
+    dir: &Path,
+    lab: &Lab,
+    hub_extra: &str,
+    (name, server, token_env): (&str, &lab::Server, &str),
+    spoke_extra: &str,
+) -> std::path::PathBuf {
+    let path = dir.join("flagfleet.toml");
+    let text = format!(
+        "[hub]\nurl = \"{}\"\ntoken_env = \"LAB_HUB_TOKEN\"\n{hub_extra}[[spokes]]\nname = \"{name}\"\nurl = \"{}\"\ntoken_env = \"{token_env}\"\n{spoke_extra}",
+        lab.hub.url, server.url
+    );
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
 fn flagfleet(lab: &Lab, topology: &Path) -> Command {
     let mut cmd = Command::cargo_bin("flagfleet").unwrap();
     cmd.arg("-c")
@@ -506,15 +524,13 @@ fn a_failing_action_stops_only_what_depends_on_it() {
     let lab = Lab::take(&["hub", "spoke3"]);
     seed::rich_hub(&Admin::new(&lab.hub));
     let dir = tempfile::tempdir().unwrap();
-    let topo = dir.path().join("flagfleet.toml");
-    std::fs::write(
-        &topo,
-        format!(
-            "[hub]\nurl = \"{}\"\ntoken_env = \"LAB_HUB_TOKEN\"\n[[spokes]]\nname = \"ap-south\"\nurl = \"{}\"\ntoken_env = \"LAB_SPOKE3_TOKEN\"\n",
-            lab.hub.url, lab.spoke3.url
-        ),
-    )
-    .unwrap();
+    let topo = hub_and_spoke(
+        dir.path(),
+        &lab,
+        "",
+        ("ap-south", &lab.spoke3, "LAB_SPOKE3_TOKEN"),
+        "",
+    );
     let out = flagfleet(&lab, &topo)
         .env("LAB_SPOKE3_TOKEN", &lab.spoke3.token)
         .args(["apply", "--auto-approve", "--backup-dir"])
@@ -741,15 +757,9 @@ fn a_pruning_spoke_archives_what_the_hub_no_longer_has() {
     seed::feature(&spoke, "app-gone", "release", "removed from the hub", false);
     seed::feature(&spoke, "local-thing", "release", "not ours to prune", false);
     let dir = tempfile::tempdir().unwrap();
-    let topo = dir.path().join("flagfleet.toml");
-    std::fs::write(
-        &topo,
-        format!(
-            "[hub]\nurl = \"{}\"\ntoken_env = \"LAB_HUB_TOKEN\"\n[select]\nnames = [\"app-*\"]\n[[spokes]]\nname = \"eu-west\"\nurl = \"{}\"\ntoken_env = \"LAB_SPOKE1_TOKEN\"\nprune = true\n",
-            lab.hub.url, lab.spoke1.url
-        ),
-    )
-    .unwrap();
+    let select = "[select]\nnames = [\"app-*\"]\n";
+    let spoke = ("eu-west", &lab.spoke1, "LAB_SPOKE1_TOKEN");
+    let topo = hub_and_spoke(dir.path(), &lab, select, spoke, "prune = true\n");
     let out = flagfleet(&lab, &topo).args(["plan"]).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
