@@ -15,7 +15,7 @@ use crate::topology::{Spoke, Topology};
 pub struct Desired<'h> {
     /// Flags by name, environments renamed to the spoke's and limited to synced ones:
     /// the hub's own flag where that changes nothing (no copy), a changed copy otherwise.
-    pub flags: BTreeMap<String, Cow<'h, Flag>>,
+    pub flags: BTreeMap<&'h str, Cow<'h, Flag>>,
 }
 
 /// Selects, maps and overrides the hub's flags for `spoke`.
@@ -32,7 +32,7 @@ pub fn desired<'h>(topology: &Topology, hub: &'h State, spoke: &Spoke) -> Desire
                 .all(|(h, s)| h == s && flag.environments.contains_key(h))
             && !spoke.overrides.iter().any(|o| o.matches(name));
         if as_is {
-            flags.insert(name.clone(), Cow::Borrowed(flag));
+            flags.insert(name.as_str(), Cow::Borrowed(flag));
             continue;
         }
         let mut mapped = flag.clone();
@@ -46,15 +46,18 @@ pub fn desired<'h>(topology: &Topology, hub: &'h State, spoke: &Spoke) -> Desire
             })
             .collect();
         apply_overrides(spoke, name, &mut mapped);
-        flags.insert(name.clone(), Cow::Owned(mapped));
+        flags.insert(name.as_str(), Cow::Owned(mapped));
     }
     Desired { flags }
 }
 
 /// Whether the hub flag `name` is synced to `spoke` (hub selection, then the spoke's).
 pub fn selected(topology: &Topology, spoke: &Spoke, name: &str, flag: &Flag) -> bool {
-    let tags: Vec<String> = flag.tags.iter().map(ToString::to_string).collect();
-    let tags = || tags.iter().map(String::as_str);
+    let tags = || {
+        flag.tags
+            .iter()
+            .map(|t| (t.kind.as_str(), t.value.as_str()))
+    };
     topology.select.matches(name, tags())
         && spoke
             .select
@@ -82,26 +85,27 @@ fn apply_overrides(spoke: &Spoke, name: &str, flag: &mut Flag) {
     }
 }
 
-/// The scaffolding and parent flags one flag (or segment) needs on a spoke.
+/// The scaffolding and parent flags one flag (or segment) needs on a spoke, by name
+/// (borrowed from the flag).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Uses {
+pub struct Uses<'a> {
     /// Context fields named in constraints, stickiness and variant stickiness.
-    pub context_fields: BTreeSet<String>,
+    pub context_fields: BTreeSet<&'a str>,
     /// Segments used by strategies.
-    pub segments: BTreeSet<String>,
+    pub segments: BTreeSet<&'a str>,
     /// Strategy definitions used.
-    pub strategies: BTreeSet<String>,
+    pub strategies: BTreeSet<&'a str>,
     /// Tag types of the flag's tags.
-    pub tag_types: BTreeSet<String>,
+    pub tag_types: BTreeSet<&'a str>,
     /// Parent flags.
-    pub parents: BTreeSet<String>,
+    pub parents: BTreeSet<&'a str>,
 }
 
 /// Stickiness values that are not context fields.
 const NOT_CONTEXT: &[&str] = &["default", "random", ""];
 
 /// What `flag` uses (context fields used only inside segments are the segments' own use).
-pub fn flag_uses(flag: &Flag) -> Uses {
+pub fn flag_uses(flag: &Flag) -> Uses<'_> {
     let mut uses = Uses::default();
     for env in flag.environments.values() {
         for s in &env.strategies {
@@ -110,24 +114,24 @@ pub fn flag_uses(flag: &Flag) -> Uses {
         for v in &env.variants {
             stickiness(v.stickiness.as_deref(), &mut uses.context_fields);
             for o in &v.overrides {
-                uses.context_fields.insert(o.context_name.clone());
+                uses.context_fields.insert(&o.context_name);
             }
         }
     }
-    uses.tag_types = flag.tags.iter().map(|t| t.kind.clone()).collect();
+    uses.tag_types = flag.tags.iter().map(|t| t.kind.as_str()).collect();
     uses.parents = flag
         .dependencies
         .iter()
-        .map(|d| d.feature.clone())
+        .map(|d| d.feature.as_str())
         .collect();
     uses
 }
 
-fn strategy_uses(s: &Strategy, uses: &mut Uses) {
-    uses.strategies.insert(s.name.clone());
-    uses.segments.extend(s.segments.iter().cloned());
+fn strategy_uses<'a>(s: &'a Strategy, uses: &mut Uses<'a>) {
+    uses.strategies.insert(&s.name);
+    uses.segments.extend(s.segments.iter().map(String::as_str));
     for c in &s.constraints {
-        uses.context_fields.insert(c.context_name.clone());
+        uses.context_fields.insert(&c.context_name);
     }
     stickiness(
         s.parameters.get("stickiness").map(String::as_str),
@@ -138,18 +142,18 @@ fn strategy_uses(s: &Strategy, uses: &mut Uses) {
     }
 }
 
-fn stickiness(value: Option<&str>, out: &mut BTreeSet<String>) {
+fn stickiness<'a>(value: Option<&'a str>, out: &mut BTreeSet<&'a str>) {
     if let Some(v) = value.filter(|v| !NOT_CONTEXT.contains(v)) {
-        out.insert(v.to_string());
+        out.insert(v);
     }
 }
 
 /// Context fields a segment's constraints use.
-pub fn segment_uses(segment: &Segment) -> BTreeSet<String> {
+pub fn segment_uses(segment: &Segment) -> BTreeSet<&str> {
     segment
         .constraints
         .iter()
-        .map(|c| c.context_name.clone())
+        .map(|c| c.context_name.as_str())
         .collect()
 }
 

@@ -4,88 +4,96 @@
 //!
 //! [`order`] gives the one order in which a plan lists its actions and apply runs them:
 //! topological, ties broken by kind and name so the same plan always reads the same.
+//! [`to_dot`] draws a planned spoke's graph.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::fmt::Write as _;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
 
-use crate::plan::{Action, Kind, Verb};
+use crate::plan::{Action, Verb};
 
-type Key = (Kind, String);
-
-/// The graph of `actions`, an edge from each dependency to its dependent. Node `i` is the
-/// `i`-th action in key order (kind, then name), so node order is the tie-break order.
-fn build(actions: &BTreeMap<Key, Action>) -> DiGraph<(), ()> {
-    let index: HashMap<&Key, usize> = actions.keys().enumerate().map(|(i, k)| (k, i)).collect();
-    let mut g = DiGraph::with_capacity(actions.len(), actions.len() * 2);
-    for _ in 0..actions.len() {
-        g.add_node(());
-    }
-    for (i, a) in actions.values().enumerate() {
-        for dep in &a.depends_on {
-            if let Some(&from) = index.get(dep) {
-                g.add_edge(NodeIndex::new(from), NodeIndex::new(i), ());
-            }
-        }
-    }
-    g
+/// The order of a graph's nodes, from [`order`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    /// Every node once, each after the nodes it depends on.
+    pub nodes: Vec<usize>,
+    /// Groups of nodes that depend on each other, each group sorted; the edges within a
+    /// group are left out of the order.
+    pub cycles: Vec<Vec<usize>>,
 }
 
-/// Orders `actions` so every action comes after what it depends on. Actions caught in a
-/// dependency cycle are turned into blocked skips naming the cycle, and their cycle edges
-/// dropped, so the rest of the plan still holds.
-pub fn order(actions: &mut BTreeMap<Key, Action>) -> Vec<Key> {
-    let mut g = build(actions);
-    let cycles: Vec<Vec<usize>> = tarjan_scc(&g)
+/// Orders the nodes `0..deps.len()`, where `deps[i]` lists the nodes node `i` depends on:
+/// each node after its dependencies, ties broken by the smaller index (callers number
+/// nodes in kind-then-name order, so the same plan always reads the same). Dependency
+/// cycles are reported in [`Order::cycles`], and the rest of the graph is still ordered.
+pub fn order(deps: &[Vec<usize>]) -> Order {
+    let nodes = topological(deps, |_, _| true);
+    if nodes.len() == deps.len() {
+        return Order {
+            nodes,
+            cycles: Vec::new(),
+        };
+    }
+    // Only a graph with a cycle pays for finding it.
+    let mut g: DiGraph<(), ()> = DiGraph::with_capacity(deps.len(), deps.len());
+    for _ in deps {
+        g.add_node(());
+    }
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds {
+            g.add_edge(NodeIndex::new(d), NodeIndex::new(i), ());
+        }
+    }
+    let mut group = vec![usize::MAX; deps.len()];
+    let mut cycles: Vec<Vec<usize>> = tarjan_scc(&g)
         .into_iter()
         .filter(|c| c.len() > 1 || c.first().is_some_and(|&n| g.contains_edge(n, n)))
-        .map(|c| c.into_iter().map(NodeIndex::index).collect())
+        .map(|c| {
+            let mut c: Vec<usize> = c.into_iter().map(NodeIndex::index).collect();
+            c.sort_unstable();
+            c
+        })
         .collect();
-    if !cycles.is_empty() {
-        let keys: Vec<Key> = actions.keys().cloned().collect();
-        for cycle in &cycles {
-            let mut members: Vec<Key> = cycle.iter().map(|&i| keys[i].clone()).collect();
-            members.sort();
-            let names: Vec<String> = members.iter().map(|(k, n)| format!("{k}:{n}")).collect();
-            let reason = format!("dependency cycle: {}", names.join(" -> "));
-            for key in &members {
-                if let Some(a) = actions.get_mut(key) {
-                    a.action = Verb::Skip;
-                    a.blocked = true;
-                    a.reason.clone_from(&reason);
-                    a.diff = None;
-                    a.environments.clear();
-                    a.depends_on.retain(|d| !members.contains(d));
-                }
-            }
+    cycles.sort();
+    for (k, c) in cycles.iter().enumerate() {
+        for &n in c {
+            group[n] = k;
         }
-        g = build(actions);
     }
-    let mut indegree: Vec<usize> = g
-        .node_indices()
-        .map(|n| g.neighbors_directed(n, petgraph::Incoming).count())
-        .collect();
-    // Smallest node first: node order is key order, so ties break by kind, then name.
-    let mut ready: BinaryHeap<Reverse<NodeIndex>> = g
-        .node_indices()
-        .filter(|n| indegree[n.index()] == 0)
+    let nodes = topological(deps, |from, to| {
+        group[from] == usize::MAX || group[from] != group[to]
+    });
+    Order { nodes, cycles }
+}
+
+/// Kahn's algorithm over the edges `keep` accepts, smallest ready node first.
+fn topological(deps: &[Vec<usize>], keep: impl Fn(usize, usize) -> bool) -> Vec<usize> {
+    let mut indegree = vec![0usize; deps.len()];
+    let mut dependents: Vec<Vec<usize>> = vec![Vec::new(); deps.len()];
+    for (i, ds) in deps.iter().enumerate() {
+        for &d in ds.iter().filter(|&&d| keep(d, i)) {
+            indegree[i] += 1;
+            dependents[d].push(i);
+        }
+    }
+    let mut ready: BinaryHeap<Reverse<usize>> = (0..deps.len())
+        .filter(|&i| indegree[i] == 0)
         .map(Reverse)
         .collect();
-    let mut order = Vec::with_capacity(g.node_count());
+    let mut out = Vec::with_capacity(deps.len());
     while let Some(Reverse(n)) = ready.pop() {
-        order.push(n.index());
-        for m in g.neighbors_directed(n, petgraph::Outgoing) {
-            indegree[m.index()] -= 1;
-            if indegree[m.index()] == 0 {
+        out.push(n);
+        for &m in &dependents[n] {
+            indegree[m] -= 1;
+            if indegree[m] == 0 {
                 ready.push(Reverse(m));
             }
         }
     }
-    let keys: Vec<&Key> = actions.keys().collect();
-    order.into_iter().map(|i| keys[i].clone()).collect()
+    out
 }
 
 /// The actions of one spoke as a Graphviz DOT graph: nodes `kind:name`, coloured by action.
@@ -146,66 +154,23 @@ fn escape(s: &str) -> String {
 mod tests {
     use super::*;
 
-    fn a(kind: Kind, name: &str, deps: &[(Kind, &str)]) -> (Key, Action) {
-        let action = Action {
-            kind,
-            name: name.into(),
-            action: Verb::Create,
-            reason: "missing on spoke".into(),
-            blocked: false,
-            depends_on: deps.iter().map(|(k, n)| (*k, n.to_string())).collect(),
-            diff: None,
-            environments: vec![],
-            notes: vec![],
-        };
-        ((kind, name.into()), action)
+    #[test]
+    fn dependencies_come_first_and_ties_break_by_index() {
+        // 0 context_field:tenant, 1 segment:beta, 2 flag:alpha, 3 flag:child, 4 flag:parent
+        let deps = vec![vec![], vec![0], vec![], vec![4, 1], vec![]];
+        let o = order(&deps);
+        assert_eq!(o.nodes, [0, 1, 2, 4, 3]);
+        assert!(o.cycles.is_empty());
     }
 
     #[test]
-    fn dependencies_come_first_and_ties_break_by_kind_then_name() {
-        let mut actions: BTreeMap<Key, Action> = [
-            a(
-                Kind::Flag,
-                "child",
-                &[(Kind::Flag, "parent"), (Kind::Segment, "beta")],
-            ),
-            a(Kind::Flag, "parent", &[]),
-            a(Kind::Segment, "beta", &[(Kind::ContextField, "tenant")]),
-            a(Kind::ContextField, "tenant", &[]),
-            a(Kind::Flag, "alpha", &[]),
-        ]
-        .into_iter()
-        .collect();
-        let order: Vec<String> = order(&mut actions)
-            .into_iter()
-            .map(|(k, n)| format!("{k}:{n}"))
-            .collect();
-        assert_eq!(
-            order,
-            [
-                "context_field:tenant",
-                "segment:beta",
-                "flag:alpha",
-                "flag:parent",
-                "flag:child"
-            ]
-        );
-    }
-
-    #[test]
-    fn a_cycle_is_blocked_and_named_while_the_rest_is_ordered() {
-        let mut actions: BTreeMap<Key, Action> = [
-            a(Kind::Flag, "a", &[(Kind::Flag, "b")]),
-            a(Kind::Flag, "b", &[(Kind::Flag, "a")]),
-            a(Kind::Flag, "c", &[(Kind::Flag, "a")]),
-        ]
-        .into_iter()
-        .collect();
-        let order = order(&mut actions);
-        assert_eq!(order.len(), 3);
-        let a_action = &actions[&(Kind::Flag, "a".to_string())];
-        assert!(a_action.blocked);
-        assert_eq!(a_action.reason, "dependency cycle: flag:a -> flag:b");
-        assert_eq!(order.last().unwrap().1, "c");
+    fn a_cycle_is_reported_while_the_rest_is_ordered() {
+        // a <-> b, c depends on a; d depends on itself.
+        let deps = vec![vec![1], vec![0], vec![0], vec![3]];
+        let o = order(&deps);
+        assert_eq!(o.cycles, [vec![0, 1], vec![3]]);
+        assert_eq!(o.nodes.len(), 4);
+        let at = |n: usize| o.nodes.iter().position(|&x| x == n).unwrap();
+        assert!(at(2) > at(0), "c still comes after a: {:?}", o.nodes);
     }
 }

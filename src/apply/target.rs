@@ -26,7 +26,7 @@ impl<'a> Target<'a> {
             flags: desired(topology, hub, spoke)
                 .flags
                 .into_iter()
-                .map(|(name, flag)| (name, flag.into_owned()))
+                .map(|(name, flag)| (name.to_string(), flag.into_owned()))
                 .collect(),
             environments,
         }

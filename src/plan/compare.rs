@@ -1,12 +1,12 @@
 //! Semantic comparison and diffs: what counts as "the same" between desired and actual.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 use serde_json::Value;
 use similar::TextDiff;
 
-use crate::state::model::{Flag, FlagEnvironment, Strategy};
+use crate::state::model::{Dependency, Flag, FlagEnvironment, Link, Strategy, Tag};
 
 /// The synced fields of an object as JSON, with the named keys removed.
 pub(super) fn view<T: Serialize>(value: &T, drop: &[&str]) -> Value {
@@ -19,23 +19,64 @@ pub(super) fn view<T: Serialize>(value: &T, drop: &[&str]) -> Value {
     v
 }
 
-/// The synced view of a flag: everything but `stale`, and only the given environments.
-pub(super) fn flag_view(flag: &Flag, environments: &[String]) -> Value {
-    let mut f = flag.clone();
-    f.environments
-        .retain(|name, _| environments.iter().any(|e| e == name));
-    view(&f, &["stale"])
+/// The synced fields of a flag, borrowed: everything but `stale`, only some environments.
+/// Field for field [`Flag`]'s serialized form, so a diff reads like a snapshot.
+#[derive(Serialize)]
+struct FlagView<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    description: &'a Option<String>,
+    impression_data: bool,
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    tags: &'a BTreeSet<Tag>,
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    dependencies: &'a [Dependency],
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    links: &'a [Link],
+    environments: BTreeMap<&'a str, &'a FlagEnvironment>,
+}
+
+/// The synced view of a flag as pretty JSON: everything but `stale`, and only the given
+/// environments.
+pub(super) fn flag_text(flag: &Flag, environments: &[String]) -> String {
+    let Flag {
+        kind,
+        description,
+        impression_data,
+        stale: _,
+        tags,
+        dependencies,
+        links,
+        environments: all,
+    } = flag;
+    pretty(&FlagView {
+        kind,
+        description,
+        impression_data: *impression_data,
+        tags,
+        dependencies,
+        links,
+        environments: all
+            .iter()
+            .filter(|(name, _)| environments.contains(name))
+            .map(|(name, e)| (name.as_str(), e))
+            .collect(),
+    })
 }
 
 /// A unified diff of two JSON views, spoke now -> after apply; `None` when equal.
 pub(super) fn diff(spoke: &str, now: &Value, after: &Value) -> Option<String> {
-    let old = pretty(now);
-    let new = pretty(after);
+    diff_texts(spoke, &pretty(now), &pretty(after))
+}
+
+/// A unified diff of two pretty JSON texts, spoke now -> after apply; `None` when equal.
+pub(super) fn diff_texts(spoke: &str, old: &str, new: &str) -> Option<String> {
     if old == new {
         return None;
     }
     Some(
-        TextDiff::from_lines(&old, &new)
+        TextDiff::from_lines(old, new)
             .unified_diff()
             .context_radius(3)
             .header(&format!("{spoke} (now)"), &format!("{spoke} (after apply)"))
@@ -43,7 +84,7 @@ pub(super) fn diff(spoke: &str, now: &Value, after: &Value) -> Option<String> {
     )
 }
 
-fn pretty(v: &Value) -> String {
+fn pretty<T: Serialize + ?Sized>(v: &T) -> String {
     let mut s = serde_json::to_string_pretty(v).unwrap_or_default();
     s.push('\n');
     s

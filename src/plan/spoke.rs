@@ -1,11 +1,13 @@
 //! Planning one spoke: an action per needed object, then blocking propagated along the
 //! dependency graph, in the order apply will follow.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde_json::Value;
 
-use super::compare::{diff, env_matches, expected_flag, flag_differences, flag_view, view};
+use super::compare::{
+    diff, diff_texts, env_matches, expected_flag, flag_differences, flag_text, view,
+};
 use super::{Action, Kind, Verb};
 use crate::desired::{desired, flag_uses, merge_context_field, segment_uses, Uses};
 use crate::graph;
@@ -13,72 +15,73 @@ use crate::state::model::{Flag, State, BUILTIN_CONTEXT_FIELDS, BUILTIN_TAG_TYPES
 
 use crate::topology::{Policy, Spoke, Topology};
 
-type Key = (Kind, String);
+/// An object, by kind and name (borrowed from the states being compared).
+type Key<'a> = (Kind, &'a str);
 
 /// Plans `spoke` (whose state is `actual`) against the hub state `hub`.
 pub fn plan_spoke(topology: &Topology, hub: &State, spoke: &Spoke, actual: &State) -> Vec<Action> {
     let desired = desired(topology, hub, spoke);
     let mut environments: Vec<String> = spoke.environments.values().cloned().collect();
     environments.sort();
-    let uses: BTreeMap<&String, Uses> = desired
-        .flags
-        .iter()
-        .map(|(name, flag)| (name, flag_uses(flag)))
-        .collect();
+    let uses: Vec<Uses> = desired.flags.values().map(|flag| flag_uses(flag)).collect();
 
     let mut b = Builder {
         spoke,
         hub,
         actual,
-        actions: BTreeMap::new(),
+        actions: Vec::with_capacity(desired.flags.len() + 64),
+        needs: Vec::with_capacity(desired.flags.len() + 64),
     };
-    let segments: BTreeSet<&String> = uses.values().flat_map(|u| &u.segments).collect();
-    let mut context_fields: BTreeSet<String> = uses
-        .values()
-        .flat_map(|u| u.context_fields.iter().cloned())
+    let segments: BTreeSet<&str> = uses
+        .iter()
+        .flat_map(|u| u.segments.iter().copied())
+        .collect();
+    let mut context_fields: BTreeSet<&str> = uses
+        .iter()
+        .flat_map(|u| u.context_fields.iter().copied())
         .collect();
     for s in &segments {
         if let Some(def) = hub.segments.get(*s) {
             context_fields.extend(segment_uses(def));
         }
     }
-    for name in &context_fields {
+    for name in context_fields {
         b.context_field(name);
     }
-    for name in uses
-        .values()
-        .flat_map(|u| &u.tag_types)
-        .collect::<BTreeSet<_>>()
-    {
+    let tag_types: BTreeSet<&str> = uses
+        .iter()
+        .flat_map(|u| u.tag_types.iter().copied())
+        .collect();
+    for name in tag_types {
         b.tag_type(name);
     }
-    for name in uses
-        .values()
-        .flat_map(|u| &u.strategies)
-        .collect::<BTreeSet<_>>()
-    {
+    let strategies: BTreeSet<&str> = uses
+        .iter()
+        .flat_map(|u| u.strategies.iter().copied())
+        .collect();
+    for name in strategies {
         b.strategy(name);
     }
-    for name in &segments {
+    for name in segments {
         b.segment(name);
     }
-    for (name, flag) in &desired.flags {
-        b.flag(name, flag, &uses[name], &desired.flags, &environments);
+    for ((name, flag), uses) in desired.flags.iter().zip(&uses) {
+        b.flag(name, flag, uses, &desired.flags, &environments);
     }
     if spoke.prune {
         b.prune(topology);
     }
-    let mut actions = b.finish();
-    // Archives first: nothing synced depends on a flag the hub does not have.
-    actions.sort_by_key(|a| a.action != Verb::Archive);
-    actions
+    b.finish()
 }
 
+/// The actions of one spoke as they are found, each with what it needs first.
 struct Builder<'a> {
     spoke: &'a Spoke,
     hub: &'a State,
     actual: &'a State,
-    actions: BTreeMap<Key, Action>,
+    actions: Vec<Action>,
+    /// What each action needs, by key; keys without an action are dropped in `finish`.
+    needs: Vec<Vec<Key<'a>>>,
 }
 
 fn action(kind: Kind, name: &str, verb: Verb, reason: impl Into<String>) -> Action {
@@ -102,9 +105,10 @@ fn blocked(kind: Kind, name: &str, reason: impl Into<String>) -> Action {
     }
 }
 
-impl Builder<'_> {
-    fn add(&mut self, a: Action) {
-        self.actions.insert((a.kind, a.name.clone()), a);
+impl<'a> Builder<'a> {
+    fn add(&mut self, a: Action, needs: Vec<Key<'a>>) {
+        self.actions.push(a);
+        self.needs.push(needs);
     }
 
     /// The common decision for scaffolding: create, overwrite, or skip by policy.
@@ -183,7 +187,7 @@ impl Builder<'_> {
             self.spoke.scaffolding.context_fields,
             notes,
         );
-        self.add(a);
+        self.add(a, Vec::new());
     }
 
     fn tag_type(&mut self, name: &str) {
@@ -202,7 +206,7 @@ impl Builder<'_> {
             self.spoke.scaffolding.tag_types,
             Vec::new(),
         );
-        self.add(a);
+        self.add(a, Vec::new());
     }
 
     fn strategy(&mut self, name: &str) {
@@ -212,11 +216,14 @@ impl Builder<'_> {
         );
         if hub.is_some_and(|s| s.builtin) || spoke.is_some_and(|s| s.builtin) {
             if spoke.is_none() && !self.actual.strategies.is_empty() {
-                self.add(blocked(
-                    Kind::Strategy,
-                    name,
-                    "built-in strategy of the hub's Unleash that the spoke's Unleash does not have",
-                ));
+                self.add(
+                    blocked(
+                        Kind::Strategy,
+                        name,
+                        "built-in strategy of the hub's Unleash that the spoke's Unleash does not have",
+                    ),
+                    Vec::new(),
+                );
             }
             return;
         }
@@ -228,10 +235,10 @@ impl Builder<'_> {
             self.spoke.scaffolding.strategies,
             Vec::new(),
         );
-        self.add(a);
+        self.add(a, Vec::new());
     }
 
-    fn segment(&mut self, name: &str) {
+    fn segment(&mut self, name: &'a str) {
         let (hub, spoke) = (self.hub.segments.get(name), self.actual.segments.get(name));
         let mut notes = Vec::new();
         let hub_view = match hub {
@@ -242,7 +249,7 @@ impl Builder<'_> {
             Some(h) => Some(view(h, &["project", "incomplete"])),
             None => None,
         };
-        let mut a = self.scaffold(
+        let a = self.scaffold(
             Kind::Segment,
             name,
             hub_view,
@@ -250,21 +257,24 @@ impl Builder<'_> {
             self.spoke.scaffolding.segments,
             notes,
         );
-        if let Some(h) = hub.filter(|h| !h.incomplete) {
-            a.depends_on = segment_uses(h)
-                .into_iter()
-                .map(|c| (Kind::ContextField, c))
-                .collect();
-        }
-        self.add(a);
+        let needs = hub
+            .filter(|h| !h.incomplete)
+            .map(|h| {
+                segment_uses(h)
+                    .into_iter()
+                    .map(|c| (Kind::ContextField, c))
+                    .collect()
+            })
+            .unwrap_or_default();
+        self.add(a, needs);
     }
 
     fn flag(
         &mut self,
-        name: &str,
+        name: &'a str,
         want: &Flag,
-        uses: &Uses,
-        selected: &BTreeMap<String, std::borrow::Cow<'_, Flag>>,
+        uses: &Uses<'a>,
+        selected: &BTreeMap<&str, std::borrow::Cow<'_, Flag>>,
         environments: &[String],
     ) {
         let mut a = if let Some(have) = self.actual.flags.get(name) {
@@ -275,9 +285,9 @@ impl Builder<'_> {
                 None
             } else {
                 let expected = expected_flag(name, want, have);
-                let now = flag_view(have, environments);
-                let after = flag_view(&expected, environments);
-                diff(&self.spoke.instance.name, &now, &after)
+                let now = flag_text(have, environments);
+                let after = flag_text(&expected, environments);
+                diff_texts(&self.spoke.instance.name, &now, &after)
             };
             match changed {
                 None => action(Kind::Flag, name, Verb::Skip, "unchanged"),
@@ -318,7 +328,7 @@ impl Builder<'_> {
             a
         };
         for parent in &uses.parents {
-            if !selected.contains_key(parent) && !self.actual.flags.contains_key(parent) {
+            if !selected.contains_key(parent) && !self.actual.flags.contains_key(*parent) {
                 a = blocked(
                     Kind::Flag,
                     name,
@@ -326,23 +336,18 @@ impl Builder<'_> {
                 );
             }
         }
-        let mut deps: Vec<Key> = Vec::new();
-        deps.extend(
-            uses.context_fields
-                .iter()
-                .map(|c| (Kind::ContextField, c.clone())),
-        );
-        deps.extend(uses.tag_types.iter().map(|c| (Kind::TagType, c.clone())));
-        deps.extend(uses.strategies.iter().map(|c| (Kind::Strategy, c.clone())));
-        deps.extend(uses.segments.iter().map(|c| (Kind::Segment, c.clone())));
-        deps.extend(
-            uses.parents
-                .iter()
-                .filter(|p| selected.contains_key(*p))
-                .map(|p| (Kind::Flag, p.clone())),
-        );
-        a.depends_on = deps;
-        self.add(a);
+        let needs = (uses.context_fields.iter().map(|c| (Kind::ContextField, *c)))
+            .chain(uses.tag_types.iter().map(|c| (Kind::TagType, *c)))
+            .chain(uses.strategies.iter().map(|c| (Kind::Strategy, *c)))
+            .chain(uses.segments.iter().map(|c| (Kind::Segment, *c)))
+            .chain(
+                uses.parents
+                    .iter()
+                    .filter(|p| selected.contains_key(*p))
+                    .map(|p| (Kind::Flag, *p)),
+            )
+            .collect();
+        self.add(a, needs);
     }
 
     /// Archives spoke flags that match the spoke's selection but that the hub does not have
@@ -358,49 +363,92 @@ impl Builder<'_> {
                 Some(e) if e.archived => "archived on the hub (prune)",
                 _ => "absent on the hub (prune)",
             };
-            self.add(action(Kind::Flag, name, Verb::Archive, reason));
+            self.add(action(Kind::Flag, name, Verb::Archive, reason), Vec::new());
         }
     }
 
-    /// Drops references to objects that need no action, orders the actions, and blocks
-    /// every action whose dependency will not exist on the spoke.
+    /// Orders the actions (dependencies first, then by kind and name), keeps only the
+    /// dependencies that have an action, blocks the members of a dependency cycle, and
+    /// blocks every action whose dependency will not exist on the spoke. Archives come
+    /// first: nothing synced depends on a flag the hub does not have.
     fn finish(self) -> Vec<Action> {
         let Builder {
             actual,
-            mut actions,
+            actions,
+            needs,
             ..
         } = self;
-        let keys: HashSet<Key> = actions.keys().cloned().collect();
-        for a in actions.values_mut() {
-            a.depends_on.retain(|d| keys.contains(d));
-        }
-        let order = graph::order(&mut actions);
-        let mut available: HashSet<Key> = HashSet::new();
-        let mut why_missing: HashMap<Key, String> = HashMap::new();
-        let mut out = Vec::with_capacity(order.len());
-        for key in order {
-            let Some(mut a) = actions.remove(&key) else {
-                continue;
-            };
-            if a.changes() || !a.blocked {
-                let missing = a
-                    .depends_on
+        // Node i of the graph is the i-th action in (kind, name) order.
+        let mut by_key: Vec<usize> = (0..actions.len()).collect();
+        by_key.sort_unstable_by(|&x, &y| {
+            (actions[x].kind, &actions[x].name).cmp(&(actions[y].kind, &actions[y].name))
+        });
+        let mut actions: Vec<Action> = {
+            let mut slots: Vec<Option<Action>> = actions.into_iter().map(Some).collect();
+            by_key
+                .iter()
+                .map(|&i| slots[i].take().expect("each action once"))
+                .collect()
+        };
+        let node: HashMap<(Kind, &str), usize> = actions
+            .iter()
+            .enumerate()
+            .map(|(n, a)| ((a.kind, a.name.as_str()), n))
+            .collect();
+        let mut deps: Vec<Vec<usize>> = by_key
+            .iter()
+            .map(|&i| {
+                needs[i]
                     .iter()
-                    .find(|d| !available.contains(*d))
-                    .cloned();
-                if let Some((kind, name)) = missing {
-                    let why = why_missing
-                        .get(&(kind, name.clone()))
-                        .cloned()
-                        .unwrap_or_default();
+                    .filter_map(|k| node.get(k).copied())
+                    .collect()
+            })
+            .collect();
+        drop(node);
+        let order = graph::order(&deps);
+        for cycle in &order.cycles {
+            let names: Vec<String> = cycle
+                .iter()
+                .map(|&n| format!("{}:{}", actions[n].kind, actions[n].name))
+                .collect();
+            let reason = format!("dependency cycle: {}", names.join(" -> "));
+            for &n in cycle {
+                let a = &mut actions[n];
+                a.action = Verb::Skip;
+                a.blocked = true;
+                a.reason.clone_from(&reason);
+                a.diff = None;
+                a.environments.clear();
+                deps[n].retain(|d| !cycle.contains(d));
+            }
+        }
+        for (n, ds) in deps.iter().enumerate() {
+            let depends_on = ds
+                .iter()
+                .map(|&d| (actions[d].kind, actions[d].name.clone()))
+                .collect();
+            actions[n].depends_on = depends_on;
+        }
+
+        // Walk in order: an action is available once it will exist on the spoke.
+        let mut available = vec![false; actions.len()];
+        let mut why_missing: Vec<Option<String>> = vec![None; actions.len()];
+        let mut slots: Vec<Option<Action>> = actions.into_iter().map(Some).collect();
+        let mut out = Vec::with_capacity(slots.len());
+        for n in order.nodes {
+            let mut a = slots[n].take().expect("each node once");
+            if a.changes() || !a.blocked {
+                // depends_on[j] is node deps[n][j].
+                if let Some(j) = deps[n].iter().position(|&d| !available[d]) {
+                    let (kind, name) = &a.depends_on[j];
+                    let why = why_missing[deps[n][j]].as_deref().unwrap_or_default();
                     let reason = match kind {
                         Kind::Flag => format!("parent blocked: {name}"),
                         _ => format!("needs {kind} {name} ({why})"),
                     };
-                    let (depends_on, environments) = (a.depends_on.clone(), Vec::new());
+                    let depends_on = std::mem::take(&mut a.depends_on);
                     a = Action {
                         depends_on,
-                        environments,
                         ..blocked(a.kind, &a.name, reason)
                     };
                 }
@@ -413,17 +461,17 @@ impl Builder<'_> {
                 Kind::Flag => actual.flags.contains_key(&a.name),
             };
             if (a.changes() && !a.blocked) || (a.action == Verb::Skip && exists_now && !a.blocked) {
-                available.insert((a.kind, a.name.clone()));
+                available[n] = true;
             } else {
-                let why = if exists_now {
+                why_missing[n] = Some(if exists_now {
                     a.reason.clone()
                 } else {
                     format!("{}; missing on spoke", a.reason)
-                };
-                why_missing.insert((a.kind, a.name.clone()), why);
+                });
             }
             out.push(a);
         }
+        out.sort_by_key(|a| a.action != Verb::Archive);
         out
     }
 }

@@ -139,14 +139,23 @@ impl Selection {
         self.tags.is_empty() && self.names.is_empty()
     }
 
-    /// Whether a flag with this name and these `type:value` tags is selected.
-    pub fn matches<'t>(&self, name: &str, mut tags: impl Iterator<Item = &'t str>) -> bool {
+    /// Whether a flag with this name and these `(type, value)` tags is selected.
+    pub fn matches<'t>(
+        &self,
+        name: &str,
+        mut tags: impl Iterator<Item = (&'t str, &'t str)>,
+    ) -> bool {
         if self.exclude_set.is_match(name) {
             return false;
         }
         self.selects_everything()
             || self.names_set.is_match(name)
-            || tags.any(|t| self.tags.iter().any(|s| s == t))
+            || tags.any(|(kind, value)| {
+                self.tags.iter().any(|s| {
+                    s.split_once(':')
+                        .is_some_and(|(k, v)| k == kind && v == value)
+                })
+            })
     }
 }
 

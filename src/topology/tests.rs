@@ -121,10 +121,10 @@ fn selection_is_union_of_tags_and_names_minus_exclusions() {
     ));
     let s = &t.select;
     assert!(s.matches("checkout-v2", std::iter::empty()));
-    assert!(s.matches("search", ["sync:global"].into_iter()));
-    assert!(!s.matches("search", ["team:x"].into_iter()));
+    assert!(s.matches("search", [("sync", "global")].into_iter()));
+    assert!(!s.matches("search", [("team", "x")].into_iter()));
     assert!(!s.matches("checkout-local", std::iter::empty()));
-    assert!(!s.matches("x-local", ["sync:global"].into_iter()));
+    assert!(!s.matches("x-local", [("sync", "global")].into_iter()));
 }
 
 #[test]
