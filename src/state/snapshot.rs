@@ -8,6 +8,7 @@
 use std::io::Write;
 use std::path::Path;
 
+use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
 use super::model::State;
@@ -123,22 +124,53 @@ impl From<serde_json::Error> for ParseError {
     }
 }
 
+/// The top-level keys that tell a snapshot from a raw export; the rest is skipped.
+#[derive(Deserialize)]
+struct Probe {
+    #[serde(default, deserialize_with = "string_or_skip")]
+    format: Option<String>,
+    #[serde(default, deserialize_with = "u64_or_skip")]
+    format_version: Option<u64>,
+    #[serde(default)]
+    features: Option<IgnoredAny>,
+    #[serde(default, rename = "featureStrategies")]
+    feature_strategies: Option<IgnoredAny>,
+}
+
+/// A string value, or `None` for any other JSON value (the format sniffing must not fail
+/// on a file that merely uses the key differently).
+fn string_or_skip<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::String(s) => Some(s),
+        _ => None,
+    })
+}
+
+fn u64_or_skip<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(serde_json::Value::deserialize(d)?.as_u64())
+}
+
 /// Parses a file instance's text; `project` is used for raw exports, which do not say.
 pub fn parse(text: &str, project: &str) -> Result<FileContents, ParseError> {
-    let value: serde_json::Value = serde_json::from_str(text)?;
-    if value.get("format").and_then(|f| f.as_str()) == Some(FORMAT) {
-        let version = value
-            .get("format_version")
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0);
+    // A first pass that skips over everything but the keys telling the formats apart
+    // (far cheaper than a serde_json::Value of a large file).
+    let probe: Probe = match serde_json::from_str(text) {
+        Ok(p) => p,
+        // Valid JSON of another shape (an array, say).
+        Err(e) if e.classify() == serde_json::error::Category::Data => {
+            return Err(ParseError::Unrecognised)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if probe.format.as_deref() == Some(FORMAT) {
+        let version = probe.format_version.unwrap_or(0);
         if version != u64::from(FORMAT_VERSION) {
             return Err(ParseError::Version { found: version });
         }
-        // Parse from the text again (not the Value) so errors carry line and column.
         let snapshot: Snapshot = serde_json::from_str(text)?;
         return Ok(FileContents::Snapshot(Box::new(snapshot)));
     }
-    if value.get("features").is_some() && value.get("featureStrategies").is_some() {
+    if probe.features.is_some() && probe.feature_strategies.is_some() {
         let export: wire::Export = serde_json::from_str(text)?;
         let environment = export
             .feature_environments
@@ -179,4 +211,52 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_told_apart_without_failing_on_other_shapes() {
+        for text in ["[1, 2]", "{}", r#"{"format": 3}"#, r#"{"features": []}"#] {
+            assert!(
+                matches!(parse(text, "default"), Err(ParseError::Unrecognised)),
+                "{text}"
+            );
+        }
+        let newer = r#"{"format": "flagfleet-snapshot", "format_version": 9}"#;
+        assert!(matches!(
+            parse(newer, "default"),
+            Err(ParseError::Version { found: 9 })
+        ));
+    }
+
+    #[test]
+    fn broken_json_is_reported_at_its_line_and_column() {
+        let text = "{\n  \"format\": \"flagfleet-snapshot\",\n  oops\n}";
+        let Err(ParseError::Json { line, column, .. }) = parse(text, "default") else {
+            panic!("expected a JSON error");
+        };
+        assert_eq!((line, column), (3, 3));
+    }
+
+    #[test]
+    fn a_snapshot_survives_a_round_trip() {
+        let mut state = State {
+            project: "default".into(),
+            ..State::default()
+        };
+        state.flags.insert("f".into(), Default::default());
+        let source = SnapshotSource {
+            instance: "hub".into(),
+            location: "test".into(),
+            unleash_version: None,
+        };
+        let text = Snapshot::new(state.clone(), source).to_json();
+        let Ok(FileContents::Snapshot(back)) = parse(&text, "default") else {
+            panic!("expected a snapshot");
+        };
+        assert_eq!(back.state, state);
+    }
 }
