@@ -5,7 +5,7 @@ use futures::future::join_all;
 
 use crate::client::{Client, ClientOptions};
 use crate::state::{self, ReadError, State};
-use crate::topology::{Instance, Topology};
+use crate::topology::{Instance, Spoke, Topology};
 
 /// Why a fleet could not be read at all.
 #[derive(Debug, thiserror::Error)]
@@ -78,7 +78,7 @@ impl FleetState {
 pub fn select_spokes<'t>(
     topology: &'t Topology,
     only: &[String],
-) -> Result<Vec<&'t crate::topology::Spoke>, FleetError> {
+) -> Result<Vec<&'t Spoke>, FleetError> {
     for name in only {
         if topology.spoke(name).is_none() {
             return Err(FleetError::UnknownSpoke {
@@ -105,26 +105,35 @@ pub async fn read(
     options: &ClientOptions,
 ) -> Result<FleetState, FleetError> {
     let spokes = select_spokes(topology, only)?;
-    let hub = read_one(
-        &topology.hub.instance,
-        &topology.hub.environments,
-        true,
-        options,
-    );
-    let spoke_reads = join_all(spokes.iter().map(|s| {
-        let mut envs: Vec<String> = s.environments.values().cloned().collect();
-        envs.sort();
-        async move {
-            let (state, client) = read_one(&s.instance, &envs, false, options).await;
-            SpokeState::new(s.instance.name.clone(), state, client)
-        }
-    }));
-    let ((hub, hub_client), spokes) = tokio::join!(hub, spoke_reads);
+    let spoke_reads = join_all(spokes.iter().map(|s| read_spoke(s, options)));
+    let ((hub, hub_client), spokes) = tokio::join!(read_hub(topology, options), spoke_reads);
     Ok(FleetState::new(
         hub.map_err(FleetError::Hub)?,
         hub_client,
         spokes,
     ))
+}
+
+/// Reads the hub alone.
+pub async fn read_hub(
+    topology: &Topology,
+    options: &ClientOptions,
+) -> (Result<State, ReadError>, Option<Client>) {
+    read_one(
+        &topology.hub.instance,
+        &topology.hub.environments,
+        true,
+        options,
+    )
+    .await
+}
+
+/// Reads one spoke, in the environments it syncs.
+pub async fn read_spoke(spoke: &Spoke, options: &ClientOptions) -> SpokeState {
+    let mut envs: Vec<String> = spoke.environments.values().cloned().collect();
+    envs.sort();
+    let (state, client) = read_one(&spoke.instance, &envs, false, options).await;
+    SpokeState::new(spoke.instance.name.clone(), state, client)
 }
 
 async fn read_one(

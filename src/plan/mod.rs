@@ -8,6 +8,7 @@
 //! with none) are expected rather than reported.
 
 mod compare;
+mod json;
 mod spoke;
 
 use std::collections::BTreeMap;
@@ -15,6 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use json::JsonWriter;
 pub use spoke::plan_spoke;
 
 /// The version of the plan JSON format (`docs/plan-format.md`).
@@ -209,9 +211,15 @@ impl Plan {
     /// The plan as pretty JSON with a trailing newline (the `--format json` output and
     /// the plan file).
     pub fn to_json(&self) -> String {
-        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
-        text.push('\n');
-        text
+        let mut out = Vec::new();
+        let written =
+            JsonWriter::begin(&mut out, &self.topology_fingerprint, &self.hub).and_then(|mut w| {
+                self.spokes.iter().try_for_each(|s| w.spoke(s))?;
+                w.finish()
+            });
+        // Writing to memory cannot fail, and serde_json only writes valid UTF-8.
+        debug_assert!(written.is_ok());
+        String::from_utf8(out).unwrap_or_default()
     }
 }
 
@@ -226,50 +234,62 @@ pub fn plan_fleet(
     topology_fingerprint: String,
     fleet: &crate::fleet::FleetState,
 ) -> Plan {
-    let hub = &topology.hub;
     // Spokes are independent: plan them on all cores.
-    let spokes = parallel_map(&fleet.spokes, |read| {
-        let spoke = topology.spoke(&read.name)?;
-        let (fingerprint, actions, error) = match &read.state {
-            Ok(actual) => (
-                read.fingerprint.clone(),
-                plan_spoke(topology, &fleet.hub, spoke, actual),
-                None,
-            ),
-            Err(e) => {
-                let mut text = e.to_string();
-                if let Some(hint) = e.hint() {
-                    text.push_str(&format!("\nHint: {hint}"));
-                }
-                (None, Vec::new(), Some(text))
-            }
-        };
-        Some(SpokePlan {
-            name: spoke.instance.name.clone(),
-            location: spoke.instance.location.to_string(),
-            project: spoke.instance.project.clone(),
-            environments: spoke.environments.clone(),
-            fingerprint,
-            summary: Summary::of(&actions),
-            actions,
-            error,
-        })
-    })
-    .into_iter()
-    .flatten()
-    .collect();
+    let spokes = parallel_map(&fleet.spokes, |read| plan_one(topology, &fleet.hub, read))
+        .into_iter()
+        .flatten()
+        .collect();
     Plan {
         format_version: FORMAT_VERSION,
         topology_fingerprint,
-        hub: HubInfo {
-            name: hub.instance.name.clone(),
-            location: hub.instance.location.to_string(),
-            project: hub.instance.project.clone(),
-            environments: hub.environments.clone(),
-            fingerprint: fleet.hub_fingerprint.clone(),
-        },
+        hub: hub_info(topology, fleet.hub_fingerprint.clone()),
         spokes,
     }
+}
+
+/// What a plan says about the hub.
+pub fn hub_info(topology: &crate::topology::Topology, fingerprint: String) -> HubInfo {
+    let hub = &topology.hub;
+    HubInfo {
+        name: hub.instance.name.clone(),
+        location: hub.instance.location.to_string(),
+        project: hub.instance.project.clone(),
+        environments: hub.environments.clone(),
+        fingerprint,
+    }
+}
+
+/// Plans one spoke as read (`None` when the topology has no spoke of that name).
+pub fn plan_one(
+    topology: &crate::topology::Topology,
+    hub: &crate::state::State,
+    read: &crate::fleet::SpokeState,
+) -> Option<SpokePlan> {
+    let spoke = topology.spoke(&read.name)?;
+    let (fingerprint, actions, error) = match &read.state {
+        Ok(actual) => (
+            read.fingerprint.clone(),
+            plan_spoke(topology, hub, spoke, actual),
+            None,
+        ),
+        Err(e) => {
+            let mut text = e.to_string();
+            if let Some(hint) = e.hint() {
+                text.push_str(&format!("\nHint: {hint}"));
+            }
+            (None, Vec::new(), Some(text))
+        }
+    };
+    Some(SpokePlan {
+        name: spoke.instance.name.clone(),
+        location: spoke.instance.location.to_string(),
+        project: spoke.instance.project.clone(),
+        environments: spoke.environments.clone(),
+        fingerprint,
+        summary: Summary::of(&actions),
+        actions,
+        error,
+    })
 }
 
 #[cfg(test)]

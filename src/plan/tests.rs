@@ -463,3 +463,50 @@ fn colour_only_when_asked() {
         "blocked in red"
     );
 }
+
+#[test]
+fn json_written_spoke_by_spoke_is_serde_json_pretty_byte_for_byte() {
+    let mut plan = plan_of(hub(), spoke());
+    // Diffs and reasons carry newlines, quotes and non-ASCII text.
+    assert!(plan.spokes[0].actions.iter().any(|a| a.diff.is_some()));
+    plan.spokes[0].actions[0].reason = "line\nbreak \"quoted\" → ünïcode".into();
+    let whole = |p: &Plan| format!("{}\n", serde_json::to_string_pretty(p).unwrap());
+    for spokes in [0, 1, 3] {
+        let mut p = plan.clone();
+        p.spokes = std::iter::repeat_n(plan.spokes[0].clone(), spokes).collect();
+        assert_eq!(p.to_json(), whole(&p), "{spokes} spokes");
+        let back: Plan = serde_json::from_str(&p.to_json()).unwrap();
+        assert_eq!(back, p);
+    }
+}
+
+#[test]
+fn a_dependency_cycle_in_a_hub_file_blocks_its_members_and_names_them() {
+    let dep = |parent: &str| json!([{"feature": parent, "enabled": true}]);
+    let mut a = flag(json!({"production": {"enabled": true, "strategies": [rollout("50", "a")]}}));
+    a["dependencies"] = dep("b");
+    let mut b = flag(json!({"production": {"enabled": true, "strategies": [rollout("50", "b")]}}));
+    b["dependencies"] = dep("a");
+    let mut c = flag(json!({"production": {"enabled": true, "strategies": [rollout("50", "c")]}}));
+    c["dependencies"] = dep("a");
+    let hub = state(json!({"flags": {"a": a, "b": b, "c": c}}));
+    let plan = plan_of(hub, state(json!({})));
+    for name in ["a", "b"] {
+        assert_action(
+            &plan,
+            Kind::Flag,
+            name,
+            Verb::Skip,
+            "dependency cycle: flag:a -> flag:b",
+            true,
+        );
+    }
+    assert_action(
+        &plan,
+        Kind::Flag,
+        "c",
+        Verb::Skip,
+        "parent blocked: a",
+        true,
+    );
+}
