@@ -24,6 +24,11 @@ impl Ui {
         self.out.flush()
     }
 
+    /// Stdout as a writer, for output written in pieces (flush when done).
+    pub fn out_writer(&mut self) -> &mut dyn Write {
+        &mut *self.out
+    }
+
     /// Writes to stderr.
     pub fn err(&mut self, text: &str) -> io::Result<()> {
         self.err.write_all(text.as_bytes())?;

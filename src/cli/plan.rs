@@ -1,21 +1,26 @@
 //! `flagfleet plan`: show what apply would change on each spoke.
 
-use std::path::PathBuf;
+use std::io::BufWriter;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use futures::StreamExt;
 
 use super::{CliError, Context};
-use crate::plan::{self, Plan};
+use crate::plan::{self, JsonWriter, Plan};
 use crate::render::{self, human, markdown};
-use crate::state::snapshot::write_atomic;
+use crate::state::snapshot::AtomicFile;
 
 /// Show what apply would change on each spoke.
 ///
-/// Reads the hub and every spoke concurrently, derives what each spoke should hold (the
-/// selected hub flags with the spoke's mappings and overrides, and the scaffolding they
-/// need), and prints one action per object: + create, ~ overwrite (with a diff),
-/// = unchanged, ! blocked (with the reason), - other skips. Actions are listed in the
-/// dependency order apply follows. An unreachable spoke is reported for itself while the
-/// others are still planned (exit code 1).
+/// Reads the hub, then the spokes (several at once, see --parallelism), derives what each
+/// spoke should hold (the selected hub flags with the spoke's mappings and overrides, and
+/// the scaffolding they need), and prints one action per object: + create, ~ overwrite
+/// (with a diff), = unchanged, ! blocked (with the reason), - other skips. Actions are
+/// listed in the dependency order apply follows. An unreachable spoke is reported for
+/// itself while the others are still planned (exit code 1). Each spoke's state is
+/// dropped once it is planned, so memory grows with --parallelism, not with the fleet.
 ///
 /// Examples:
 ///   flagfleet plan
@@ -37,6 +42,9 @@ pub(crate) struct Args {
     /// Exit 0 when nothing would change, 2 when something would, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
+    /// Spokes read and planned at once (each holds its whole state in memory meanwhile).
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    parallelism: u16,
 }
 
 /// How the plan is printed.
@@ -51,26 +59,96 @@ enum Format {
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let plan = make_plan(ctx, &args.spokes).await?;
+    let (topology, topology_fingerprint) = ctx.topology_with_fingerprint()?;
+    let names: Vec<String> = crate::fleet::select_spokes(&topology, &args.spokes)?
+        .iter()
+        .map(|s| s.instance.name.clone())
+        .collect();
+    let (hub, _client) = crate::fleet::read_hub(&topology, &ctx.client).await;
+    let hub = hub.map_err(crate::fleet::FleetError::Hub)?;
+    let hub_info = plan::hub_info(&topology, crate::state::fingerprint(&hub));
     let options = render::Options {
         color: ctx.color,
         verbose: ctx.verbose,
     };
-    let text = match args.format {
-        Format::Human => human::render(&plan, options),
-        Format::Json => plan.to_json(),
-        Format::Markdown => markdown::render(&plan, options, markdown::COMMENT_LIMIT),
+
+    // Where each spoke's plan goes as soon as it is made: JSON to stdout and/or the plan
+    // file, and a review copy (unchanged objects only counted) for the text renderings.
+    let mut file = match &args.out {
+        Some(path) => Some(
+            AtomicFile::create(path)
+                .and_then(|f| JsonWriter::begin(f, &topology_fingerprint, &hub_info))
+                .map_err(|source| write_error(path, source))?,
+        ),
+        None => None,
     };
-    ctx.ui.out(&text)?;
-    if let Some(path) = &args.out {
-        write_atomic(path, &plan.to_json()).map_err(|source| CliError::Write {
-            path: path.display().to_string(),
-            source,
-        })?;
+    let mut stdout_json = match args.format {
+        Format::Json => Some(JsonWriter::begin(
+            BufWriter::new(ctx.ui.out_writer()),
+            &topology_fingerprint,
+            &hub_info,
+        )?),
+        _ => None,
+    };
+    let mut review = Plan {
+        format_version: plan::FORMAT_VERSION,
+        topology_fingerprint: topology_fingerprint.clone(),
+        hub: hub_info.clone(),
+        spokes: Vec::new(),
+    };
+
+    let topology = Arc::new(topology);
+    let hub = Arc::new(hub);
+    let mut plans = futures::stream::iter(names)
+        .map(|name| {
+            let (topology, hub, client) = (topology.clone(), hub.clone(), ctx.client.clone());
+            tokio::spawn(async move {
+                let spoke = topology.spoke(&name)?;
+                let read = crate::fleet::read_spoke(spoke, &client).await;
+                plan::plan_one(&topology, &hub, &read)
+            })
+        })
+        .buffered(usize::from(args.parallelism));
+    while let Some(joined) = plans.next().await {
+        let spoke = match joined {
+            Ok(Some(spoke)) => spoke,
+            Ok(None) => continue,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        if let Some(w) = &mut stdout_json {
+            w.spoke(&spoke)?;
+        }
+        if let (Some(w), Some(path)) = (&mut file, &args.out) {
+            w.spoke(&spoke)
+                .map_err(|source| write_error(path, source))?;
+        }
+        review.spokes.push(render::for_review(spoke, options));
+    }
+
+    stdout_json.map(JsonWriter::finish).transpose()?;
+    match args.format {
+        Format::Json => {}
+        Format::Human => ctx.ui.out(&human::render(&review, options))?,
+        Format::Markdown => {
+            ctx.ui
+                .out(&markdown::render(&review, options, markdown::COMMENT_LIMIT))?;
+        }
+    }
+    if let (Some(w), Some(path)) = (file, &args.out) {
+        w.finish()
+            .and_then(AtomicFile::commit)
+            .map_err(|source| write_error(path, source))?;
         ctx.ui
             .err(&format!("Saved the plan to {}.\n", path.display()))?;
     }
-    Ok(exit_code(&plan, args.detailed_exitcode))
+    Ok(exit_code(&review, args.detailed_exitcode))
+}
+
+fn write_error(path: &Path, source: std::io::Error) -> CliError {
+    CliError::Write {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// Reads the fleet and plans it.

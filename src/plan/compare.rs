@@ -1,12 +1,12 @@
 //! Semantic comparison and diffs: what counts as "the same" between desired and actual.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
 use similar::TextDiff;
 
-use crate::state::model::{Dependency, Flag, FlagEnvironment, Link, Strategy, Tag};
+use crate::state::model::{Dependency, Flag, FlagEnvironment, Link, SmallMap, Strategy, TagSet};
 
 /// The synced fields of an object as JSON, with the named keys removed.
 pub(super) fn view<T: Serialize>(value: &T, drop: &[&str]) -> Value {
@@ -28,8 +28,8 @@ struct FlagView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     description: &'a Option<String>,
     impression_data: bool,
-    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
-    tags: &'a BTreeSet<Tag>,
+    #[serde(skip_serializing_if = "TagSet::is_empty")]
+    tags: &'a TagSet,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     dependencies: &'a [Dependency],
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
@@ -95,7 +95,7 @@ fn pretty<T: Serialize + ?Sized>(v: &T) -> String {
 fn server_default_strategy(flag: &str) -> Strategy {
     Strategy {
         name: "flexibleRollout".into(),
-        parameters: BTreeMap::from([
+        parameters: SmallMap::from_iter([
             ("groupId".to_string(), flag.to_string()),
             ("rollout".to_string(), "100".to_string()),
             ("stickiness".to_string(), "default".to_string()),

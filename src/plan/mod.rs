@@ -165,6 +165,10 @@ pub struct SpokePlan {
     /// Why the spoke could not be planned (unreachable, refused token, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Unchanged actions left out of `actions` for review (see
+    /// [`crate::render::for_review`]); never part of the JSON.
+    #[serde(skip)]
+    pub unchanged_omitted: usize,
 }
 
 /// The hub a plan was made from.
@@ -289,6 +293,7 @@ pub fn plan_one(
         summary: Summary::of(&actions),
         actions,
         error,
+        unchanged_omitted: 0,
     })
 }
 

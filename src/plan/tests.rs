@@ -510,3 +510,44 @@ fn a_dependency_cycle_in_a_hub_file_blocks_its_members_and_names_them() {
         true,
     );
 }
+
+#[test]
+fn renderings_of_the_review_copy_equal_those_of_the_whole_plan() {
+    let mut plan = plan_of(hub(), spoke());
+    for i in 0..25 {
+        plan.spokes[0].actions.push(Action {
+            kind: Kind::Flag,
+            name: format!("same-{i:02}"),
+            action: Verb::Skip,
+            reason: "unchanged".into(),
+            blocked: false,
+            depends_on: vec![],
+            diff: None,
+            environments: vec![],
+            notes: vec![],
+        });
+    }
+    for verbose in [false, true] {
+        let options = render::Options {
+            color: false,
+            verbose,
+        };
+        let mut review = plan.clone();
+        review.spokes = review
+            .spokes
+            .into_iter()
+            .map(|s| render::for_review(s, options))
+            .collect();
+        if !verbose {
+            assert!(review.spokes[0].actions.len() < plan.spokes[0].actions.len());
+        }
+        assert_eq!(
+            human::render(&review, options),
+            human::render(&plan, options)
+        );
+        assert_eq!(
+            markdown::render(&review, options, markdown::COMMENT_LIMIT),
+            markdown::render(&plan, options, markdown::COMMENT_LIMIT)
+        );
+    }
+}

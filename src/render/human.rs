@@ -124,8 +124,8 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options) {
         out.push_str(&format!(
             "  {} {} unchanged (-v lists them): {}\n",
             paint("=", "2", options),
-            unchanged.len(),
-            abbreviate(&unchanged, 6)
+            unchanged.len() + spoke.unchanged_omitted,
+            abbreviate(&unchanged, unchanged.len() + spoke.unchanged_omitted, 6)
         ));
     }
     out.push_str(&format!(
@@ -135,12 +135,14 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options) {
     ));
 }
 
-/// The first `n` names, then `and N more`.
-pub(crate) fn abbreviate(names: &[String], n: usize) -> String {
-    if names.len() <= n {
-        names.join(", ")
+/// The first `n` of `total` names (`names` holds at least the first `n`), then
+/// `and N more`.
+pub(crate) fn abbreviate(names: &[String], total: usize, n: usize) -> String {
+    let shown = n.min(names.len());
+    if total <= shown {
+        names[..shown].join(", ")
     } else {
-        format!("{}, and {} more", names[..n].join(", "), names.len() - n)
+        format!("{}, and {} more", names[..shown].join(", "), total - shown)
     }
 }
 

@@ -176,7 +176,7 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options, detail: 
         }
         out.push('\n');
     }
-    if !unchanged.is_empty() {
+    if !unchanged.is_empty() || spoke.unchanged_omitted > 0 {
         let names: Vec<String> = unchanged
             .iter()
             .map(|a| format!("{}:{}", a.kind, a.name))
@@ -184,8 +184,12 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options, detail: 
         let _ = writeln!(
             out,
             "{} unchanged: {}\n",
-            unchanged.len(),
-            md(&abbreviate(&names, 10))
+            unchanged.len() + spoke.unchanged_omitted,
+            md(&abbreviate(
+                &names,
+                unchanged.len() + spoke.unchanged_omitted,
+                super::UNCHANGED_NAMED
+            ))
         );
     }
     if detail.diffs {

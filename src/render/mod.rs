@@ -5,7 +5,10 @@
 pub mod human;
 pub mod markdown;
 
-use crate::plan::{Action, Verb};
+use crate::plan::{Action, SpokePlan, Verb};
+
+/// How many unchanged objects a rendering names before it only counts them.
+pub(crate) const UNCHANGED_NAMED: usize = 10;
 
 /// How a plan is shown.
 #[derive(Debug, Clone, Copy, Default)]
@@ -39,6 +42,26 @@ pub fn meaning(symbol: char) -> &'static str {
         '!' => "blocked",
         _ => "skip",
     }
+}
+
+/// A spoke's plan with what a rendering only counts left out: unchanged actions past the
+/// first [`UNCHANGED_NAMED`] (unless verbose). A large fleet's plan is then reviewed
+/// without holding every unchanged object of every spoke.
+pub fn for_review(mut spoke: SpokePlan, options: Options) -> SpokePlan {
+    if options.verbose {
+        return spoke;
+    }
+    let mut named = 0;
+    spoke.actions.retain(|a| {
+        if listed(a, options) {
+            return true;
+        }
+        named += 1;
+        named <= UNCHANGED_NAMED
+    });
+    spoke.unchanged_omitted += named.saturating_sub(UNCHANGED_NAMED);
+    spoke.actions.shrink_to_fit();
+    spoke
 }
 
 /// Whether an action is shown one by one (everything but unchanged items, unless verbose).
