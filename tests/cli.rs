@@ -159,7 +159,7 @@ fn the_hub_may_be_a_raw_unleash_export() {
         other => panic!("{other:?}"),
     };
     let checkout = &state.flags["checkout-v2"];
-    let strategy = &checkout.environments["production"].strategies[0];
+    let strategy = &checkout.environments.get("production").unwrap().strategies[0];
     assert_eq!(strategy.segments, ["beta-users"]);
     assert!(state.segments["beta-users"].incomplete);
     assert_eq!(checkout.dependencies[0].feature, "parent-flag");

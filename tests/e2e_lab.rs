@@ -104,7 +104,10 @@ fn export_reads_every_field_of_a_rich_hub_faithfully() {
     assert_eq!(snap.source.unleash_version.as_deref(), Some("8.2.0"));
 
     // Strategy order is the evaluation order set by set-sort-order, not the export's.
-    let prod = &s.flags["checkout-v2"].environments["production"];
+    let prod = &s.flags["checkout-v2"]
+        .environments
+        .get("production")
+        .unwrap();
     let names: Vec<&str> = prod.strategies.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["by-tenant", "default", "flexibleRollout"]);
     // Segments by name, sorted; ids gone.
@@ -180,7 +183,10 @@ fn a_thousand_single_strategy_flags_add_no_requests() {
 
     assert_eq!(after.flags.len(), before.flags.len() + 1000);
     assert_eq!(
-        after.flags["bulk-0999"].environments["production"]
+        after.flags["bulk-0999"]
+            .environments
+            .get("production")
+            .unwrap()
             .strategies
             .len(),
         1
@@ -681,7 +687,7 @@ fn an_interrupted_apply_converges_on_rerun_without_duplicates() {
     for i in 0..300 {
         let f = &s.flags[&format!("bulk-{i:04}")];
         assert_eq!(
-            f.environments["production"].strategies.len(),
+            f.environments.get("production").unwrap().strategies.len(),
             1,
             "bulk-{i:04}"
         );

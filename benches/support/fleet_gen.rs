@@ -2,11 +2,9 @@
 //! a hub of N flags of realistic shape (1-3 strategies with constraints, segments, tags,
 //! a few dependencies) and spokes on which 10 % of the flags have drifted.
 
-use std::collections::BTreeMap;
-
 use flagfleet::state::model::{
-    Constraint, ContextField, Dependency, Flag, FlagEnvironment, LegalValue, Segment, State,
-    Strategy, StrategyDefinition, Tag, TagType, Variant,
+    Constraint, ContextField, Dependency, Flag, FlagEnvironment, LegalValue, Segment, SmallMap,
+    State, Strategy, StrategyDefinition, Tag, TagType, Variant,
 };
 
 const SEGMENTS: usize = 20;
@@ -69,7 +67,7 @@ pub fn hub(n: usize) -> State {
         let name = format!("flag-{i:06}");
         let mut strategies = vec![Strategy {
             name: "flexibleRollout".into(),
-            parameters: BTreeMap::from([
+            parameters: SmallMap::from_iter([
                 ("groupId".to_string(), name.clone()),
                 ("rollout".to_string(), format!("{}", i % 100)),
                 ("stickiness".to_string(), "default".to_string()),
@@ -99,7 +97,7 @@ pub fn hub(n: usize) -> State {
         if i % 3 != 0 {
             strategies.push(Strategy {
                 name: "by-tenant".into(),
-                parameters: BTreeMap::from([("tenants".to_string(), "t1,t2".to_string())]),
+                parameters: SmallMap::from_iter([("tenants".to_string(), "t1,t2".to_string())]),
                 constraints: vec![constraint("tenant", &["tenant-3"])],
                 ..Default::default()
             });
@@ -129,7 +127,7 @@ pub fn hub(n: usize) -> State {
             } else {
                 vec![]
             },
-            environments: BTreeMap::from([(
+            environments: SmallMap::from_iter([(
                 "production".to_string(),
                 FlagEnvironment {
                     enabled: i % 2 == 0,

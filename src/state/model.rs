@@ -6,7 +6,7 @@
 //! the same way whatever order a server answered in; strategy order is kept, because the
 //! first matching strategy's variants win.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
@@ -72,8 +72,8 @@ pub struct Flag {
     /// Whether the flag is marked stale.
     pub stale: bool,
     /// Tags, as a set: Unleash gives their order no meaning.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub tags: BTreeSet<Tag>,
+    #[serde(default, skip_serializing_if = "TagSet::is_empty")]
+    pub tags: TagSet,
     /// Parent flags this flag depends on (one level deep, by Unleash's rules).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub dependencies: Vec<Dependency>,
@@ -81,7 +81,85 @@ pub struct Flag {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub links: Vec<Link>,
     /// Per-environment configuration, by environment name.
-    pub environments: BTreeMap<String, FlagEnvironment>,
+    pub environments: SmallMap<String, FlagEnvironment>,
+}
+
+/// A map of a few entries, sorted by key: a flag's environments, a strategy's
+/// parameters. A sorted vector, where a `BTreeMap` would allocate a node for eleven
+/// entries per map: a 50,000-flag state takes about half the memory.
+pub type SmallMap<K, V> = litemap::LiteMap<K, V>;
+
+/// A flag's tags: a set (Unleash gives their order no meaning), kept as a sorted vector
+/// without duplicates for the same reason as [`SmallMap`].
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct TagSet(Vec<Tag>);
+
+impl TagSet {
+    /// Whether there are no tags.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The number of tags.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The tags, sorted.
+    pub fn iter(&self) -> std::slice::Iter<'_, Tag> {
+        self.0.iter()
+    }
+
+    /// Whether `tag` is in the set.
+    pub fn contains(&self, tag: &Tag) -> bool {
+        self.0.binary_search(tag).is_ok()
+    }
+
+    /// The tags of this set that `other` does not have.
+    pub fn difference<'a>(&'a self, other: &'a TagSet) -> impl Iterator<Item = &'a Tag> {
+        self.0.iter().filter(|t| !other.contains(t))
+    }
+
+    /// Adds `tag`; false when it was there already.
+    pub fn insert(&mut self, tag: Tag) -> bool {
+        match self.0.binary_search(&tag) {
+            Ok(_) => false,
+            Err(i) => {
+                self.0.insert(i, tag);
+                true
+            }
+        }
+    }
+}
+
+impl FromIterator<Tag> for TagSet {
+    fn from_iter<I: IntoIterator<Item = Tag>>(iter: I) -> Self {
+        let mut tags: Vec<Tag> = iter.into_iter().collect();
+        tags.sort();
+        tags.dedup();
+        Self(tags)
+    }
+}
+
+impl<const N: usize> From<[Tag; N]> for TagSet {
+    fn from(tags: [Tag; N]) -> Self {
+        tags.into_iter().collect()
+    }
+}
+
+impl<'a> IntoIterator for &'a TagSet {
+    type Item = &'a Tag;
+    type IntoIter = std::slice::Iter<'a, Tag>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<'de> Deserialize<'de> for TagSet {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Vec::<Tag>::deserialize(d)?.into_iter().collect())
+    }
 }
 
 /// A tag on a flag.
@@ -152,8 +230,8 @@ pub struct Strategy {
     #[serde(default, skip_serializing_if = "is_false")]
     pub disabled: bool,
     /// Strategy parameters; Unleash stores every value as a string.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub parameters: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "SmallMap::is_empty")]
+    pub parameters: SmallMap<String, String>,
     /// Constraints, in the order they were defined.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub constraints: Vec<Constraint>,
@@ -336,4 +414,39 @@ pub struct TagType {
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+#[cfg(test)]
+mod small_collection_tests {
+    use super::*;
+
+    #[test]
+    fn maps_and_tag_sets_read_in_any_order_are_sorted_and_deduplicated() {
+        let flag: Flag = serde_json::from_str(
+            r#"{"type": "release", "impression_data": false, "stale": false,
+                "tags": [{"type": "b", "value": "2"}, {"type": "a", "value": "1"}, {"type": "b", "value": "2"}],
+                "environments": {"production": {"enabled": true, "strategies": [
+                    {"name": "flexibleRollout", "parameters": {"stickiness": "default", "rollout": "5", "groupId": "g"}}
+                ]}, "development": {"enabled": false}}}"#,
+        )
+        .unwrap();
+        let keys: Vec<&String> = flag.environments.iter().map(|(k, _)| k).collect();
+        assert_eq!(keys, ["development", "production"]);
+        let params: Vec<&String> = flag.environments.get("production").unwrap().strategies[0]
+            .parameters
+            .iter()
+            .map(|(k, _)| k)
+            .collect();
+        assert_eq!(params, ["groupId", "rollout", "stickiness"]);
+        let tags: Vec<String> = flag.tags.iter().map(ToString::to_string).collect();
+        assert_eq!(tags, ["a:1", "b:2"]);
+        assert!(flag.tags.contains(&Tag {
+            kind: "b".into(),
+            value: "2".into()
+        }));
+        // Written back sorted, as a BTreeMap/BTreeSet would be.
+        let text = serde_json::to_string(&flag).unwrap();
+        assert!(text.find("development").unwrap() < text.find("production").unwrap());
+        assert!(text.find("\"a\"").unwrap() < text.find("\"b\"").unwrap());
+    }
 }

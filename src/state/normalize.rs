@@ -339,7 +339,11 @@ fn strategy(
         name: s.name.clone(),
         title: text(&s.title),
         disabled: s.disabled.unwrap_or(false),
-        parameters: s.parameters.clone(),
+        parameters: s
+            .parameters
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
         constraints: s.constraints.iter().map(constraint).collect(),
         segments,
         variants: s.variants.iter().map(variant).collect(),
