@@ -380,3 +380,89 @@ fn a_token_file_that_cannot_be_read_is_named() {
         "Error: eu: cannot read token file [DIR]/secrets/eu-token (token_file at [DIR]/flagfleet.toml:6): No such file or directory (os error 2)\n"
     );
 }
+
+#[path = "../benches/support/fleet_gen.rs"]
+mod fleet_gen;
+
+/// `plan` reads and plans spokes a few at a time and drops each state once planned;
+/// what it prints must be what planning the whole fleet in memory gives.
+#[test]
+fn a_streamed_plan_equals_the_plan_made_in_memory() {
+    use flagfleet::fleet::{FleetState, SpokeState};
+    use flagfleet::render::{human, markdown, Options};
+    use flagfleet::state::snapshot::{write_atomic, Snapshot, SnapshotSource};
+
+    let dir = tempfile::tempdir().unwrap();
+    let hub = fleet_gen::hub(40);
+    let spokes: Vec<model::State> = (0..5).map(|i| fleet_gen::spoke(&hub, i)).collect();
+    let write = |name: &str, state: &model::State| {
+        let source = SnapshotSource {
+            instance: name.into(),
+            location: "generated".into(),
+            unleash_version: None,
+        };
+        let text = Snapshot::new(state.clone(), source).to_json();
+        write_atomic(&dir.path().join(format!("{name}.json")), &text).unwrap();
+    };
+    write("hub", &hub);
+    for (i, s) in spokes.iter().enumerate() {
+        write(&format!("spoke-{i:02}"), s);
+    }
+    let toml = fleet_gen::topology(spokes.len());
+    std::fs::write(dir.path().join("flagfleet.toml"), &toml).unwrap();
+
+    let topology = flagfleet::topology::parse(&dir.path().join("flagfleet.toml"), &toml).unwrap();
+    let fleet = FleetState::new(
+        hub.clone(),
+        None,
+        spokes
+            .iter()
+            .enumerate()
+            .map(|(i, s)| SpokeState::new(format!("spoke-{i:02}"), Ok(s.clone()), None))
+            .collect(),
+    );
+    let topology_fp = flagfleet::plan::fingerprint_bytes(toml.as_bytes());
+    let whole = flagfleet::plan::plan_fleet(&topology, topology_fp, &fleet);
+    assert!(whole.spokes.iter().all(|s| s.summary.skip > 10));
+
+    let plan_file = dir.path().join("saved.json");
+    for parallelism in ["1", "3"] {
+        let streamed = |format: &str| {
+            let (code, stdout, stderr) = run_in(
+                dir.path(),
+                &["plan", "--parallelism", parallelism, "--format", format],
+            );
+            assert_eq!(code, 0, "{stderr}");
+            stdout
+        };
+        let scrub = |text: String| text.replace(&dir.path().display().to_string(), "[DIR]");
+        assert_eq!(streamed("json"), scrub(whole.to_json()));
+        assert_eq!(
+            streamed("human"),
+            scrub(human::render(&whole, Options::default()))
+        );
+        assert_eq!(
+            streamed("markdown"),
+            scrub(markdown::render(
+                &whole,
+                Options::default(),
+                markdown::COMMENT_LIMIT
+            ))
+        );
+        let (code, _, stderr) = run_in(
+            dir.path(),
+            &[
+                "plan",
+                "--parallelism",
+                parallelism,
+                "--out",
+                plan_file.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(code, 0, "{stderr}");
+        assert_eq!(
+            std::fs::read_to_string(&plan_file).unwrap(),
+            whole.to_json()
+        );
+    }
+}

@@ -8,9 +8,12 @@ use std::sync::Arc;
 use futures::StreamExt;
 
 use super::{CliError, Context};
-use crate::plan::{self, JsonWriter, Plan};
+use crate::client::ClientOptions;
+use crate::plan::{self, JsonWriter, Plan, SpokePlan};
 use crate::render::{self, human, markdown};
 use crate::state::snapshot::AtomicFile;
+use crate::state::State;
+use crate::topology::Topology;
 
 /// Show what apply would change on each spoke.
 ///
@@ -97,24 +100,14 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         spokes: Vec::new(),
     };
 
-    let topology = Arc::new(topology);
-    let hub = Arc::new(hub);
-    let mut plans = futures::stream::iter(names)
-        .map(|name| {
-            let (topology, hub, client) = (topology.clone(), hub.clone(), ctx.client.clone());
-            tokio::spawn(async move {
-                let spoke = topology.spoke(&name)?;
-                let read = crate::fleet::read_spoke(spoke, &client).await;
-                plan::plan_one(&topology, &hub, &read)
-            })
-        })
-        .buffered(usize::from(args.parallelism));
-    while let Some(joined) = plans.next().await {
-        let spoke = match joined {
-            Ok(Some(spoke)) => spoke,
-            Ok(None) => continue,
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
-        };
+    let mut plans = std::pin::pin!(spoke_plans(
+        Arc::new(topology),
+        Arc::new(hub),
+        names,
+        ctx.client.clone(),
+        args.parallelism,
+    ));
+    while let Some(spoke) = plans.next().await {
         if let Some(w) = &mut stdout_json {
             w.spoke(&spoke)?;
         }
@@ -142,6 +135,33 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
             .err(&format!("Saved the plan to {}.\n", path.display()))?;
     }
     Ok(exit_code(&review, args.detailed_exitcode))
+}
+
+/// The spokes `names`, each read and planned on its own task, `parallelism` at a time,
+/// in the order given; a spoke's state is dropped as soon as it is planned.
+fn spoke_plans(
+    topology: Arc<Topology>,
+    hub: Arc<State>,
+    names: Vec<String>,
+    client: ClientOptions,
+    parallelism: u16,
+) -> impl futures::Stream<Item = SpokePlan> {
+    futures::stream::iter(names)
+        .map(move |name| {
+            let (topology, hub, client) = (topology.clone(), hub.clone(), client.clone());
+            tokio::spawn(async move {
+                let spoke = topology.spoke(&name)?;
+                let read = crate::fleet::read_spoke(spoke, &client).await;
+                plan::plan_one(&topology, &hub, &read)
+            })
+        })
+        .buffered(usize::from(parallelism))
+        .filter_map(|joined| async move {
+            match joined {
+                Ok(plan) => plan,
+                Err(e) => std::panic::resume_unwind(e.into_panic()),
+            }
+        })
 }
 
 fn write_error(path: &Path, source: std::io::Error) -> CliError {
