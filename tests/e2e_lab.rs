@@ -170,7 +170,7 @@ fn read_counting(lab: &Lab, topo: &Path) -> (State, u64) {
 }
 
 #[test]
-fn a_thousand_single_strategy_flags_add_no_requests() {
+fn a_thousand_more_flags_add_no_requests_and_keep_their_strategy_order() {
     let lab = Lab::take(&["hub"]);
     let admin = Admin::new(&lab.hub);
     seed::rich_hub(&admin);
@@ -179,9 +179,23 @@ fn a_thousand_single_strategy_flags_add_no_requests() {
 
     let (before, requests_before) = read_counting(&lab, &topo);
     seed::bulk_flags(&admin, 1000);
+    // Flags with two strategies whose evaluation order is not their creation order: the
+    // order comes from one playground evaluation per environment, not a request per flag.
+    seed::reordered_pairs(&admin, 100);
     let (after, requests_after) = read_counting(&lab, &topo);
 
-    assert_eq!(after.flags.len(), before.flags.len() + 1000);
+    assert_eq!(after.flags.len(), before.flags.len() + 1100);
+    for i in [0, 57, 99] {
+        let names: Vec<&str> = after.flags[&format!("pair-{i:04}")]
+            .environments
+            .get("production")
+            .unwrap()
+            .strategies
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect();
+        assert_eq!(names, ["default", "flexibleRollout"], "pair-{i:04}");
+    }
     assert_eq!(
         after.flags["bulk-0999"]
             .environments
@@ -193,9 +207,10 @@ fn a_thousand_single_strategy_flags_add_no_requests() {
     );
     assert_eq!(
         requests_after, requests_before,
-        "reading 1,000 more single-strategy flags must not cost more requests"
+        "reading 1,100 more flags must not cost more requests"
     );
-    // 2 exports + 4 scaffolding lists + 2 searches + 1 order read (checkout-v2).
+    // 2 exports + 4 scaffolding lists + 2 searches + 1 playground (production, where
+    // checkout-v2 has three strategies).
     assert_eq!(requests_before, 9);
 }
 

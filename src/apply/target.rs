@@ -60,7 +60,7 @@ impl<'a> Target<'a> {
         let mut flag = self.flag(name)?.clone();
         if let Some(actual) = self.actual.flags.get(name) {
             flag.stale = actual.stale;
-            for (env, e) in &actual.environments {
+            for (env, e) in actual.environments.iter() {
                 flag.environments
                     .entry(env.clone())
                     .or_insert_with(|| e.clone());

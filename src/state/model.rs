@@ -85,9 +85,60 @@ pub struct Flag {
 }
 
 /// A map of a few entries, sorted by key: a flag's environments, a strategy's
-/// parameters. A sorted vector, where a `BTreeMap` would allocate a node for eleven
-/// entries per map: a 50,000-flag state takes about half the memory.
-pub type SmallMap<K, V> = litemap::LiteMap<K, V>;
+/// parameters. A sorted vector ([`litemap::LiteMap`]), where a `BTreeMap` would allocate
+/// a node for eleven entries per map. Serialized as a JSON object always (`LiteMap`
+/// writes an empty map as `[]`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SmallMap<K, V>(litemap::LiteMap<K, V>);
+
+impl<K, V> Default for SmallMap<K, V> {
+    fn default() -> Self {
+        Self(litemap::LiteMap::new_vec())
+    }
+}
+
+impl<K, V> std::ops::Deref for SmallMap<K, V> {
+    type Target = litemap::LiteMap<K, V>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.0
+    }
+}
+
+impl<K, V> std::ops::DerefMut for SmallMap<K, V> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.0
+    }
+}
+
+impl<K, V> SmallMap<K, V> {
+    /// Whether the map is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<K: Ord, V> FromIterator<(K, V)> for SmallMap<K, V> {
+    fn from_iter<I: IntoIterator<Item = (K, V)>>(iter: I) -> Self {
+        Self(iter.into_iter().collect())
+    }
+}
+
+impl<K: Serialize, V: Serialize> Serialize for SmallMap<K, V> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.0.iter())
+    }
+}
+
+impl<'de, K, V> Deserialize<'de> for SmallMap<K, V>
+where
+    K: Ord + Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(BTreeMap::<K, V>::deserialize(d)?.into_iter().collect())
+    }
+}
 
 /// A flag's tags: a set (Unleash gives their order no meaning), kept as a sorted vector
 /// without duplicates for the same reason as [`SmallMap`].
@@ -444,7 +495,9 @@ mod small_collection_tests {
             kind: "b".into(),
             value: "2".into()
         }));
-        // Written back sorted, as a BTreeMap/BTreeSet would be.
+        // Written back sorted, as a BTreeMap/BTreeSet would be, and an empty map as {}.
+        let empty: SmallMap<String, String> = SmallMap::default();
+        assert_eq!(serde_json::to_string(&empty).unwrap(), "{}");
         let text = serde_json::to_string(&flag).unwrap();
         assert!(text.find("development").unwrap() < text.find("production").unwrap());
         assert!(text.find("\"a\"").unwrap() < text.find("\"b\"").unwrap());

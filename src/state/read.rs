@@ -2,11 +2,14 @@
 //!
 //! Per read: one batch export per environment, the four scaffolding lists, and two flag
 //! searches: archived flags, and flags of other projects (names a sync must not create).
-//! The export does not carry strategy order, so flags with two or more strategies in an
-//! environment get one more request each. Nothing else grows with the number of flags of
-//! the project; the searches grow only with archived and other projects' flags, paged at
-//! the server's maximum of 100 names. Unleash rate-limits its search endpoint (15 requests
-//! a minute by default); the client waits as `Retry-After` says.
+//! The export does not carry strategy order; where a flag has two or more strategies in an
+//! environment, the order comes from one playground evaluation per environment (which
+//! lists every flag's strategies in evaluation order), and only flags the playground does
+//! not account for exactly (or a server without it) cost one request each. Nothing else
+//! grows with the number of flags of the project; the searches grow only with archived
+//! and other projects' flags, paged at the server's maximum of 100 names. Unleash
+//! rate-limits its search endpoint (15 requests a minute by default); the client waits as
+//! `Retry-After` says.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -72,7 +75,8 @@ async fn read_order(
     project: &str,
     exports: &[(String, wire::Export)],
 ) -> Result<HashMap<(String, String), Vec<String>>, ClientError> {
-    let mut wanted: Vec<(String, String)> = Vec::new();
+    let mut order = HashMap::new();
+    let mut per_flag: Vec<(String, String)> = Vec::new();
     for (env, export) in exports {
         let ours: HashSet<&str> = export
             .features
@@ -81,46 +85,115 @@ async fn read_order(
             .filter(|f| !f.archived.unwrap_or(false))
             .map(|f| f.name.as_str())
             .collect();
-        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        // The export's strategy ids of each flag, as a set.
+        let mut ids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for s in &export.feature_strategies {
             if let Some(f) = s.feature_name.as_deref().filter(|f| ours.contains(f)) {
-                *counts.entry(f).or_default() += 1;
+                ids.entry(f)
+                    .or_default()
+                    .push(s.id.as_deref().unwrap_or_default());
             }
         }
-        wanted.extend(
-            counts
-                .into_iter()
-                .filter(|(_, n)| *n >= 2)
-                .map(|(f, _)| (f.to_string(), env.clone())),
+        ids.retain(|_, ids| ids.len() >= 2);
+        if ids.is_empty() {
+            continue;
+        }
+        let played = playground_order(client, project, env).await;
+        for (flag, mut want) in ids {
+            want.sort_unstable();
+            let found = played.as_ref().and_then(|p| p.get(flag)).filter(|got| {
+                let mut got: Vec<&str> = got.iter().map(String::as_str).collect();
+                got.sort_unstable();
+                got == want
+            });
+            match found {
+                Some(got) => {
+                    order.insert((flag.to_string(), env.clone()), got.clone());
+                }
+                None => per_flag.push((flag.to_string(), env.clone())),
+            }
+        }
+    }
+    if !per_flag.is_empty() {
+        tracing::debug!(
+            instance = %client.instance(),
+            flags = per_flag.len(),
+            "strategy order read flag by flag"
         );
     }
-    stream::iter(wanted)
+    let rest: Vec<_> = stream::iter(per_flag)
         .map(|(flag, env)| async move {
-            let list: wire::StrategyList = client
-                .get(Path::new(&[
-                    "api",
-                    "admin",
-                    "projects",
-                    project,
-                    "features",
-                    &flag,
-                    "environments",
-                    &env,
-                    "strategies",
-                ]))
-                .await?;
-            let mut list = list;
-            list.sort_by(|a, b| {
-                a.sort_order
-                    .unwrap_or_default()
-                    .total_cmp(&b.sort_order.unwrap_or_default())
-            });
-            let ids = list.into_iter().filter_map(|s| s.id).collect();
+            let ids = flag_order(client, project, &flag, &env).await?;
             Ok::<_, ClientError>(((flag, env), ids))
         })
         .buffer_unordered(ORDER_CONCURRENCY)
         .try_collect()
+        .await?;
+    order.extend(rest);
+    Ok(order)
+}
+
+/// Every flag's strategy ids in evaluation order in one environment, from the playground
+/// (which evaluates the project's flags as an SDK would, strategies in their order).
+/// `None` when the server has no playground or refuses it: the caller reads flag by flag.
+async fn playground_order(
+    client: &Client,
+    project: &str,
+    env: &str,
+) -> Option<HashMap<String, Vec<String>>> {
+    let body = json!({
+        "environment": env,
+        "projects": [project],
+        "context": { "appName": "flagfleet" },
+    });
+    let played: wire::Playground = match client
+        .post_read(Path::new(&["api", "admin", "playground"]), &body)
         .await
+    {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::debug!(instance = %client.instance(), error = %e, "no playground");
+            return None;
+        }
+    };
+    Some(
+        played
+            .features
+            .into_iter()
+            .map(|f| {
+                let ids = f.strategies.data.into_iter().filter_map(|s| s.id).collect();
+                (f.name, ids)
+            })
+            .collect(),
+    )
+}
+
+/// One flag's strategy ids in evaluation order in one environment.
+async fn flag_order(
+    client: &Client,
+    project: &str,
+    flag: &str,
+    env: &str,
+) -> Result<Vec<String>, ClientError> {
+    let mut list: wire::StrategyList = client
+        .get(Path::new(&[
+            "api",
+            "admin",
+            "projects",
+            project,
+            "features",
+            flag,
+            "environments",
+            env,
+            "strategies",
+        ]))
+        .await?;
+    list.sort_by(|a, b| {
+        a.sort_order
+            .unwrap_or_default()
+            .total_cmp(&b.sort_order.unwrap_or_default())
+    });
+    Ok(list.into_iter().filter_map(|s| s.id).collect())
 }
 
 /// Flag names taken outside the project's active flags: archived anywhere, or active in

@@ -234,6 +234,33 @@ pub struct Link {
 /// The answer of `GET .../environments/{env}/strategies` (ordered by `sortOrder`).
 pub type StrategyList = Vec<FeatureStrategy>;
 
+/// The answer of `POST /api/admin/playground`: every flag of the asked projects in one
+/// environment, with its strategies in evaluation order (only ids are read).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Playground {
+    pub features: Vec<PlaygroundFeature>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PlaygroundFeature {
+    pub name: String,
+    pub strategies: PlaygroundStrategies,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PlaygroundStrategies {
+    pub data: Vec<PlaygroundStrategy>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PlaygroundStrategy {
+    pub id: Option<String>,
+}
+
 /// The answer of `GET /api/admin/search/features`.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]

@@ -185,6 +185,33 @@ pub fn bulk_flags(a: &Admin, count: usize) {
     });
 }
 
+/// `count` flags `pair-NNNN` with two strategies in production, created as
+/// flexibleRollout then default and re-ordered so that default is evaluated first.
+pub fn reordered_pairs(a: &Admin, count: usize) {
+    std::thread::scope(|scope| {
+        let chunk = count.div_ceil(8).max(1);
+        for start in (0..count).step_by(chunk) {
+            scope.spawn(move || {
+                for i in start..(start + chunk).min(count) {
+                    let name = format!("pair-{i:04}");
+                    feature(a, &name, "release", "", false);
+                    let rollout = strategy(
+                        a,
+                        &name,
+                        "production",
+                        json!({"name": "flexibleRollout", "parameters": {"rollout": "10", "stickiness": "default", "groupId": name}}),
+                    );
+                    let fallback = strategy(a, &name, "production", json!({"name": "default"}));
+                    a.post(
+                        &format!("{P}/{name}/environments/production/strategies/set-sort-order"),
+                        json!([{"id": fallback, "sortOrder": 0}, {"id": rollout, "sortOrder": 1}]),
+                    );
+                }
+            });
+        }
+    });
+}
+
 pub fn feature(a: &Admin, name: &str, kind: &str, description: &str, impressions: bool) {
     a.post(
         P,
