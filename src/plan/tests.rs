@@ -551,3 +551,22 @@ fn renderings_of_the_review_copy_equal_those_of_the_whole_plan() {
         );
     }
 }
+
+#[test]
+fn a_hub_variant_without_stickiness_matches_the_default_the_server_stores() {
+    let with = |stickiness: Option<&str>| {
+        let mut strategy = rollout("50", "v");
+        let mut variant = json!({"name": "a", "weight": 1000, "weight_type": "variable"});
+        if let Some(s) = stickiness {
+            variant["stickiness"] = json!(s);
+        }
+        strategy["variants"] = json!([variant]);
+        state(
+            json!({"flags": {"v": flag(json!({"production": {"enabled": true, "strategies": [strategy]}}))}}),
+        )
+    };
+    let plan = plan_of(with(None), with(Some("default")));
+    assert_action(&plan, Kind::Flag, "v", Verb::Skip, "unchanged", false);
+    let plan = plan_of(with(None), with(Some("userId")));
+    assert_eq!(find(&plan, Kind::Flag, "v").action, Verb::Overwrite);
+}

@@ -317,7 +317,7 @@ pub struct Constraint {
 }
 
 /// A variant: of a strategy, or (older servers) of a flag environment.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Variant {
     /// Variant name.
@@ -326,8 +326,12 @@ pub struct Variant {
     pub weight: u32,
     /// `variable` (re-weighted by the server) or `fix`.
     pub weight_type: String,
-    /// Stickiness context field (`default` for Unleash's own choice).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Stickiness context field (`default` for Unleash's own choice). Unleash stores
+    /// `default` where none is given, so a variant read without one has `default`.
+    #[serde(
+        default = "default_stickiness",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub stickiness: Option<String>,
     /// Optional payload.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -335,6 +339,24 @@ pub struct Variant {
     /// Per-context overrides (environment variants of older servers only).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub overrides: Vec<VariantOverride>,
+}
+
+impl Default for Variant {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            weight: 0,
+            weight_type: String::new(),
+            stickiness: default_stickiness(),
+            payload: None,
+            overrides: Vec::new(),
+        }
+    }
+}
+
+/// What Unleash stores as a variant's stickiness when none is given.
+pub fn default_stickiness() -> Option<String> {
+    Some("default".to_string())
 }
 
 /// A variant payload.
@@ -501,5 +523,21 @@ mod small_collection_tests {
         let text = serde_json::to_string(&flag).unwrap();
         assert!(text.find("development").unwrap() < text.find("production").unwrap());
         assert!(text.find("\"a\"").unwrap() < text.find("\"b\"").unwrap());
+    }
+}
+
+#[cfg(test)]
+mod variant_tests {
+    use super::*;
+
+    #[test]
+    fn a_variant_without_stickiness_has_the_one_unleash_stores() {
+        // A hand-written or generated snapshot may leave stickiness out; Unleash stores
+        // `default` then, so reading it otherwise would plan an overwrite after every apply.
+        let v: Variant =
+            serde_json::from_str(r#"{"name": "a", "weight": 500, "weight_type": "variable"}"#)
+                .unwrap();
+        assert_eq!(v.stickiness.as_deref(), Some("default"));
+        assert_eq!(Variant::default().stickiness.as_deref(), Some("default"));
     }
 }

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::model::{
-    Constraint, ContextField, Dependency, Elsewhere, Flag, FlagEnvironment, LegalValue, Link,
-    Payload, Segment, State, Strategy, StrategyDefinition, StrategyParameter, Tag, TagType,
-    Variant, VariantOverride, BUILTIN_CONTEXT_FIELDS, BUILTIN_TAG_TYPES,
+    default_stickiness, Constraint, ContextField, Dependency, Elsewhere, Flag, FlagEnvironment,
+    LegalValue, Link, Payload, Segment, State, Strategy, StrategyDefinition, StrategyParameter,
+    Tag, TagType, Variant, VariantOverride, BUILTIN_CONTEXT_FIELDS, BUILTIN_TAG_TYPES,
 };
 use super::wire;
 
@@ -372,7 +372,7 @@ fn variant(v: &wire::Variant) -> Variant {
             .weight_type
             .clone()
             .unwrap_or_else(|| "variable".to_string()),
-        stickiness: text(&v.stickiness),
+        stickiness: text(&v.stickiness).or_else(default_stickiness),
         payload: v.payload.as_ref().map(|p| Payload {
             kind: p.kind.clone(),
             value: p.value.clone(),
