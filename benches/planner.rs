@@ -1,15 +1,22 @@
 //! Planner scaling: desired state + diff + graph + rendering (human and JSON) for
-//! synthetic fleets of 1,000 to 50,000 flags and 1 to 20 spokes (states in memory, so the
-//! figures are the planner's own). Run with `cargo bench --bench planner`.
+//! synthetic fleets of 1,000 to 50,000 flags and 1 to 20 spokes (states generated in
+//! memory, so the figures are the planner's own). JSON is written spoke by spoke to a
+//! sink, as `flagfleet plan --format json` streams it to stdout. Run with
+//! `cargo bench --bench planner`.
+
+// The allocator the flagfleet binary uses (src/main.rs), so the figures are the CLI's.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[path = "support/fleet_gen.rs"]
 mod fleet_gen;
 
+use std::io;
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use flagfleet::fleet::{FleetState, SpokeState};
-use flagfleet::plan::plan_fleet;
+use flagfleet::plan::{plan_fleet, JsonWriter};
 use flagfleet::render::{human, Options};
 use flagfleet::topology;
 
@@ -43,8 +50,12 @@ fn planner(c: &mut Criterion) {
                     b.iter(|| {
                         let plan = plan_fleet(&topo, String::new(), fleet);
                         let text = human::render(&plan, Options::default());
-                        let json = plan.to_json();
-                        (text.len(), json.len())
+                        let mut json = JsonWriter::begin(io::sink(), "", &plan.hub).unwrap();
+                        for spoke in &plan.spokes {
+                            json.spoke(spoke).unwrap();
+                        }
+                        json.finish().unwrap();
+                        text.len()
                     })
                 },
             );
