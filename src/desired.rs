@@ -5,7 +5,7 @@
 //! answer: whether a parent flag that is not selected already exists there.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use crate::state::model::{ContextField, Flag, LegalValue, Segment, State, Strategy};
 use crate::topology::{Spoke, Topology};
@@ -20,7 +20,8 @@ pub struct Desired<'h> {
 
 /// Selects, maps and overrides the hub's flags for `spoke`.
 pub fn desired<'h>(topology: &Topology, hub: &'h State, spoke: &Spoke) -> Desired<'h> {
-    let mut flags = BTreeMap::new();
+    // Built from the hub's name order in one go rather than by inserting each flag.
+    let mut flags = Vec::new();
     for (name, flag) in &hub.flags {
         if !selected(topology, spoke, name, flag) {
             continue;
@@ -32,7 +33,7 @@ pub fn desired<'h>(topology: &Topology, hub: &'h State, spoke: &Spoke) -> Desire
                 .all(|(h, s)| h == s && flag.environments.contains_key(h))
             && !spoke.overrides.iter().any(|o| o.matches(name));
         if as_is {
-            flags.insert(name.as_str(), Cow::Borrowed(flag));
+            flags.push((name.as_str(), Cow::Borrowed(flag)));
             continue;
         }
         let mut mapped = flag.clone();
@@ -46,9 +47,11 @@ pub fn desired<'h>(topology: &Topology, hub: &'h State, spoke: &Spoke) -> Desire
             })
             .collect();
         apply_overrides(spoke, name, &mut mapped);
-        flags.insert(name.as_str(), Cow::Owned(mapped));
+        flags.push((name.as_str(), Cow::Owned(mapped)));
     }
-    Desired { flags }
+    Desired {
+        flags: BTreeMap::from_iter(flags),
+    }
 }
 
 /// Whether the hub flag `name` is synced to `spoke` (hub selection, then the spoke's).
@@ -86,19 +89,30 @@ fn apply_overrides(spoke: &Spoke, name: &str, flag: &mut Flag) {
 }
 
 /// The scaffolding and parent flags one flag (or segment) needs on a spoke, by name
-/// (borrowed from the flag).
+/// (borrowed from the flag); each list sorted, without repeats.
+///
+/// Sorted vectors rather than sets: a flag uses a handful of names, and a plan computes
+/// this for every flag of every spoke.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Uses<'a> {
     /// Context fields named in constraints, stickiness and variant stickiness.
-    pub context_fields: BTreeSet<&'a str>,
+    pub context_fields: Vec<&'a str>,
     /// Segments used by strategies.
-    pub segments: BTreeSet<&'a str>,
+    pub segments: Vec<&'a str>,
     /// Strategy definitions used.
-    pub strategies: BTreeSet<&'a str>,
+    pub strategies: Vec<&'a str>,
     /// Tag types of the flag's tags.
-    pub tag_types: BTreeSet<&'a str>,
+    pub tag_types: Vec<&'a str>,
     /// Parent flags.
-    pub parents: BTreeSet<&'a str>,
+    pub parents: Vec<&'a str>,
+}
+
+/// The names, sorted, each once.
+pub fn sorted_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let mut names: Vec<&str> = names.into_iter().collect();
+    names.sort_unstable();
+    names.dedup();
+    names
 }
 
 /// Stickiness values that are not context fields.
@@ -114,24 +128,24 @@ pub fn flag_uses(flag: &Flag) -> Uses<'_> {
         for v in &env.variants {
             stickiness(v.stickiness.as_deref(), &mut uses.context_fields);
             for o in &v.overrides {
-                uses.context_fields.insert(&o.context_name);
+                uses.context_fields.push(&o.context_name);
             }
         }
     }
-    uses.tag_types = flag.tags.iter().map(|t| t.kind.as_str()).collect();
-    uses.parents = flag
-        .dependencies
-        .iter()
-        .map(|d| d.feature.as_str())
-        .collect();
-    uses
+    Uses {
+        context_fields: sorted_names(uses.context_fields),
+        segments: sorted_names(uses.segments),
+        strategies: sorted_names(uses.strategies),
+        tag_types: sorted_names(flag.tags.iter().map(|t| t.kind.as_str())),
+        parents: sorted_names(flag.dependencies.iter().map(|d| d.feature.as_str())),
+    }
 }
 
 fn strategy_uses<'a>(s: &'a Strategy, uses: &mut Uses<'a>) {
-    uses.strategies.insert(&s.name);
+    uses.strategies.push(&s.name);
     uses.segments.extend(s.segments.iter().map(String::as_str));
     for c in &s.constraints {
-        uses.context_fields.insert(&c.context_name);
+        uses.context_fields.push(&c.context_name);
     }
     stickiness(
         s.parameters.get("stickiness").map(String::as_str),
@@ -142,19 +156,15 @@ fn strategy_uses<'a>(s: &'a Strategy, uses: &mut Uses<'a>) {
     }
 }
 
-fn stickiness<'a>(value: Option<&'a str>, out: &mut BTreeSet<&'a str>) {
+fn stickiness<'a>(value: Option<&'a str>, out: &mut Vec<&'a str>) {
     if let Some(v) = value.filter(|v| !NOT_CONTEXT.contains(v)) {
-        out.insert(v);
+        out.push(v);
     }
 }
 
 /// Context fields a segment's constraints use.
-pub fn segment_uses(segment: &Segment) -> BTreeSet<&str> {
-    segment
-        .constraints
-        .iter()
-        .map(|c| c.context_name.as_str())
-        .collect()
+pub fn segment_uses(segment: &Segment) -> Vec<&str> {
+    sorted_names(segment.constraints.iter().map(|c| c.context_name.as_str()))
 }
 
 /// The hub's definition of a context field with the spoke's extra legal values kept

@@ -1,7 +1,7 @@
 //! Planning one spoke: an action per needed object, then blocking propagated along the
 //! dependency graph, in the order apply will follow.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::Value;
 
@@ -32,34 +32,25 @@ pub fn plan_spoke(topology: &Topology, hub: &State, spoke: &Spoke, actual: &Stat
         actions: Vec::with_capacity(desired.flags.len() + 64),
         needs: Vec::with_capacity(desired.flags.len() + 64),
     };
-    let segments: BTreeSet<&str> = uses
-        .iter()
-        .flat_map(|u| u.segments.iter().copied())
-        .collect();
-    let mut context_fields: BTreeSet<&str> = uses
-        .iter()
-        .flat_map(|u| u.context_fields.iter().copied())
-        .collect();
-    for s in &segments {
-        if let Some(def) = hub.segments.get(*s) {
-            context_fields.extend(segment_uses(def));
-        }
-    }
+    // Each kind of scaffolding once, by name, whichever flags use it.
+    let segments = union(uses.iter().flat_map(|u| u.segments.iter().copied()));
+    let context_fields = union(
+        uses.iter()
+            .flat_map(|u| u.context_fields.iter().copied())
+            .chain(
+                segments
+                    .iter()
+                    .filter_map(|s| hub.segments.get(*s))
+                    .flat_map(segment_uses),
+            ),
+    );
     for name in context_fields {
         b.context_field(name);
     }
-    let tag_types: BTreeSet<&str> = uses
-        .iter()
-        .flat_map(|u| u.tag_types.iter().copied())
-        .collect();
-    for name in tag_types {
+    for name in union(uses.iter().flat_map(|u| u.tag_types.iter().copied())) {
         b.tag_type(name);
     }
-    let strategies: BTreeSet<&str> = uses
-        .iter()
-        .flat_map(|u| u.strategies.iter().copied())
-        .collect();
-    for name in strategies {
+    for name in union(uses.iter().flat_map(|u| u.strategies.iter().copied())) {
         b.strategy(name);
     }
     for name in segments {
@@ -72,6 +63,14 @@ pub fn plan_spoke(topology: &Topology, hub: &State, spoke: &Spoke, actual: &Stat
         b.prune(topology);
     }
     b.finish()
+}
+
+/// The names, sorted, each once. Inserted one by one: the flags of a spoke name the
+/// same few objects many times over, and a set of those few beats sorting every mention.
+fn union<'a>(names: impl Iterator<Item = &'a str>) -> BTreeSet<&'a str> {
+    let mut set = BTreeSet::new();
+    set.extend(names);
+    set
 }
 
 /// The actions of one spoke as they are found, each with what it needs first.
@@ -390,21 +389,16 @@ impl<'a> Builder<'a> {
                 .map(|&i| slots[i].take().expect("each action once"))
                 .collect()
         };
-        let node: HashMap<(Kind, &str), usize> = actions
-            .iter()
-            .enumerate()
-            .map(|(n, a)| ((a.kind, a.name.as_str()), n))
-            .collect();
+        // Actions are sorted by key: a binary search finds a key's node.
+        let node = |key: &Key| {
+            actions
+                .binary_search_by(|a| (a.kind, a.name.as_str()).cmp(key))
+                .ok()
+        };
         let mut deps: Vec<Vec<usize>> = by_key
             .iter()
-            .map(|&i| {
-                needs[i]
-                    .iter()
-                    .filter_map(|k| node.get(k).copied())
-                    .collect()
-            })
+            .map(|&i| needs[i].iter().filter_map(node).collect())
             .collect();
-        drop(node);
         let order = graph::order(&deps);
         for cycle in &order.cycles {
             let names: Vec<String> = cycle

@@ -145,11 +145,13 @@ impl Selection {
         name: &str,
         mut tags: impl Iterator<Item = (&'t str, &'t str)>,
     ) -> bool {
-        if self.exclude_set.is_match(name) {
+        // An empty glob set still prepares the name for matching: skip it, as most
+        // selections have no excludes.
+        if !self.exclude_set.is_empty() && self.exclude_set.is_match(name) {
             return false;
         }
         self.selects_everything()
-            || self.names_set.is_match(name)
+            || (!self.names_set.is_empty() && self.names_set.is_match(name))
             || tags.any(|(kind, value)| {
                 self.tags.iter().any(|s| {
                     s.split_once(':')
