@@ -1,8 +1,12 @@
-//! Planner scaling: desired state + diff + graph + rendering (human and JSON) for
-//! synthetic fleets of 1,000 to 50,000 flags and 1 to 20 spokes (states generated in
-//! memory, so the figures are the planner's own). JSON is written spoke by spoke to a
-//! sink, as `flagfleet plan --format json` streams it to stdout. Run with
+//! Planner scaling: desired state + diff + graph + rendering (JSON and terminal) for
+//! synthetic fleets of 1,000 to 50,000 flags and 1 to 20 spokes. Run with
 //! `cargo bench --bench planner`.
+//!
+//! The fleets are snapshot files generated into a temporary directory and read once,
+//! through the same reader as the CLI, before measuring. Each iteration then does what
+//! `flagfleet plan --out plan.json` does once the states are read: every spoke is planned
+//! and serialized on its own thread, the JSON is written (to a sink) spoke by spoke, and
+//! the terminal rendering is made from the review copies.
 
 // The allocator the flagfleet binary uses (src/main.rs), so the figures are the CLI's.
 #[global_allocator]
@@ -12,56 +16,92 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 mod fleet_gen;
 
 use std::io;
-use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use flagfleet::fleet::{FleetState, SpokeState};
-use flagfleet::plan::{plan_fleet, JsonWriter};
-use flagfleet::render::{human, Options};
-use flagfleet::topology;
+use flagfleet::client::ClientOptions;
+use flagfleet::fleet::{self, FleetState, SpokeState};
+use flagfleet::plan::{self, JsonWriter, Plan};
+use flagfleet::render::{self, human, Options};
+use flagfleet::topology::{self, Topology};
+
+const SPOKES: [usize; 3] = [1, 5, 20];
 
 fn planner(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
     let mut group = c.benchmark_group("plan+render");
     group.sample_size(10);
     for flags in [1_000, 10_000, 50_000] {
-        let hub = fleet_gen::hub(flags);
-        for spokes in [1, 5, 20] {
-            let topo = topology::parse(Path::new("flagfleet.toml"), &fleet_gen::topology(spokes))
-                .expect("generated topology is valid");
-            // Fingerprints belong to reading; FleetState::new computes them outside the loop.
-            let fleet = FleetState::new(
-                hub.clone(),
-                None,
-                (0..spokes)
-                    .map(|i| {
-                        SpokeState::new(
-                            format!("spoke-{i:02}"),
-                            Ok(fleet_gen::spoke(&hub, i)),
-                            None,
-                        )
-                    })
-                    .collect(),
-            );
+        // One set of files per size, each spoke count planning the first N spokes; made
+        // only when a benchmark of that size runs (`cargo bench -- 10000-flags`).
+        let files = std::cell::OnceCell::new();
+        for spokes in SPOKES {
+            let mut read: Option<(Topology, FleetState)> = None;
             group.throughput(Throughput::Elements((flags * spokes) as u64));
-            group.bench_with_input(
-                BenchmarkId::new(format!("{flags}-flags"), format!("{spokes}-spokes")),
-                &fleet,
-                |b, fleet| {
-                    b.iter(|| {
-                        let plan = plan_fleet(&topo, String::new(), fleet);
-                        let text = human::render(&plan, Options::default());
-                        let mut json = JsonWriter::begin(io::sink(), "", &plan.hub).unwrap();
-                        for spoke in &plan.spokes {
-                            json.spoke(spoke).unwrap();
-                        }
-                        json.finish().unwrap();
-                        text.len()
-                    })
-                },
-            );
+            let id = BenchmarkId::new(format!("{flags}-flags"), format!("{spokes}-spokes"));
+            group.bench_function(id, |b| {
+                let (topology, fleet) = read.get_or_insert_with(|| {
+                    let dir: &tempfile::TempDir = files.get_or_init(|| {
+                        let dir = tempfile::tempdir().expect("a temporary directory");
+                        fleet_gen::write_fleet(dir.path(), flags, SPOKES[SPOKES.len() - 1])
+                            .expect("write the fleet");
+                        dir
+                    });
+                    let path = dir.path().join("flagfleet.toml");
+                    let topology = topology::parse(&path, &fleet_gen::topology(spokes))
+                        .expect("generated topology is valid");
+                    let fleet = runtime
+                        .block_on(fleet::read(&topology, &[], &ClientOptions::default()))
+                        .expect("generated snapshots read");
+                    assert!(fleet.spokes.iter().all(|s| s.state.is_ok()));
+                    (topology, fleet)
+                });
+                b.iter(|| plan_and_render(topology, fleet))
+            });
         }
     }
     group.finish();
+}
+
+/// What `flagfleet plan --out FILE` does with states already read; returns the size of
+/// the terminal rendering.
+fn plan_and_render(topology: &Topology, fleet: &FleetState) -> usize {
+    let options = Options::default();
+    let finished = on_all_cores(&fleet.spokes, |read| {
+        let plan = plan::plan_one(topology, &fleet.hub, read).expect("a spoke of the topology");
+        let json = plan::spoke_json(&plan).expect("plans serialize");
+        (json, render::for_review(plan, options))
+    });
+    let hub = plan::hub_info(topology, fleet.hub_fingerprint.clone());
+    let mut json = JsonWriter::begin(io::sink(), "", &hub).unwrap();
+    let mut review = Plan {
+        format_version: plan::FORMAT_VERSION,
+        topology_fingerprint: String::new(),
+        hub,
+        spokes: Vec::with_capacity(finished.len()),
+    };
+    for (spoke_json, copy) in finished {
+        json.spoke_json(&spoke_json).unwrap();
+        review.spokes.push(copy);
+    }
+    json.finish().unwrap();
+    human::render(&review, options).len()
+}
+
+/// `spokes.iter().map(f)`, in order, spread over the machine's cores as the CLI's tasks
+/// are.
+fn on_all_cores<R: Send>(spokes: &[SpokeState], f: impl Fn(&SpokeState) -> R + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let f = &f;
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = spokes
+            .chunks(spokes.len().div_ceil(threads))
+            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("planning does not panic"))
+            .collect()
+    })
 }
 
 criterion_group!(benches, planner);

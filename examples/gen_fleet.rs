@@ -5,8 +5,6 @@
 #[path = "../benches/support/fleet_gen.rs"]
 mod fleet_gen;
 
-use flagfleet::state::snapshot::{write_atomic, Snapshot, SnapshotSource};
-
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (Some(flags), Some(spokes), Some(dir)) = (
@@ -17,24 +15,5 @@ fn main() {
         eprintln!("usage: gen_fleet FLAGS SPOKES DIR");
         std::process::exit(2);
     };
-    let dir = std::path::Path::new(dir);
-    let write = |name: &str, state| {
-        let source = SnapshotSource {
-            instance: name.into(),
-            location: "generated".into(),
-            unleash_version: None,
-        };
-        write_atomic(
-            &dir.join(format!("{name}.json")),
-            &Snapshot::new(state, source).to_json(),
-        )
-        .expect("write snapshot");
-    };
-    let hub = fleet_gen::hub(flags);
-    for i in 0..spokes {
-        write(&format!("spoke-{i:02}"), fleet_gen::spoke(&hub, i));
-    }
-    write("hub", hub);
-    std::fs::write(dir.join("flagfleet.toml"), fleet_gen::topology(spokes))
-        .expect("write topology");
+    fleet_gen::write_fleet(std::path::Path::new(dir), flags, spokes).expect("write the fleet");
 }

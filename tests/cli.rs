@@ -390,26 +390,12 @@ mod fleet_gen;
 fn a_streamed_plan_equals_the_plan_made_in_memory() {
     use flagfleet::fleet::{FleetState, SpokeState};
     use flagfleet::render::{human, markdown, Options};
-    use flagfleet::state::snapshot::{write_atomic, Snapshot, SnapshotSource};
 
     let dir = tempfile::tempdir().unwrap();
+    fleet_gen::write_fleet(dir.path(), 40, 5).unwrap();
     let hub = fleet_gen::hub(40);
     let spokes: Vec<model::State> = (0..5).map(|i| fleet_gen::spoke(&hub, i)).collect();
-    let write = |name: &str, state: &model::State| {
-        let source = SnapshotSource {
-            instance: name.into(),
-            location: "generated".into(),
-            unleash_version: None,
-        };
-        let text = Snapshot::new(state.clone(), source).to_json();
-        write_atomic(&dir.path().join(format!("{name}.json")), &text).unwrap();
-    };
-    write("hub", &hub);
-    for (i, s) in spokes.iter().enumerate() {
-        write(&format!("spoke-{i:02}"), s);
-    }
-    let toml = fleet_gen::topology(spokes.len());
-    std::fs::write(dir.path().join("flagfleet.toml"), &toml).unwrap();
+    let toml = std::fs::read_to_string(dir.path().join("flagfleet.toml")).unwrap();
 
     let topology = flagfleet::topology::parse(&dir.path().join("flagfleet.toml"), &toml).unwrap();
     let fleet = FleetState::new(

@@ -1,6 +1,7 @@
 //! Synthetic, deterministic fleets for the planner benchmark and `examples/gen_fleet.rs`:
 //! a hub of N flags of realistic shape (1-3 strategies with constraints, segments, tags,
-//! a few dependencies) and spokes on which 10 % of the flags have drifted.
+//! a few dependencies) and spokes on which 10 % of the flags have drifted, in memory or
+//! as snapshot files.
 
 use flagfleet::state::model::{
     Constraint, ContextField, Dependency, Flag, FlagEnvironment, LegalValue, Segment, SmallMap,
@@ -8,6 +9,31 @@ use flagfleet::state::model::{
 };
 
 const SEGMENTS: usize = 20;
+
+/// Writes `hub.json`, `spoke-00.json`... and a `flagfleet.toml` naming them into `dir`:
+/// a hub of `flags` flags and `spokes` spokes.
+#[allow(dead_code)] // Not every user of this module writes files.
+pub fn write_fleet(dir: &std::path::Path, flags: usize, spokes: usize) -> std::io::Result<()> {
+    use flagfleet::state::snapshot::{write_atomic, Snapshot, SnapshotSource};
+    let write = |name: &str, state| {
+        let source = SnapshotSource {
+            instance: name.into(),
+            location: "generated".into(),
+            unleash_version: None,
+        };
+        write_atomic(
+            &dir.join(format!("{name}.json")),
+            &Snapshot::new(state, source).to_json(),
+        )
+    };
+    std::fs::create_dir_all(dir)?;
+    let hub = hub(flags);
+    for i in 0..spokes {
+        write(&format!("spoke-{i:02}"), spoke(&hub, i))?;
+    }
+    write("hub", hub)?;
+    std::fs::write(dir.join("flagfleet.toml"), topology(spokes))
+}
 
 /// A hub with `n` flags.
 pub fn hub(n: usize) -> State {

@@ -106,16 +106,21 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         names,
         ctx.client.clone(),
         args.parallelism,
+        Finish {
+            json: stdout_json.is_some() || file.is_some(),
+            options,
+        },
     ));
     while let Some(spoke) = plans.next().await {
-        if let Some(w) = &mut stdout_json {
-            w.spoke(&spoke)?;
+        let Finished { json, review: copy } = spoke?;
+        if let (Some(w), Some(json)) = (&mut stdout_json, &json) {
+            w.spoke_json(json)?;
         }
-        if let (Some(w), Some(path)) = (&mut file, &args.out) {
-            w.spoke(&spoke)
+        if let (Some(w), Some(path), Some(json)) = (&mut file, &args.out, &json) {
+            w.spoke_json(json)
                 .map_err(|source| write_error(path, source))?;
         }
-        review.spokes.push(render::for_review(spoke, options));
+        review.spokes.push(copy);
     }
 
     stdout_json.map(JsonWriter::finish).transpose()?;
@@ -137,22 +142,47 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     Ok(exit_code(&review, args.detailed_exitcode))
 }
 
-/// The spokes `names`, each read and planned on its own task, `parallelism` at a time,
-/// in the order given; a spoke's state is dropped as soon as it is planned.
+/// What each spoke's task makes of its plan, so that the main task only writes.
+#[derive(Debug, Clone, Copy)]
+struct Finish {
+    /// Serialize the plan as JSON.
+    json: bool,
+    /// For the review copy.
+    options: render::Options,
+}
+
+/// One spoke's plan, ready to print.
+struct Finished {
+    /// The spoke's part of the plan JSON ([`plan::spoke_json`]), when asked for.
+    json: Option<Vec<u8>>,
+    /// The review copy ([`render::for_review`]).
+    review: SpokePlan,
+}
+
+/// The spokes `names`, each read, planned and serialized on its own task, `parallelism`
+/// at a time, in the order given; a spoke's state is dropped as soon as it is planned.
 fn spoke_plans(
     topology: Arc<Topology>,
     hub: Arc<State>,
     names: Vec<String>,
     client: ClientOptions,
     parallelism: u16,
-) -> impl futures::Stream<Item = SpokePlan> {
+    finish: Finish,
+) -> impl futures::Stream<Item = std::io::Result<Finished>> {
     futures::stream::iter(names)
         .map(move |name| {
             let (topology, hub, client) = (topology.clone(), hub.clone(), client.clone());
             tokio::spawn(async move {
                 let spoke = topology.spoke(&name)?;
                 let read = crate::fleet::read_spoke(spoke, &client).await;
-                plan::plan_one(&topology, &hub, &read)
+                let plan = plan::plan_one(&topology, &hub, &read)?;
+                drop(read);
+                let json = match finish.json.then(|| plan::spoke_json(&plan)).transpose() {
+                    Ok(json) => json,
+                    Err(e) => return Some(Err(e)),
+                };
+                let review = render::for_review(plan, finish.options);
+                Some(Ok(Finished { json, review }))
             })
         })
         .buffered(usize::from(parallelism))

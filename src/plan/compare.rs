@@ -147,15 +147,9 @@ fn push_lines(out: &mut String, sign: char, lines: &[&str]) {
     }
 }
 
-fn pretty<T: Serialize + ?Sized>(v: &T) -> String {
-    // Room for a typical flag up front, instead of doubling from a few bytes.
-    let mut out = Vec::with_capacity(4096);
-    if serde_json::to_writer_pretty(&mut out, v).is_err() {
-        return "\n".to_string();
-    }
-    out.push(b'\n');
+fn pretty<T: Serialize + ?Sized>(value: &T) -> String {
     // serde_json writes only valid UTF-8.
-    String::from_utf8(out).unwrap_or_default()
+    String::from_utf8(super::json::pretty(value)).unwrap_or_default()
 }
 
 /// The strategy Unleash adds when a flag is enabled in an environment where it has no

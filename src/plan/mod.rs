@@ -16,7 +16,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-pub use json::JsonWriter;
+pub use json::{spoke_json, JsonWriter};
 pub use spoke::plan_spoke;
 
 /// The version of the plan JSON format (`docs/plan-format.md`).
