@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 use similar::{DiffTag, TextDiff};
 
+use super::json::Text;
 use crate::state::model::{Dependency, Flag, FlagEnvironment, Link, SmallMap, Strategy, TagSet};
 
 /// The synced fields of an object as JSON, with the named keys removed.
@@ -40,7 +41,7 @@ struct FlagView<'a> {
 
 /// The synced view of a flag as pretty JSON: everything but `stale`, and only the given
 /// environments.
-pub(super) fn flag_text(flag: &Flag, environments: &[String]) -> String {
+pub(super) fn flag_text(flag: &Flag, environments: &[String]) -> Text {
     let Flag {
         kind,
         description,
@@ -51,7 +52,7 @@ pub(super) fn flag_text(flag: &Flag, environments: &[String]) -> String {
         links,
         environments: all,
     } = flag;
-    pretty(&FlagView {
+    Text::of(&FlagView {
         kind,
         description,
         impression_data: *impression_data,
@@ -68,20 +69,24 @@ pub(super) fn flag_text(flag: &Flag, environments: &[String]) -> String {
 
 /// A unified diff of two JSON views, spoke now -> after apply; `None` when equal.
 pub(super) fn diff(spoke: &str, now: &Value, after: &Value) -> Option<String> {
-    diff_texts(spoke, &pretty(now), &pretty(after))
+    diff_texts(spoke, &Text::of(now), &Text::of(after))
 }
 
 /// A unified diff of two pretty JSON texts, spoke now -> after apply; `None` when equal.
 ///
 /// The text is what similar's `unified_diff()` with three lines of context prints, written
 /// straight into one string: formatting through `Display` was a third of the cost of a
-/// drifted flag's diff.
-pub(super) fn diff_texts(spoke: &str, old: &str, new: &str) -> Option<String> {
-    if old == new {
+/// drifted flag's diff. The lines come from the serializer, not from splitting the text.
+pub(super) fn diff_texts(spoke: &str, old: &Text, new: &Text) -> Option<String> {
+    if old.as_str() == new.as_str() {
         return None;
     }
-    let (old, new) = (lines(old), lines(new));
-    let diff = TextDiff::from_slices(&old, &new);
+    Some(unified_diff(spoke, &old.lines(), &new.lines()))
+}
+
+/// The unified diff of two texts' lines (similar's, three lines of context).
+fn unified_diff(spoke: &str, old: &[&str], new: &[&str]) -> String {
+    let diff = TextDiff::from_slices(old, new);
     let mut out = String::with_capacity(256);
     for (i, group) in diff.grouped_ops(3).iter().enumerate() {
         let (Some(first), Some(last)) = (group.first(), group.last()) else {
@@ -110,21 +115,6 @@ pub(super) fn diff_texts(spoke: &str, old: &str, new: &str) -> Option<String> {
             push_lines(&mut out, '+', &new[added]);
         }
     }
-    Some(out)
-}
-
-/// The lines of a newline-terminated text, without their newlines (JSON text has no raw
-/// carriage return to strip).
-fn lines(text: &str) -> Vec<&str> {
-    let mut out = Vec::with_capacity(text.len() / 24);
-    let mut start = 0;
-    for end in memchr::memchr_iter(b'\n', text.as_bytes()) {
-        out.push(&text[start..end]);
-        start = end + 1;
-    }
-    if start < text.len() {
-        out.push(&text[start..]);
-    }
     out
 }
 
@@ -145,11 +135,6 @@ fn push_lines(out: &mut String, sign: char, lines: &[&str]) {
         out.push_str(line);
         out.push('\n');
     }
-}
-
-fn pretty<T: Serialize + ?Sized>(value: &T) -> String {
-    // serde_json writes only valid UTF-8.
-    String::from_utf8(super::json::pretty(value)).unwrap_or_default()
 }
 
 /// The strategy Unleash adds when a flag is enabled in an environment where it has no
@@ -292,18 +277,53 @@ mod tests {
         cases.push((String::new(), text(&base[..2])));
         cases.push((text(&base[..2]), String::new()));
         cases.push(("x\n".into(), "y\n".into()));
+        // Repetitive lines, as pretty JSON has (closing brackets, repeated objects), where
+        // a change could be placed in more than one way: random edits, fixed seed.
+        let vocab = ["{", "}", "},", "\"a\": 1,", "\"b\": [", "],", "]"];
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..500 {
+            let old: Vec<String> = (0..rng.usize(0..30))
+                .map(|_| vocab[rng.usize(..vocab.len())].to_string())
+                .collect();
+            let mut new = old.clone();
+            for _ in 0..rng.usize(1..4) {
+                let at = rng.usize(0..=new.len());
+                let line = vocab[rng.usize(..vocab.len())].to_string();
+                match rng.u8(0..3) {
+                    0 => new.insert(at, line),
+                    1 if at < new.len() => {
+                        new.remove(at);
+                    }
+                    _ if at < new.len() => new[at] = line,
+                    _ => {}
+                }
+            }
+            cases.push((text(&old), text(&new)));
+        }
         for (old, new) in cases {
             let expected = TextDiff::from_lines(&old, &new)
                 .unified_diff()
                 .context_radius(3)
                 .header("s (now)", "s (after apply)")
                 .to_string();
-            assert_eq!(
-                diff_texts("s", &old, &new).unwrap(),
-                expected,
-                "{old:?} -> {new:?}"
-            );
+            let (old_lines, new_lines): (Vec<&str>, Vec<&str>) =
+                (old.lines().collect(), new.lines().collect());
+            let ours = unified_diff("s", &old_lines, &new_lines);
+            assert_eq!(ours, expected, "{old:?} -> {new:?}");
         }
+    }
+
+    #[test]
+    fn json_diffs_are_what_similar_prints_for_the_pretty_texts() {
+        let now = serde_json::json!({"name": "f", "strategies": [{"rollout": "50"}], "n": 1});
+        let after = serde_json::json!({"name": "f", "strategies": [{"rollout": "7"}, {}]});
+        let text = |v: &Value| format!("{}\n", serde_json::to_string_pretty(v).unwrap());
+        let expected = TextDiff::from_lines(&text(&now), &text(&after))
+            .unified_diff()
+            .header("s (now)", "s (after apply)")
+            .to_string();
+        assert_eq!(diff("s", &now, &after), Some(expected));
+        assert_eq!(diff("s", &now, &now), None);
     }
 
     fn env(enabled: bool, strategies: Vec<Strategy>) -> FlagEnvironment {

@@ -73,6 +73,18 @@ pub enum Verb {
     Skip,
 }
 
+impl Verb {
+    /// The name used in plans (as serialized).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verb::Create => "create",
+            Verb::Overwrite => "overwrite",
+            Verb::Archive => "archive",
+            Verb::Skip => "skip",
+        }
+    }
+}
+
 /// One planned action.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Action {

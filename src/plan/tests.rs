@@ -470,10 +470,42 @@ fn json_written_spoke_by_spoke_is_serde_json_pretty_byte_for_byte() {
     // Diffs and reasons carry newlines, quotes and non-ASCII text.
     assert!(plan.spokes[0].actions.iter().any(|a| a.diff.is_some()));
     plan.spokes[0].actions[0].reason = "line\nbreak \"quoted\" → ünïcode".into();
+    // Every optional part of an action and of a spoke, set and unset, every kind and verb.
+    let kinds = [
+        Kind::ContextField,
+        Kind::TagType,
+        Kind::Strategy,
+        Kind::Segment,
+        Kind::Flag,
+    ];
+    let verbs = [Verb::Create, Verb::Overwrite, Verb::Archive, Verb::Skip];
+    for (i, (kind, verb)) in kinds
+        .iter()
+        .flat_map(|k| verbs.map(|v| (*k, v)))
+        .enumerate()
+    {
+        plan.spokes[0].actions.push(Action {
+            kind,
+            name: format!("n\\{i} \"x\""),
+            action: verb,
+            reason: "r".into(),
+            blocked: i % 2 == 0,
+            depends_on: (0..i % 3).map(|j| (kinds[j], format!("d{j}"))).collect(),
+            diff: (i % 4 == 1).then(|| "--- a\n+++ b\n@@ -1 +1 @@\n-\t1\n+2\n".into()),
+            environments: (0..i % 3).map(|j| format!("env{j}")).collect(),
+            notes: (0..(i + 1) % 3).map(|j| format!("note {j}")).collect(),
+        });
+    }
+    let mut failed = plan.spokes[0].clone();
+    failed.name = "down".into();
+    failed.fingerprint = None;
+    failed.actions.clear();
+    failed.error = Some("unreachable:\n\"refused\"".into());
+    plan.spokes.push(failed);
     let whole = |p: &Plan| format!("{}\n", serde_json::to_string_pretty(p).unwrap());
     for spokes in [0, 1, 3] {
         let mut p = plan.clone();
-        p.spokes = std::iter::repeat_n(plan.spokes[0].clone(), spokes).collect();
+        p.spokes = plan.spokes.iter().cycle().take(spokes).cloned().collect();
         assert_eq!(p.to_json(), whole(&p), "{spokes} spokes");
         let back: Plan = serde_json::from_str(&p.to_json()).unwrap();
         assert_eq!(back, p);

@@ -105,18 +105,19 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options) {
         }
         if let Some(diff) = &a.diff {
             for line in diff.lines() {
-                let colour = match line.chars().next() {
-                    Some('+') if !line.starts_with("+++") => "32",
-                    Some('-') if !line.starts_with("---") => "31",
-                    Some('@') => "36",
+                let colour = match line.as_bytes().first() {
+                    Some(b'+') if !line.starts_with("+++") => "32",
+                    Some(b'-') if !line.starts_with("---") => "31",
+                    Some(b'@') => "36",
                     _ => "",
                 };
-                let line = if colour.is_empty() {
-                    line.to_string()
+                out.push_str("      ");
+                if colour.is_empty() || !options.color {
+                    out.push_str(line);
                 } else {
-                    paint(line, colour, options)
-                };
-                out.push_str(&format!("      {line}\n"));
+                    out.push_str(&paint(line, colour, options));
+                }
+                out.push('\n');
             }
         }
     }
