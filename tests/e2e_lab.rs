@@ -540,6 +540,82 @@ fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
 }
 
 #[test]
+fn a_changed_strategy_costs_one_write_and_the_order_stays() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    let hub = Admin::new(&lab.hub);
+    seed::rich_hub(&hub);
+    let dir = tempfile::tempdir().unwrap();
+    let spoke = ("eu-west", &lab.spoke1, "LAB_SPOKE1_TOKEN");
+    let topo = hub_and_spoke(dir.path(), &lab, "", spoke, "");
+    let apply = || {
+        let out = flagfleet(&lab, &topo)
+            .args(["apply", "--auto-approve"])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        assert!(
+            out.status.success(),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    apply();
+
+    // One parameter of the last of checkout-v2's three production strategies changes on
+    // the hub.
+    let path =
+        "/api/admin/projects/default/features/checkout-v2/environments/production/strategies";
+    let strategies = hub.get(path);
+    let rollout = strategies
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "flexibleRollout")
+        .unwrap();
+    let mut body = serde_json::json!({});
+    for key in [
+        "name",
+        "title",
+        "disabled",
+        "parameters",
+        "constraints",
+        "variants",
+        "segments",
+        "sortOrder",
+    ] {
+        body[key] = rollout[key].clone();
+    }
+    body["parameters"]["rollout"] = "30".into();
+    hub.put(&format!("{path}/{}", rollout["id"].as_str().unwrap()), body);
+
+    let before = lab.spoke1.writes();
+    let stdout = apply();
+    assert!(stdout.contains("1 applied, 0 failed"), "{stdout}");
+    assert_eq!(
+        lab.spoke1.writes() - before,
+        1,
+        "one strategy changed: one PUT, no other strategy, no re-order, no variants"
+    );
+    // The spoke holds what the hub holds, strategy order included; a new plan is empty.
+    let flags = ["checkout-v2"];
+    assert_eq!(
+        synced_view(&read_live_state(&lab.spoke1), &flags),
+        synced_view(&read_live_state(&lab.hub), &flags)
+    );
+    let replan = flagfleet(&lab, &topo)
+        .args(["plan", "--detailed-exitcode"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        replan.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&replan.stdout)
+    );
+}
+
+#[test]
 fn a_failing_action_stops_only_what_depends_on_it() {
     // spoke3 allows one value per segment: both hub segments are refused by the server.
     let lab = Lab::take(&["hub", "spoke3"]);

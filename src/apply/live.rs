@@ -216,7 +216,8 @@ impl<'a> LiveSpoke<'a> {
         let empty = FlagEnvironment::default();
         for env in &self.target.environments {
             let want = flag.environments.get(env).unwrap_or(&empty);
-            self.sync_environment(name, env, want, &[], false).await?;
+            self.sync_environment(name, env, want, &[], false, None)
+                .await?;
         }
         self.sync_tags(name, flag, None).await?;
         self.sync_dependencies(name, flag, None).await?;
@@ -258,7 +259,11 @@ impl<'a> LiveSpoke<'a> {
                     .total_cmp(&b.sort_order.unwrap_or_default())
             });
             let enabled_now = current.is_some_and(|e| e.enabled);
-            self.sync_environment(name, env, want, &have, enabled_now)
+            // Environment variants as read when apply began (what the plan compared).
+            let variants_now = actual
+                .and_then(|f| f.environments.get(env))
+                .map(|e| &e.variants);
+            self.sync_environment(name, env, want, &have, enabled_now, variants_now)
                 .await?;
         }
         self.sync_tags(name, flag, actual).await?;
@@ -277,6 +282,7 @@ impl<'a> LiveSpoke<'a> {
         want: &FlagEnvironment,
         have: &[wire::FeatureStrategy],
         enabled_now: bool,
+        variants_now: Option<&Vec<Variant>>,
     ) -> Result<()> {
         let p = self.project;
         let base = [
@@ -292,16 +298,39 @@ impl<'a> LiveSpoke<'a> {
         ];
         let mut ids: Vec<String> = Vec::new();
         let mut known: HashSet<String> = have.iter().filter_map(|s| s.id.clone()).collect();
+        // Strategies kept in place keep their sort order, and new ones on an empty
+        // environment are created with theirs (the server keeps a create's sortOrder).
+        // Only a mix of kept and new or removed ones, or an order the server left
+        // ambiguous (equal sort orders), calls for an explicit re-order.
+        let reorder = !have.is_empty()
+            && (have.len() != want.strategies.len()
+                || have.windows(2).any(|w| {
+                    w[0].sort_order.unwrap_or_default() >= w[1].sort_order.unwrap_or_default()
+                }));
+        let segment_names: HashMap<i64, String> = if have.is_empty() {
+            HashMap::new()
+        } else {
+            self.lock_ids()
+                .iter()
+                .map(|(n, id)| (*id, n.clone()))
+                .collect()
+        };
         for (i, s) in want.strategies.iter().enumerate() {
-            let body = self.strategy_body(s, i)?;
-            match have.get(i).and_then(|h| h.id.clone()) {
-                Some(id) => {
-                    let mut path = base.to_vec();
-                    path.push(&id);
-                    self.put(Path::new(&path), &body).await?;
+            match have.get(i).and_then(|h| Some((h, h.id.clone()?))) {
+                Some((h, id)) => {
+                    // Written only when it differs: a changed flag costs the writes of
+                    // what changed, not one per strategy.
+                    if !same_strategy(s, h, &segment_names) {
+                        let order = h.sort_order.map_or(json!(i), sort_order_value);
+                        let body = self.strategy_body(s, order)?;
+                        let mut path = base.to_vec();
+                        path.push(&id);
+                        self.put(Path::new(&path), &body).await?;
+                    }
                     ids.push(id);
                 }
                 None => {
+                    let body = self.strategy_body(s, json!(i))?;
                     let created = self
                         .create_checked(Path::new(&base), &body, || async {
                             let list: wire::StrategyList =
@@ -331,7 +360,7 @@ impl<'a> LiveSpoke<'a> {
                     .await?;
             }
         }
-        if ids.len() > 1 {
+        if reorder && ids.len() > 1 {
             let mut path = base.to_vec();
             path.push("set-sort-order");
             let order: Vec<Value> = ids
@@ -347,7 +376,7 @@ impl<'a> LiveSpoke<'a> {
                 )
                 .await?;
         }
-        if !want.variants.is_empty() {
+        if !want.variants.is_empty() && variants_now != Some(&want.variants) {
             let variants: Vec<Value> = want.variants.iter().map(variant_body).collect();
             self.put(
                 Path::new(&[
@@ -388,7 +417,7 @@ impl<'a> LiveSpoke<'a> {
         Ok(())
     }
 
-    fn strategy_body(&self, s: &Strategy, sort_order: usize) -> Result<Value> {
+    fn strategy_body(&self, s: &Strategy, sort_order: Value) -> Result<Value> {
         let segments = s
             .segments
             .iter()
@@ -523,6 +552,32 @@ impl<'a> LiveSpoke<'a> {
             .await?;
         }
         Ok(())
+    }
+}
+
+/// Whether the strategy the spoke holds (`have`, as the admin API returns it) is `want`.
+fn same_strategy(
+    want: &Strategy,
+    have: &wire::FeatureStrategy,
+    segment_names: &HashMap<i64, String>,
+) -> bool {
+    let Some(segments) = have
+        .segments
+        .iter()
+        .map(|id| segment_names.get(id).cloned())
+        .collect::<Option<Vec<String>>>()
+    else {
+        return false;
+    };
+    crate::state::normalize::strategy_with_segments(have, segments) == *want
+}
+
+/// A sort order read from the server, written back as the same JSON number.
+fn sort_order_value(order: f64) -> Value {
+    if order.fract() == 0.0 && order.abs() < 1e15 {
+        json!(order as i64)
+    } else {
+        json!(order)
     }
 }
 

@@ -2,7 +2,7 @@
 //! snapshot file, into one typed model ([`model`]).
 
 pub mod model;
-mod normalize;
+pub(crate) mod normalize;
 mod read;
 pub mod snapshot;
 pub(crate) mod wire;

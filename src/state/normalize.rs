@@ -319,7 +319,7 @@ fn strategy(
     s: &wire::FeatureStrategy,
     segment_names: &HashMap<i64, String>,
 ) -> Result<Strategy, NormalizeError> {
-    let mut segments = s
+    let segments = s
         .segments
         .iter()
         .map(|id| {
@@ -333,9 +333,17 @@ fn strategy(
                 })
         })
         .collect::<Result<Vec<_>, _>>()?;
+    Ok(strategy_with_segments(s, segments))
+}
+
+/// A strategy as the model holds it, given the names of its segments.
+pub(crate) fn strategy_with_segments(
+    s: &wire::FeatureStrategy,
+    mut segments: Vec<String>,
+) -> Strategy {
     segments.sort();
     segments.dedup();
-    Ok(Strategy {
+    Strategy {
         name: s.name.clone(),
         title: text(&s.title),
         disabled: s.disabled.unwrap_or(false),
@@ -347,7 +355,7 @@ fn strategy(
         constraints: s.constraints.iter().map(constraint).collect(),
         segments,
         variants: s.variants.iter().map(variant).collect(),
-    })
+    }
 }
 
 /// Converts a constraint; multi-value lists are sorted since their order carries no meaning.

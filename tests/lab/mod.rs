@@ -24,6 +24,42 @@ pub struct Server {
     pub token: String,
 }
 
+impl Server {
+    /// The write requests this server has answered since it started, by its own count
+    /// (the Prometheus counters every Unleash serves): every method but GET, HEAD and
+    /// OPTIONS, less the POSTs that only read (export, search, playground).
+    pub fn writes(&self) -> u64 {
+        const SCRAPE: &str = "/internal-backstage/prometheus";
+        const READ_POSTS: [&str; 3] = [
+            "/api/admin/features-batch/export",
+            "/api/admin/search/features",
+            "/api/admin/playground",
+        ];
+        let url = format!("{}{SCRAPE}", self.url.trim_end_matches('/'));
+        let text = reqwest::blocking::get(&url)
+            .and_then(|r| r.error_for_status())
+            .and_then(|r| r.text())
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let label = |labels: &str, key: &str| -> Option<String> {
+            let start = labels.find(&format!("{key}=\""))? + key.len() + 2;
+            let end = labels[start..].find('"')?;
+            Some(labels[start..start + end].to_string())
+        };
+        text.lines()
+            .filter_map(|line| line.strip_prefix("http_request_duration_milliseconds_count{"))
+            .filter_map(|rest| rest.rsplit_once("} "))
+            .filter(|(labels, _)| {
+                let method = label(labels, "method").unwrap_or_default();
+                let path = label(labels, "path").unwrap_or_default();
+                !["GET", "HEAD", "OPTIONS"].contains(&method.as_str())
+                    && !READ_POSTS.contains(&path.as_str())
+                    && path != SCRAPE
+            })
+            .map(|(_, count)| count.trim().parse::<f64>().unwrap_or(0.0) as u64)
+            .sum()
+    }
+}
+
 /// The running lab, held exclusively by one test at a time.
 pub struct Lab {
     pub hub: Server,
