@@ -19,7 +19,7 @@ use std::io;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use flagfleet::client::ClientOptions;
-use flagfleet::fleet::{self, FleetState, SpokeState};
+use flagfleet::fleet::{self, FleetState};
 use flagfleet::plan::{self, JsonWriter, Plan};
 use flagfleet::render::{self, human, Options};
 use flagfleet::topology::{self, Topology};
@@ -66,7 +66,7 @@ fn planner(c: &mut Criterion) {
 /// the terminal rendering.
 fn plan_and_render(topology: &Topology, fleet: &FleetState) -> usize {
     let options = Options::default();
-    let finished = on_all_cores(&fleet.spokes, |read| {
+    let finished = plan::parallel_map(&fleet.spokes, |read| {
         let plan = plan::plan_one(topology, &fleet.hub, read).expect("a spoke of the topology");
         let json = plan::spoke_json(&plan).expect("plans serialize");
         (json, render::for_review(plan, options))
@@ -85,23 +85,6 @@ fn plan_and_render(topology: &Topology, fleet: &FleetState) -> usize {
     }
     json.finish().unwrap();
     human::render(&review, options).len()
-}
-
-/// `spokes.iter().map(f)`, in order, spread over the machine's cores as the CLI's tasks
-/// are.
-fn on_all_cores<R: Send>(spokes: &[SpokeState], f: impl Fn(&SpokeState) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = spokes
-            .chunks(spokes.len().div_ceil(threads))
-            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("planning does not panic"))
-            .collect()
-    })
 }
 
 criterion_group!(benches, planner);

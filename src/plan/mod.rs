@@ -312,8 +312,9 @@ pub fn plan_one(
 #[cfg(test)]
 mod tests;
 
-/// `items.iter().map(f)`, spread over the machine's cores, in order.
-fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
+/// `items.iter().map(f)`, spread over the machine's cores, in order (spokes are
+/// independent: [`plan_fleet`] plans them this way, and so does the planner benchmark).
+pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(items.len());
