@@ -79,7 +79,9 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
         .filter_map(|a| a.diff.as_ref())
         .map(String::len)
         .sum();
-    let mut out = Vec::with_capacity(1024 + 256 * spoke.actions.len() + diffs + diffs / 8);
+    // About 600 bytes per action and its diff, escaped: sized up front, so that a large
+    // spoke's JSON is not doubled past its size while it waits to be written.
+    let mut out = Vec::with_capacity(1024 + 640 * spoke.actions.len() + diffs + diffs / 8);
     // SpokePlan's fields before its actions, in its order and with its attributes.
     #[derive(Serialize)]
     struct Head<'a> {
@@ -112,6 +114,7 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
         string(&mut out, error)?;
     }
     out.extend_from_slice(b"\n    }");
+    out.shrink_to_fit();
     Ok(out)
 }
 
