@@ -67,9 +67,11 @@ pub struct Flag {
     /// Free-text description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Whether SDKs emit impression events for this flag.
+    /// Whether SDKs emit impression events for this flag (off when a file leaves it out).
+    #[serde(default)]
     pub impression_data: bool,
-    /// Whether the flag is marked stale.
+    /// Whether the flag is marked stale (not when a file leaves it out).
+    #[serde(default)]
     pub stale: bool,
     /// Tags, as a set: Unleash gives their order no meaning.
     #[serde(default, skip_serializing_if = "TagSet::is_empty")]
@@ -236,11 +238,17 @@ impl std::fmt::Display for Tag {
 pub struct Dependency {
     /// The parent flag's name.
     pub feature: String,
-    /// Whether the parent must be enabled (`true`) or disabled (`false`).
+    /// Whether the parent must be enabled (`true`, also when a file leaves it out, as in
+    /// Unleash) or disabled (`false`).
+    #[serde(default = "yes")]
     pub enabled: bool,
     /// Parent variants that satisfy the dependency (empty: any), sorted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub variants: Vec<String>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A link attached to a flag.
@@ -258,7 +266,8 @@ pub struct Link {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlagEnvironment {
-    /// Whether the flag is on in this environment.
+    /// Whether the flag is on in this environment (off when a file leaves it out).
+    #[serde(default)]
     pub enabled: bool,
     /// Activation strategies, in evaluation order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -390,7 +399,8 @@ pub struct ContextField {
     /// Free-text description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
-    /// Whether the field may be used for stickiness.
+    /// Whether the field may be used for stickiness (not when a file leaves it out).
+    #[serde(default)]
     pub stickiness: bool,
     /// The project that owns it, for project-scoped fields (Unleash 8).
     #[serde(default, skip_serializing_if = "Option::is_none")]

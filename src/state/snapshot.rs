@@ -251,6 +251,7 @@ impl Write for AtomicFile {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::state::model::Flag;
 
     #[test]
     fn files_are_told_apart_without_failing_on_other_shapes() {
@@ -274,6 +275,35 @@ mod tests {
             panic!("expected a JSON error");
         };
         assert_eq!((line, column), (3, 3));
+    }
+
+    #[test]
+    fn a_hand_written_snapshot_may_leave_out_switches_that_default_off() {
+        // What someone writing a hub file by hand leaves out: a flag's impression data,
+        // stale mark and environment switch, a context field's stickiness, a dependency's
+        // "parent enabled".
+        let text = r#"{"format": "flagfleet-snapshot", "format_version": 1,
+            "source": {"instance": "hub", "location": "hand-written"},
+            "state": {"project": "default", "environments": ["production"],
+                "flags": {
+                    "parent": {"type": "release", "environments": {"production": {}}},
+                    "child": {"type": "release", "dependencies": [{"feature": "parent"}],
+                              "environments": {"production": {"enabled": true}}}},
+                "context_fields": {"region": {}},
+                "segments": {}, "strategies": {}, "tag_types": {}}}"#;
+        let Ok(FileContents::Snapshot(s)) = parse(text, "default") else {
+            panic!("expected a snapshot");
+        };
+        let (parent, child) = (&s.state.flags["parent"], &s.state.flags["child"]);
+        assert!(!parent.impression_data && !parent.stale);
+        let production = |f: &Flag| f.environments.get("production").map(|e| e.enabled);
+        assert_eq!(production(parent), Some(false));
+        assert_eq!(production(child), Some(true));
+        assert!(
+            child.dependencies[0].enabled,
+            "a dependency is on an enabled parent"
+        );
+        assert!(!s.state.context_fields["region"].stickiness);
     }
 
     #[test]
