@@ -16,8 +16,8 @@ use super::target::Target;
 use crate::client::{Client, ClientError, Path};
 use crate::plan::{Action, Kind, Verb};
 use crate::state::model::{
-    Constraint, ContextField, Flag, FlagEnvironment, Segment, Strategy, StrategyDefinition,
-    TagType, Variant,
+    Constraint, ContextField, Flag, FlagEnvironment, Segment, Strategy, StrategyDefinition, Tag,
+    TagSet, TagType, Variant,
 };
 use crate::state::wire;
 
@@ -27,6 +27,8 @@ pub(super) struct LiveSpoke<'a> {
     pub project: &'a str,
     pub target: &'a Target<'a>,
     segment_ids: Mutex<HashMap<String, i64>>,
+    /// Tags (type, value) that exist on the spoke, read when the first flag is created.
+    tags: tokio::sync::OnceCell<Mutex<HashSet<(String, String)>>>,
 }
 
 type Result<T> = std::result::Result<T, ClientError>;
@@ -46,6 +48,7 @@ impl<'a> LiveSpoke<'a> {
                     .map(|s| (s.name, s.id))
                     .collect(),
             ),
+            tags: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -187,39 +190,118 @@ impl<'a> LiveSpoke<'a> {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Option<Value>>>,
     {
+        Ok(self.create_or_find(path, body, check).await?.0)
+    }
+
+    /// [`Self::create_checked`], also telling whether the object was found after an
+    /// ambiguous failure (`true`) rather than created by this call's answer (`false`).
+    async fn create_or_find<F, Fut>(
+        &self,
+        path: Path<'_>,
+        body: &Value,
+        check: F,
+    ) -> Result<(Value, bool)>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<Value>>>,
+    {
         match self.client.create::<Value, _>(path.clone(), body).await {
-            Ok(v) => Ok(v),
+            Ok(v) => Ok((v, false)),
             Err(e) if e.is_ambiguous() => {
                 tracing::warn!(instance = %self.client.instance(), "ambiguous failure ({e}); checking whether the create took effect");
                 match check().await? {
-                    Some(v) => Ok(v),
-                    None => self.client.create(path, body).await,
+                    Some(v) => Ok((v, true)),
+                    None => Ok((self.client.create(path, body).await?, false)),
                 }
             }
             Err(e) => Err(e),
         }
     }
 
+    /// Makes sure the tags exist on the spoke as tags (not yet on any flag), so that a
+    /// flag can be created with them: Unleash creates a flag's tags with it only if they
+    /// exist (otherwise the whole create fails). Each tag is created once per spoke.
+    async fn ensure_tags(&self, tags: &TagSet) -> Result<()> {
+        if tags.is_empty() {
+            return Ok(());
+        }
+        let known = self
+            .tags
+            .get_or_try_init(|| async {
+                let list: wire::TagList = self
+                    .client
+                    .get(Path::new(&["api", "admin", "tags"]))
+                    .await?;
+                let known = list.tags.into_iter().map(|t| (t.tag_type, t.tag_value));
+                Ok::<_, ClientError>(Mutex::new(known.collect()))
+            })
+            .await?;
+        let lock = || known.lock().unwrap_or_else(|p| p.into_inner());
+        for t in tags {
+            let key = (t.kind.clone(), t.value.clone());
+            if lock().contains(&key) {
+                continue;
+            }
+            let created = self
+                .create_checked(Path::new(&["api", "admin", "tags"]), &tag_body(t), || {
+                    self.exists(Path::new(&["api", "admin", "tags", &t.kind, &t.value]))
+                })
+                .await;
+            if let Err(e) = created {
+                // 409: it exists, made meanwhile for another flag.
+                if e.status() != Some(409) {
+                    return Err(e);
+                }
+            }
+            lock().insert(key);
+        }
+        Ok(())
+    }
+
     async fn create_flag(&self, name: &str, flag: &Flag) -> Result<()> {
         let p = self.project;
-        self.create_checked(
-            Path::new(&["api", "admin", "projects", p, "features"]),
-            &json!({"name": name, "description": flag.description.clone().unwrap_or_default(),
-                    "type": flag.kind, "impressionData": flag.impression_data}),
-            || {
-                self.exists(Path::new(&[
-                    "api", "admin", "projects", p, "features", name,
-                ]))
-            },
-        )
-        .await?;
+        // The tags go with the create: one write per flag fewer than tagging it after,
+        // for one write per distinct tag.
+        self.ensure_tags(&flag.tags).await?;
+        let tags: Vec<Value> = flag.tags.iter().map(tag_body).collect();
+        let (_, found) = self
+            .create_or_find(
+                Path::new(&["api", "admin", "projects", p, "features"]),
+                &json!({"name": name, "description": flag.description.clone().unwrap_or_default(),
+                        "type": flag.kind, "impressionData": flag.impression_data, "tags": tags}),
+                || {
+                    self.exists(Path::new(&[
+                        "api", "admin", "projects", p, "features", name,
+                    ]))
+                },
+            )
+            .await?;
+        if found && !flag.tags.is_empty() {
+            // Created by an attempt whose answer was lost: the flag and its tags are
+            // created together, but look rather than assume.
+            let have: wire::TagList = self
+                .client
+                .get(Path::new(&["api", "admin", "features", name, "tags"]))
+                .await?;
+            let have = Flag {
+                tags: have
+                    .tags
+                    .into_iter()
+                    .map(|t| Tag {
+                        kind: t.tag_type,
+                        value: t.tag_value,
+                    })
+                    .collect(),
+                ..Flag::default()
+            };
+            self.sync_tags(name, flag, Some(&have)).await?;
+        }
         let empty = FlagEnvironment::default();
         for env in &self.target.environments {
             let want = flag.environments.get(env).unwrap_or(&empty);
             self.sync_environment(name, env, want, &[], false, None)
                 .await?;
         }
-        self.sync_tags(name, flag, None).await?;
         self.sync_dependencies(name, flag, None).await?;
         self.sync_links(name, flag, None, &[]).await?;
         Ok(())
@@ -438,15 +520,8 @@ impl<'a> LiveSpoke<'a> {
     async fn sync_tags(&self, flag: &str, want: &Flag, have: Option<&Flag>) -> Result<()> {
         let empty = Default::default();
         let have_tags = have.map_or(&empty, |h| &h.tags);
-        let added: Vec<Value> = want
-            .tags
-            .difference(have_tags)
-            .map(|t| json!({"type": t.kind, "value": t.value}))
-            .collect();
-        let removed: Vec<Value> = have_tags
-            .difference(&want.tags)
-            .map(|t| json!({"type": t.kind, "value": t.value}))
-            .collect();
+        let added: Vec<Value> = want.tags.difference(have_tags).map(tag_body).collect();
+        let removed: Vec<Value> = have_tags.difference(&want.tags).map(tag_body).collect();
         if added.is_empty() && removed.is_empty() {
             return Ok(());
         }
@@ -553,6 +628,10 @@ impl<'a> LiveSpoke<'a> {
         }
         Ok(())
     }
+}
+
+fn tag_body(t: &Tag) -> Value {
+    json!({"type": t.kind, "value": t.value})
 }
 
 /// Whether the strategy the spoke holds (`have`, as the admin API returns it) is `want`.
@@ -699,20 +778,149 @@ mod tests {
     }
 
     async fn run(responses: Vec<String>) -> (std::result::Result<(), String>, Vec<String>) {
+        let (hub, action) = create_region();
+        let (mut results, seen) = run_actions(responses, &hub, BTreeMap::new(), &[action]).await;
+        (results.remove(0), seen)
+    }
+
+    /// Executes `actions` in order on one stubbed spoke; returns their results and the
+    /// requests the stub saw.
+    async fn run_actions(
+        responses: Vec<String>,
+        hub: &State,
+        flags: BTreeMap<String, Flag>,
+        actions: &[Action],
+    ) -> (Vec<std::result::Result<(), String>>, Vec<String>) {
         let (url, seen) = serve(responses).await;
         let c = client(&url);
-        let (hub, action) = create_region();
         let actual = State::default();
         let target = Target {
-            hub: &hub,
+            hub,
             actual: &actual,
-            flags: BTreeMap::new(),
+            flags,
             environments: vec![],
         };
         let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
-        let result = spoke.execute(&action).await;
+        let mut results = Vec::new();
+        for action in actions {
+            results.push(spoke.execute(action).await);
+        }
         let seen = seen.lock().unwrap().clone();
-        (result, seen)
+        (results, seen)
+    }
+
+    fn tagged(tags: &[&str]) -> Flag {
+        Flag {
+            kind: "release".into(),
+            tags: tags
+                .iter()
+                .map(|t| {
+                    let (kind, value) = t.split_once(':').unwrap();
+                    Tag {
+                        kind: kind.into(),
+                        value: value.into(),
+                    }
+                })
+                .collect(),
+            ..Flag::default()
+        }
+    }
+
+    fn create(flag: &str) -> Action {
+        Action {
+            kind: Kind::Flag,
+            name: flag.into(),
+            action: Verb::Create,
+            reason: "missing on spoke".into(),
+            blocked: false,
+            depends_on: vec![],
+            diff: None,
+            environments: vec![],
+            notes: vec![],
+        }
+    }
+
+    const FLAGS: &str = "POST /api/admin/projects/default/features";
+
+    #[tokio::test]
+    async fn a_flags_tags_go_with_its_create_each_made_once_on_the_spoke() {
+        let flags = BTreeMap::from([
+            ("f1".to_string(), tagged(&["team:aa", "team:bb"])),
+            ("f2".to_string(), tagged(&["team:aa"])),
+        ]);
+        let (results, seen) = run_actions(
+            vec![
+                response("200 OK", r#"{"segments":[]}"#),
+                response(
+                    "200 OK",
+                    r#"{"version":1,"tags":[{"type":"team","value":"bb"}]}"#,
+                ),
+                response("201 Created", r#"{"type":"team","value":"aa"}"#),
+                response("201 Created", r#"{"name":"f1"}"#),
+                response("201 Created", r#"{"name":"f2"}"#),
+            ],
+            &State::default(),
+            flags,
+            &[create("f1"), create("f2")],
+        )
+        .await;
+        assert_eq!(results, [Ok(()), Ok(())]);
+        assert_eq!(
+            seen,
+            [
+                "GET /api/admin/segments",
+                "GET /api/admin/tags",
+                "POST /api/admin/tags",
+                FLAGS,
+                FLAGS,
+            ],
+            "team:bb exists, team:aa is made once, no flag is tagged after its create"
+        );
+    }
+
+    /// Creates flag `f` tagged `team:aa` and `team:bb` when the create's answer is lost
+    /// but the flag exists, and the spoke answers `tags` for the flag.
+    async fn create_after_a_lost_answer(tags: &str) -> Vec<String> {
+        let (results, seen) = run_actions(
+            vec![
+                response("200 OK", r#"{"segments":[]}"#),
+                response(
+                    "200 OK",
+                    r#"{"tags":[{"type":"team","value":"aa"},{"type":"team","value":"bb"}]}"#,
+                ),
+                response("502 Bad Gateway", ""),
+                response("200 OK", r#"{"name":"f"}"#),
+                response("200 OK", tags),
+                response("200 OK", "{}"),
+            ],
+            &State::default(),
+            BTreeMap::from([("f".to_string(), tagged(&["team:aa", "team:bb"]))]),
+            &[create("f")],
+        )
+        .await;
+        assert_eq!(results, [Ok(())]);
+        seen
+    }
+
+    #[tokio::test]
+    async fn a_flag_created_before_a_lost_answer_gets_the_tags_it_lacks() {
+        let seen = create_after_a_lost_answer(r#"{"tags":[{"type":"team","value":"aa"}]}"#).await;
+        assert_eq!(
+            seen[2..],
+            [
+                FLAGS,
+                "GET /api/admin/projects/default/features/f",
+                "GET /api/admin/features/f/tags",
+                "PUT /api/admin/features/f/tags",
+            ]
+        );
+        let both = r#"{"tags":[{"type":"team","value":"aa"},{"type":"team","value":"bb"}]}"#;
+        let seen = create_after_a_lost_answer(both).await;
+        assert_eq!(
+            seen.last().map(String::as_str),
+            Some("GET /api/admin/features/f/tags"),
+            "nothing more to write when the tags came with the create"
+        );
     }
 
     #[tokio::test]

@@ -132,6 +132,13 @@ pub struct FeatureTag {
     pub tag_value: String,
 }
 
+/// `GET /api/admin/tags` and `GET /api/admin/features/{name}/tags`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TagList {
+    pub tags: Vec<FeatureTag>,
+}
+
 /// A segment as the export lists it: id and name only.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(default)]
