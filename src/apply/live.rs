@@ -763,18 +763,7 @@ mod tests {
         let mut hub = State::default();
         hub.context_fields
             .insert("region".into(), ContextField::default());
-        let action = Action {
-            kind: Kind::ContextField,
-            name: "region".into(),
-            action: Verb::Create,
-            reason: "missing on spoke".into(),
-            blocked: false,
-            depends_on: vec![],
-            diff: None,
-            environments: vec![],
-            notes: vec![],
-        };
-        (hub, action)
+        (hub, create(Kind::ContextField, "region"))
     }
 
     async fn run(responses: Vec<String>) -> (std::result::Result<(), String>, Vec<String>) {
@@ -826,10 +815,10 @@ mod tests {
         }
     }
 
-    fn create(flag: &str) -> Action {
+    fn create(kind: Kind, name: &str) -> Action {
         Action {
-            kind: Kind::Flag,
-            name: flag.into(),
+            kind,
+            name: name.into(),
             action: Verb::Create,
             reason: "missing on spoke".into(),
             blocked: false,
@@ -861,7 +850,7 @@ mod tests {
             ],
             &State::default(),
             flags,
-            &[create("f1"), create("f2")],
+            &[create(Kind::Flag, "f1"), create(Kind::Flag, "f2")],
         )
         .await;
         assert_eq!(results, [Ok(()), Ok(())]);
@@ -895,7 +884,7 @@ mod tests {
             ],
             &State::default(),
             BTreeMap::from([("f".to_string(), tagged(&["team:aa", "team:bb"]))]),
-            &[create("f")],
+            &[create(Kind::Flag, "f")],
         )
         .await;
         assert_eq!(results, [Ok(())]);
