@@ -867,6 +867,24 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_tag_made_meanwhile_by_another_flags_create_is_no_error() {
+        let (results, seen) = run_actions(
+            vec![
+                response("200 OK", r#"{"segments":[]}"#),
+                response("200 OK", r#"{"version":1,"tags":[]}"#),
+                response("409 Conflict", r#"{"message":"tag already exists"}"#),
+                response("201 Created", r#"{"name":"f"}"#),
+            ],
+            &State::default(),
+            BTreeMap::from([("f".to_string(), tagged(&["team:aa"]))]),
+            &[create(Kind::Flag, "f")],
+        )
+        .await;
+        assert_eq!(results, [Ok(())]);
+        assert_eq!(seen[2..], ["POST /api/admin/tags", FLAGS]);
+    }
+
     /// Creates flag `f` tagged `team:aa` and `team:bb` when the create's answer is lost
     /// but the flag exists, and the spoke answers `tags` for the flag.
     async fn create_after_a_lost_answer(tags: &str) -> Vec<String> {
