@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compares flagfleet with Unleash's own export/import on the lab, on the same data in the
 # same run, and prints a table of wall times and HTTP request counts with the ratios.
-#   scripts/bench-lab.sh [--flags N] [--details] [--no-baseline-change]
+#   scripts/bench-lab.sh [--flags N] [--details] [--no-baseline-change] [--server-cpus CORES]
 # (default 1000 flags: about 8 minutes on 2 cores; 5000 flags: about 40 minutes)
 # One command does everything: builds flagfleet (release), brings the lab up
 # (scripts/lab.sh up, idempotent), resets hub, spoke1 and spoke2 (spoke3 is not used), seeds
@@ -19,6 +19,11 @@
 # scraped before and after each step, the scrapes themselves left out). --details lists
 # every step's requests by endpoint; --no-baseline-change skips the last baseline step
 # (import rewrites everything, so it costs about what the re-sync costs).
+# Every step also reports the CPU seconds each process used and how busy the machine was.
+# On the bare lab all servers and PostgreSQL share this machine's cores, so spokes applied at
+# once compete for the same CPU; --server-cpus CORES limits each Unleash server to CORES
+# CPUs with a cgroup of its own (as a container's CPU limit does; needs root), so that each
+# behaves like a server on a host of its own, as spokes in separate data centers are.
 # Exit: 0 measured (a missed target is reported, not an error), 1 error, 3 measured but
 # flagfleet misbehaved (writes on a no-op apply, a plan not empty right after an apply).
 # The lab's databases for hub, spoke1 and spoke2 are left holding the benchmark's data.
@@ -32,7 +37,9 @@ while [ $# -gt 0 ]; do
     --flags) FLAGS=${2:?--flags needs a number}; shift 2 ;;
     --flags=*) FLAGS=${1#--flags=}; shift ;;
     --details|--no-baseline-change) EXTRA+=("$1"); shift ;;
-    -h|--help) sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --server-cpus) EXTRA+=("$1" "${2:?--server-cpus needs a number of cores}"); shift 2 ;;
+    --server-cpus=*) EXTRA+=("$1"); shift ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-lab: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done

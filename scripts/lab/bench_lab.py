@@ -123,10 +123,69 @@ def is_write(method, path):
     return method not in ("GET", "HEAD", "OPTIONS") and path not in READ_POSTS
 
 
+# ---------------------------------------------------------------- CPU accounting
+
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+PIDS = os.path.join(ROOT, ".lab", "pids")
+CPU_COLUMNS = ["client", "hub", "spoke1", "spoke2", "postgres"]
+
+
+def proc_ticks(pid, children=False):
+    """utime + stime of a process (and of its reaped children), in clock ticks; 0 if gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rpartition(")")[2].split()
+    except (FileNotFoundError, ProcessLookupError):
+        return 0
+    ticks = int(fields[11]) + int(fields[12])  # utime, stime
+    if children:
+        ticks += int(fields[13]) + int(fields[14])  # cutime, cstime
+    return ticks
+
+
+def cpu_snapshot():
+    """CPU seconds used so far: the machine's (busy and all), each lab server's, PostgreSQL's
+    (every postgres process, plus what the postmaster reaped of ended backends) and the
+    client's (this script and the programs it ran: flagfleet, or the baseline's requests)."""
+    with open("/proc/stat") as f:
+        ticks = [int(v) for v in f.readline().split()[1:9]]
+    snap = {"all": sum(ticks) / CLK_TCK, "busy": (sum(ticks) - ticks[3] - ticks[4]) / CLK_TCK}
+    for inst in INSTANCES:
+        try:
+            with open(os.path.join(PIDS, f"{inst}.pid")) as f:
+                snap[inst] = proc_ticks(int(f.read().strip())) / CLK_TCK
+        except FileNotFoundError:
+            snap[inst] = 0.0
+    pg = 0
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/comm") as f:
+                comm = f.read().strip()
+            with open(f"/proc/{pid}/status") as f:
+                ppid = next(int(l.split()[1]) for l in f if l.startswith("PPid:"))
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+        if comm == "postgres":  # the postmaster's parent is not postgres; it reaps backends
+            pg += proc_ticks(pid, children=not is_postgres(ppid))
+    snap["postgres"] = pg / CLK_TCK
+    t = os.times()
+    snap["client"] = t.user + t.system + t.children_user + t.children_system
+    return snap
+
+
+def is_postgres(pid):
+    try:
+        with open(f"/proc/{pid}/comm") as f:
+            return f.read().strip() == "postgres"
+    except FileNotFoundError:
+        return False
+
+
 class Step:
-    def __init__(self, label, seconds, before, after):
+    def __init__(self, label, seconds, before, after, cpu_before=None, cpu_after=None):
         self.label = label
         self.seconds = seconds
+        self.cpu = {k: cpu_after[k] - cpu_before[k] for k in cpu_before} if cpu_before else {}
         self.requests = {}  # instance -> {(method, path, status): n}
         for inst in INSTANCES:
             d = {}
@@ -135,6 +194,10 @@ class Step:
                 if delta:
                     d[key] = delta
             self.requests[inst] = d
+
+    def cores(self):
+        """How many of the machine's cores were busy on average during the step."""
+        return self.cpu["busy"] / self.cpu["all"] * os.cpu_count() if self.cpu.get("all") else 0.0
 
     def count(self, inst, writes):
         return sum(n for (m, p, _), n in self.requests[inst].items() if is_write(m, p) == writes)
@@ -164,11 +227,13 @@ class Step:
 
 def measure(label, fn):
     before = scrape_all()
+    cpu0 = cpu_snapshot()
     t0 = time.monotonic()
     fn()
     t1 = time.monotonic()
-    step = Step(label, t1 - t0, before, scrape_all())
-    note(f"{label}: {step.seconds:.2f} s")
+    cpu1 = cpu_snapshot()
+    step = Step(label, t1 - t0, before, scrape_all(), cpu0, cpu1)
+    note(f"{label}: {step.seconds:.2f} s, machine {step.cores():.2f} of {os.cpu_count()} cores busy")
     return step
 
 
@@ -332,6 +397,46 @@ def reset(*names):
     t0 = time.monotonic()
     lab("reset", *names)
     note(f"reset {' '.join(names)} ({time.monotonic() - t0:.0f} s)")
+    if SERVER_CPUS:
+        for name in names:
+            cap_cpu(name, SERVER_CPUS)
+
+
+# ---------------------------------------------------------------- one host per server
+
+SERVER_CPUS = None  # --server-cpus: each server's CPU limit in cores, or None (bare lab)
+CGROUP_V1 = "/sys/fs/cgroup/cpu"
+CGROUP_V2 = "/sys/fs/cgroup"
+CFS_PERIOD_US = 100_000
+
+
+def cap_cpu(name, cores):
+    """Limit lab server `name` to `cores` CPUs with a CPU cgroup of its own (the CFS quota),
+    as a container's CPU limit does: each server then behaves like one on a host of its own
+    instead of competing for the machine's cores. cgroup v2 or the v1 cpu controller."""
+    with open(os.path.join(PIDS, f"{name}.pid")) as f:
+        pid = f.read().strip()
+    quota = int(cores * CFS_PERIOD_US)
+    try:
+        if os.path.isfile(os.path.join(CGROUP_V2, "cgroup.controllers")):
+            with open(os.path.join(CGROUP_V2, "cgroup.subtree_control"), "w") as f:
+                f.write("+cpu")
+            group = os.path.join(CGROUP_V2, f"flagfleet-lab-{name}")
+            os.makedirs(group, exist_ok=True)
+            with open(os.path.join(group, "cpu.max"), "w") as f:
+                f.write(f"{quota} {CFS_PERIOD_US}")
+        else:
+            group = os.path.join(CGROUP_V1, f"flagfleet-lab-{name}")
+            os.makedirs(group, exist_ok=True)
+            with open(os.path.join(group, "cpu.cfs_period_us"), "w") as f:
+                f.write(str(CFS_PERIOD_US))
+            with open(os.path.join(group, "cpu.cfs_quota_us"), "w") as f:
+                f.write(str(quota))
+        with open(os.path.join(group, "cgroup.procs"), "w") as f:
+            f.write(pid)
+    except OSError as e:
+        raise BenchError(f"--server-cpus: cannot limit {name}'s CPU with a cgroup ({e}); "
+                         "this needs root and a writable cgroup v2 or v1 cpu hierarchy") from None
 
 
 def pat(name):
@@ -458,8 +563,16 @@ def main():
     ap.add_argument("--no-baseline-change", action="store_true",
                     help="skip the baseline sync after the 1 %% change (import rewrites everything: "
                          "it costs about a re-sync)")
+    ap.add_argument("--server-cpus", type=float, metavar="CORES",
+                    help="limit each Unleash server (hub, spoke1, spoke2) to CORES CPUs, as on hosts of "
+                         "their own (a cgroup CPU quota); default: the bare lab, where they share the machine")
     args = ap.parse_args()
     n = args.flags
+    global SERVER_CPUS
+    if args.server_cpus is not None:
+        if not 0.05 <= args.server_cpus <= os.cpu_count():
+            raise BenchError(f"--server-cpus takes 0.05 to {os.cpu_count()} cores")
+        SERVER_CPUS = args.server_cpus
     for inst in INSTANCES:
         SECRETS.append(token_of(inst))
     fleet = Fleet(args.work)
@@ -506,7 +619,9 @@ def main():
     flagfleet_version = subprocess.run([BIN, "--version"], capture_output=True, text=True).stdout.strip()
     say()
     say(f"flagfleet lab benchmark: {n} flags x {len(ENVS)} environments ({', '.join(ENVS)}), "
-        f"{SEGMENTS} segments, 1 custom strategy; hub -> spoke1 + spoke2 (bare lab on loopback,")
+        f"{SEGMENTS} segments, 1 custom strategy; hub -> spoke1 + spoke2 ("
+        + (f"each server limited to {SERVER_CPUS:g} CPU, as on a host of its own" if SERVER_CPUS
+           else "bare lab: the servers share the machine's cores") + ", on loopback,")
     say(f"unleash-server 8.2.0; {flagfleet_version}, apply --parallelism 4 (default); "
         f"{time.strftime('%Y-%m-%d %H:%M')}, {os.cpu_count()} cores)")
     say()
@@ -519,6 +634,16 @@ def main():
     for st in steps.values():
         rw = [f"{st.reads(i)}/{st.writes(i)}" for i in INSTANCES]
         say(f"{st.label:56} {st.seconds:8.2f} {rw[0]:>11} {rw[1]:>12} {rw[2]:>12} {st.failed():>8}")
+    say()
+    say(f"CPU seconds each process used during the step (client = flagfleet, or for the baseline")
+    say(f"this script's own requests), and how many of the {os.cpu_count()} cores were busy on average:")
+    say()
+    head = f"{'step':56} {'wall s':>8} " + " ".join(f"{c:>8}" for c in CPU_COLUMNS) + f" {'cores':>6}"
+    say(head)
+    say("-" * len(head))
+    for st in steps.values():
+        say(f"{st.label:56} {st.seconds:8.2f} " + " ".join(f"{st.cpu[c]:8.1f}" for c in CPU_COLUMNS)
+            + f" {st.cores():6.2f}")
     say()
 
     problems = list(fleet.misbehaviour)
