@@ -368,6 +368,48 @@ fn quickstart_apply_converges_on_file_spokes() {
 }
 
 #[test]
+fn apply_reports_spokes_already_in_sync_and_backs_up_only_what_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["flagfleet.toml", "hub.json", "eu-west.json", "us-east.json"] {
+        std::fs::copy(
+            root().join("examples/quickstart").join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    let backups = dir.path().join("b");
+    let backup_dir = backups.display().to_string();
+    let apply = |extra: &[&str]| {
+        let mut args = vec!["apply", "--auto-approve", "--backup-dir", &backup_dir];
+        args.extend_from_slice(extra);
+        run_in(dir.path(), &args)
+    };
+    let (code, stdout, stderr) = apply(&["--spoke", "eu-west"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    std::fs::remove_dir_all(&backups).unwrap();
+
+    // eu-west is now in sync: read and planned, one spoke at a time, but not kept.
+    let (code, stdout, stderr) = apply(&["--read-parallelism", "1"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("Apply to eu-west: nothing to do."),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Apply to us-east: ") && stdout.contains(" applied, 0 failed"),
+        "{stdout}"
+    );
+    let saved: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(saved[0].starts_with("us-east-"), "{saved:?}");
+    let (code, stdout, _) = run_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "a second plan is empty:\n{stdout}");
+}
+
+#[test]
 fn a_token_file_that_cannot_be_read_is_named() {
     let dir = fleet(
         "[hub]\nfile = \"hub.json\"\n[[spokes]]\nname = \"eu\"\nurl = \"http://127.0.0.1:9\"\ntoken_file = \"secrets/eu-token\"\n",

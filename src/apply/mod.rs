@@ -9,10 +9,11 @@ mod live;
 mod target;
 
 use std::collections::{HashMap, HashSet};
+use std::future::ready;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use futures::future::join_all;
+use futures::future::{join_all, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -76,6 +77,16 @@ pub struct SpokeReport {
 }
 
 impl SpokeReport {
+    /// A report of nothing done yet.
+    fn new(name: &str) -> Self {
+        Self {
+            name: name.to_string(),
+            backup: None,
+            outcomes: Vec::new(),
+            error: None,
+        }
+    }
+
     /// (applied, failed, not attempted).
     pub fn counts(&self) -> (usize, usize, usize) {
         let mut c = (0, 0, 0);
@@ -114,13 +125,17 @@ pub async fn apply(
     let spokes = plan.spokes.iter().filter(|s| s.error.is_none());
     join_all(spokes.filter_map(|sp| {
         let spoke = topology.spoke(&sp.name)?;
-        let read = fleet.spokes.iter().find(|r| r.name == sp.name)?;
-        let actual = read.state.as_ref().ok()?;
         let actions: Vec<&Action> = sp
             .actions
             .iter()
             .filter(|a| a.changes() && !a.blocked)
             .collect();
+        if actions.is_empty() {
+            // Nothing to write, so no backup either: the spoke's state is not needed.
+            return Some(Either::Left(ready(SpokeReport::new(&sp.name))));
+        }
+        let read = fleet.spokes.iter().find(|r| r.name == sp.name)?;
+        let actual = read.state.as_ref().ok()?;
         let bar = (options.progress == Progress::Bars && !actions.is_empty()).then(|| {
             let bar = bars.add(ProgressBar::new(actions.len() as u64));
             bar.set_style(style.clone());
@@ -137,7 +152,7 @@ pub async fn apply(
                 .backup_dir
                 .join(format!("{}-{timestamp}.json", sp.name)),
         };
-        Some(apply_spoke(job, target, options, bar))
+        Some(Either::Right(apply_spoke(job, target, options, bar)))
     }))
     .await
 }
@@ -158,15 +173,7 @@ async fn apply_spoke(
     bar: Option<ProgressBar>,
 ) -> SpokeReport {
     let name = &job.spoke.instance.name;
-    let mut report = SpokeReport {
-        name: name.clone(),
-        backup: None,
-        outcomes: Vec::new(),
-        error: None,
-    };
-    if job.actions.is_empty() {
-        return report;
-    }
+    let mut report = SpokeReport::new(name);
     let snapshot = Snapshot::new(
         target.actual.clone(),
         SnapshotSource {

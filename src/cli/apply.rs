@@ -6,9 +6,10 @@ use std::process::ExitCode;
 
 use comfy_table::{presets, CellAlignment, Table};
 
+use super::plan::{read_and_plan, SPOKES_AT_ONCE};
 use super::{CliError, Context};
 use crate::apply::{self, Outcome, Progress, SpokeReport};
-use crate::plan::{self, Plan};
+use crate::plan::{self, Action, Plan, SpokePlan};
 use crate::render::{self, human};
 
 /// Execute a plan on the spokes, in dependency order.
@@ -41,6 +42,10 @@ pub(crate) struct Args {
     /// Independent actions in flight at once on one spoke.
     #[arg(long, default_value_t = 4, value_name = "N")]
     parallelism: usize,
+    /// Spokes read and planned at once before applying (each holds its whole state in
+    /// memory meanwhile; afterwards only spokes with changes keep theirs).
+    #[arg(long, default_value_t = SPOKES_AT_ONCE, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    read_parallelism: u16,
     /// Where pre-apply snapshots are saved.
     #[arg(long, value_name = "DIR", default_value_os_t = apply::default_backup_dir())]
     backup_dir: PathBuf,
@@ -63,8 +68,17 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
             spokes.into_iter().filter(|s| in_plan.contains(s)).collect()
         };
     }
-    let fleet = crate::fleet::read(&topology, &spokes, &ctx.client).await?;
-    let plan = plan::plan_fleet(&topology, topology_fp, &fleet);
+    // A spoke's state is kept (for its backup and the writes) only if it will change.
+    let keep = |p: &SpokePlan| p.actions.iter().any(Action::changes);
+    let (topology, fleet, plan) = read_and_plan(
+        ctx,
+        topology,
+        topology_fp,
+        &spokes,
+        args.read_parallelism,
+        keep,
+    )
+    .await?;
     if let Some(error) = plan
         .spokes
         .iter()

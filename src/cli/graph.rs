@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use super::plan::SPOKES_AT_ONCE;
 use super::{CliError, Context};
 
 /// Print each spoke's dependency graph as Graphviz DOT.
@@ -20,7 +21,16 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let plan = super::plan::make_plan(ctx, &args.spokes).await?;
+    let (topology, fingerprint) = ctx.topology_with_fingerprint()?;
+    let (_, _, plan) = super::plan::read_and_plan(
+        ctx,
+        topology,
+        fingerprint,
+        &args.spokes,
+        SPOKES_AT_ONCE,
+        |_| false,
+    )
+    .await?;
     let mut out = String::new();
     for spoke in &plan.spokes {
         match &spoke.error {

@@ -9,6 +9,7 @@ use futures::StreamExt;
 
 use super::{CliError, Context};
 use crate::client::ClientOptions;
+use crate::fleet::{FleetState, SpokeState};
 use crate::plan::{self, JsonWriter, Plan, SpokePlan};
 use crate::render::{self, human, markdown};
 use crate::state::snapshot::AtomicFile;
@@ -46,9 +47,13 @@ pub(crate) struct Args {
     #[arg(long)]
     detailed_exitcode: bool,
     /// Spokes read and planned at once (each holds its whole state in memory meanwhile).
-    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, default_value_t = SPOKES_AT_ONCE, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: u16,
 }
+
+/// How many spokes are read and planned at once unless told otherwise: each holds its
+/// whole state in memory meanwhile.
+pub(super) const SPOKES_AT_ONCE: u16 = 4;
 
 /// How the plan is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -100,15 +105,19 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         spokes: Vec::new(),
     };
 
+    let finish = Finish {
+        json: stdout_json.is_some() || file.is_some(),
+        options,
+    };
     let mut plans = std::pin::pin!(spoke_plans(
         Arc::new(topology),
         Arc::new(hub),
         names,
         ctx.client.clone(),
         args.parallelism,
-        Finish {
-            json: stdout_json.is_some() || file.is_some(),
-            options,
+        move |read, plan| {
+            drop(read);
+            finish.finish(plan)
         },
     ));
     while let Some(spoke) = plans.next().await {
@@ -151,6 +160,15 @@ struct Finish {
     options: render::Options,
 }
 
+impl Finish {
+    /// The spoke's JSON (when asked for) and its review copy.
+    fn finish(self, plan: SpokePlan) -> std::io::Result<Finished> {
+        let json = self.json.then(|| plan::spoke_json(&plan)).transpose()?;
+        let review = render::for_review(plan, self.options);
+        Ok(Finished { json, review })
+    }
+}
+
 /// One spoke's plan, ready to print.
 struct Finished {
     /// The spoke's part of the plan JSON ([`plan::spoke_json`]), when asked for.
@@ -159,30 +177,31 @@ struct Finished {
     review: SpokePlan,
 }
 
-/// The spokes `names`, each read, planned and serialized on its own task, `parallelism`
-/// at a time, in the order given; a spoke's state is dropped as soon as it is planned.
-fn spoke_plans(
+/// The spokes `names`, each read and planned on its own task, `parallelism` at a time, in
+/// the order given. `finish` runs on that task too and decides what is kept: the spoke's
+/// state is dropped unless `finish` keeps it, so memory grows with `parallelism` and what
+/// is kept, not with the fleet.
+pub(super) fn spoke_plans<T, F>(
     topology: Arc<Topology>,
     hub: Arc<State>,
     names: Vec<String>,
     client: ClientOptions,
     parallelism: u16,
-    finish: Finish,
-) -> impl futures::Stream<Item = std::io::Result<Finished>> {
+    finish: F,
+) -> impl futures::Stream<Item = T>
+where
+    T: Send + 'static,
+    F: Fn(SpokeState, SpokePlan) -> T + Clone + Send + 'static,
+{
     futures::stream::iter(names)
         .map(move |name| {
             let (topology, hub, client) = (topology.clone(), hub.clone(), client.clone());
+            let finish = finish.clone();
             tokio::spawn(async move {
                 let spoke = topology.spoke(&name)?;
                 let read = crate::fleet::read_spoke(spoke, &client).await;
                 let plan = plan::plan_one(&topology, &hub, &read)?;
-                drop(read);
-                let json = match finish.json.then(|| plan::spoke_json(&plan)).transpose() {
-                    Ok(json) => json,
-                    Err(e) => return Some(Err(e)),
-                };
-                let review = render::for_review(plan, finish.options);
-                Some(Ok(Finished { json, review }))
+                Some(finish(read, plan))
             })
         })
         .buffered(usize::from(parallelism))
@@ -201,11 +220,52 @@ fn write_error(path: &Path, source: std::io::Error) -> CliError {
     }
 }
 
-/// Reads the fleet and plans it.
-pub(crate) async fn make_plan(ctx: &Context, spokes: &[String]) -> Result<Plan, CliError> {
-    let (topology, fingerprint) = ctx.topology_with_fingerprint()?;
-    let fleet = crate::fleet::read(&topology, spokes, &ctx.client).await?;
-    Ok(plan::plan_fleet(&topology, fingerprint, &fleet))
+/// Reads the hub, then reads and plans the spokes `only` names (all when empty),
+/// `parallelism` at a time, as `flagfleet plan` does. Returns the plan and the fleet as
+/// read, holding the hub and only the spokes `keep` chooses by their plan: the others'
+/// states are dropped once planned, so the fleet is never held in memory all at once.
+pub(super) async fn read_and_plan(
+    ctx: &Context,
+    topology: Topology,
+    topology_fingerprint: String,
+    only: &[String],
+    parallelism: u16,
+    keep: fn(&SpokePlan) -> bool,
+) -> Result<(Arc<Topology>, FleetState, Plan), CliError> {
+    let names: Vec<String> = crate::fleet::select_spokes(&topology, only)?
+        .iter()
+        .map(|s| s.instance.name.clone())
+        .collect();
+    let (hub, hub_client) = crate::fleet::read_hub(&topology, &ctx.client).await;
+    let hub = Arc::new(hub.map_err(crate::fleet::FleetError::Hub)?);
+    let hub_fingerprint = crate::state::fingerprint(&hub);
+    let topology = Arc::new(topology);
+    let mut plan = Plan {
+        format_version: plan::FORMAT_VERSION,
+        topology_fingerprint,
+        hub: plan::hub_info(&topology, hub_fingerprint.clone()),
+        spokes: Vec::new(),
+    };
+    let mut kept = Vec::new();
+    let mut plans = std::pin::pin!(spoke_plans(
+        topology.clone(),
+        hub.clone(),
+        names,
+        ctx.client.clone(),
+        parallelism,
+        move |read, plan| (keep(&plan).then_some(read), plan),
+    ));
+    while let Some((read, spoke)) = plans.next().await {
+        kept.extend(read);
+        plan.spokes.push(spoke);
+    }
+    let fleet = FleetState {
+        hub: Arc::unwrap_or_clone(hub),
+        hub_fingerprint,
+        hub_client,
+        spokes: kept,
+    };
+    Ok((topology, fleet, plan))
 }
 
 fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
