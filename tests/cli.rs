@@ -318,8 +318,8 @@ fn graph_is_dot_with_kind_name_nodes() {
     insta::assert_snapshot!(stdout);
 }
 
-#[test]
-fn quickstart_apply_converges_on_file_spokes() {
+/// The quickstart fleet copied into a temporary folder, to apply to.
+fn quickstart_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for f in ["flagfleet.toml", "hub.json", "eu-west.json", "us-east.json"] {
         std::fs::copy(
@@ -328,6 +328,12 @@ fn quickstart_apply_converges_on_file_spokes() {
         )
         .unwrap();
     }
+    dir
+}
+
+#[test]
+fn quickstart_apply_converges_on_file_spokes() {
+    let dir = quickstart_copy();
     let (code, stdout, stderr) = run_in(
         dir.path(),
         &[
@@ -369,14 +375,7 @@ fn quickstart_apply_converges_on_file_spokes() {
 
 #[test]
 fn apply_reports_spokes_already_in_sync_and_backs_up_only_what_it_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    for f in ["flagfleet.toml", "hub.json", "eu-west.json", "us-east.json"] {
-        std::fs::copy(
-            root().join("examples/quickstart").join(f),
-            dir.path().join(f),
-        )
-        .unwrap();
-    }
+    let dir = quickstart_copy();
     let backups = dir.path().join("b");
     let backup_dir = backups.display().to_string();
     let apply = |extra: &[&str]| {
