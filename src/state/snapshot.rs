@@ -152,6 +152,14 @@ fn u64_or_skip<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D:
 
 /// Parses a file instance's text; `project` is used for raw exports, which do not say.
 pub fn parse(text: &str, project: &str) -> Result<FileContents, ParseError> {
+    // A snapshot of this version, the common case, is parsed in one pass. Anything else
+    // fails that pass (a raw export at its first key: snapshots allow no unknown keys) and
+    // is probed, to read it as what it is or to report the right error.
+    if let Ok(snapshot) = serde_json::from_str::<Snapshot>(text) {
+        if snapshot.format == FORMAT && snapshot.format_version == FORMAT_VERSION {
+            return Ok(FileContents::Snapshot(Box::new(snapshot)));
+        }
+    }
     // A first pass that skips over everything but the keys telling the formats apart
     // (far cheaper than a serde_json::Value of a large file).
     let probe: Probe = match serde_json::from_str(text) {
