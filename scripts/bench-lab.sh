@@ -2,7 +2,8 @@
 # Compares flagfleet with Unleash's own export/import on the lab, on the same data in the
 # same run, and prints a table of wall times and HTTP request counts with the ratios.
 #   scripts/bench-lab.sh [--flags N] [--details] [--no-baseline-change] [--server-cpus CORES]
-# (default 1000 flags: about 8 minutes on 2 cores; 5000 flags: about 40 minutes)
+# (default 1000 flags: about 8 minutes on 2 cores, 14 with --server-cpus 0.5; 5000 flags:
+# about 40 minutes)
 # One command does everything: builds flagfleet (release), brings the lab up
 # (scripts/lab.sh up, idempotent), resets hub, spoke1 and spoke2 (spoke3 is not used), seeds
 # the hub with N flags in both environments (development, production: 1-3 strategies with
