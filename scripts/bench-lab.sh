@@ -40,7 +40,7 @@ while [ $# -gt 0 ]; do
     --details|--no-baseline-change) EXTRA+=("$1"); shift ;;
     --server-cpus) EXTRA+=("$1" "${2:?--server-cpus needs a number of cores}"); shift 2 ;;
     --server-cpus=*) EXTRA+=("$1"); shift ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench-lab: unknown argument '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
