@@ -27,6 +27,8 @@ pub(super) struct RawEndpoint {
     pub token_env: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
     pub project: Option<Spanned<String>>,
+    pub allow_insecure_http: Option<Spanned<bool>>,
+    pub ca_file: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -38,6 +40,8 @@ pub(super) struct RawHub {
     pub token_env: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
     pub project: Option<Spanned<String>>,
+    pub allow_insecure_http: Option<Spanned<bool>>,
+    pub ca_file: Option<Spanned<String>>,
     pub environments: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
@@ -70,11 +74,14 @@ pub(super) struct RawSpoke {
     pub token_env: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
     pub project: Option<Spanned<String>>,
+    pub allow_insecure_http: Option<Spanned<bool>>,
+    pub ca_file: Option<Spanned<String>>,
     pub environments: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
     pub select: Option<RawSelect>,
     pub scaffolding: Option<RawScaffolding>,
     #[serde(default)]
     pub prune: bool,
+    pub max_archive: Option<Spanned<i64>>,
     #[serde(default)]
     pub overrides: Vec<Spanned<RawOverride>>,
 }
@@ -119,6 +126,8 @@ impl RawHub {
             token_env: self.token_env.clone(),
             token_file: self.token_file.clone(),
             project: self.project.clone(),
+            allow_insecure_http: self.allow_insecure_http.clone(),
+            ca_file: self.ca_file.clone(),
         }
     }
 }
@@ -131,6 +140,8 @@ impl RawSpoke {
             token_env: self.token_env.clone(),
             token_file: self.token_file.clone(),
             project: self.project.clone(),
+            allow_insecure_http: self.allow_insecure_http.clone(),
+            ca_file: self.ca_file.clone(),
         }
     }
 }
