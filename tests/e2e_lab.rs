@@ -883,6 +883,7 @@ fn a_pruning_spoke_archives_what_the_hub_no_longer_has() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn no_command_leaks_a_token_against_the_lab() {
     let lab = Lab::take(&["hub", "spoke1"]);
     seed::rich_hub(&Admin::new(&lab.hub));
