@@ -536,3 +536,43 @@ fn no_command_leaks_a_token_on_the_stubs_error_paths() {
     });
     assert_no_command_leaks(live_fleet(&spoke_echoes).path());
 }
+
+#[test]
+fn a_proxy_from_the_environment_is_logged_without_its_password_and_no_proxy_ignores_it() {
+    let stub = Stub::start(|_| None);
+    let dir = live_fleet(&stub);
+    let host = stub.base.trim_start_matches("http://");
+    let proxy = format!("http://proxyuser:proxy-secret-pw@{host}");
+    let env = [("HTTP_PROXY", proxy.as_str()), ("NO_PROXY", ""), ("no_proxy", "")];
+
+    let r = run(dir.path(), &["-v", "plan"], &env);
+    assert!(
+        r.stderr.contains(&format!(
+            "requests go through a proxy from the environment (--no-proxy ignores it) instance=\"hub\" proxy=http://{host}"
+        )),
+        "{}",
+        r.stderr
+    );
+    assert!(!format!("{}{}", r.stdout, r.stderr).contains("proxy-secret-pw"));
+
+    let direct = run(dir.path(), &["-v", "--no-proxy", "plan"], &env);
+    assert_eq!(direct.code, 0, "{}", direct.stderr);
+    assert!(!direct.stderr.contains("proxy"), "{}", direct.stderr);
+}
+
+#[test]
+fn a_ca_file_without_certificates_is_refused_before_any_request() {
+    let stub = Stub::start(|_| None);
+    let dir = live_fleet(&stub);
+    let topology = dir.path().join("flagfleet.toml");
+    let text = std::fs::read_to_string(&topology).unwrap();
+    std::fs::write(&topology, text.replacen("token_env = \"HUB_TOKEN\"\n", "token_env = \"HUB_TOKEN\"\nca_file = \"ca.pem\"\n", 1)).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), "not a certificate\n").unwrap();
+    let r = run(dir.path(), &["plan"], &[]);
+    assert_eq!(r.code, 1);
+    assert_eq!(
+        r.stderr.replace(&dir.path().display().to_string(), "[DIR]"),
+        "Error: cannot read the hub: hub: cannot use ca_file [DIR]/ca.pem: no PEM certificate in it\n"
+    );
+    assert!(stub.requests().iter().all(|q| !q.path.starts_with("/hub/")));
+}
