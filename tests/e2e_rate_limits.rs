@@ -1,6 +1,8 @@
 //! End-to-end tests of reads under Unleash's default rate limits, against the lab's
 //! `strict` server (which keeps them: 15 flag searches a minute per client address).
 //!
+//! They run with the `lab` feature, as those of tests/e2e_lab.rs do.
+//!
 //! Each test resets `strict` (a restart starts a fresh rate-limit window) and uses it as the
 //! hub; the spokes are the lab's ordinary servers.
 
@@ -74,6 +76,10 @@ fn searches(server: &Server) -> u64 {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs the Unleash lab: run scripts/test.sh"
+)]
 fn twenty_plans_in_a_minute_never_wait_on_a_rate_limit() {
     let lab = Lab::take(&["strict", "spoke1", "spoke2"]);
     seed::rich_hub(&Admin::new(&lab.strict));
@@ -132,6 +138,10 @@ fn twenty_plans_in_a_minute_never_wait_on_a_rate_limit() {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs the Unleash lab: run scripts/test.sh"
+)]
 fn a_rate_limited_export_waits_visibly_and_only_as_long_as_max_wait_allows() {
     let lab = Lab::take(&["strict"]);
     archived_flag(&Admin::new(&lab.strict), "retired");
@@ -212,6 +222,10 @@ fn all_requests(server: &Server) -> u64 {
 }
 
 #[test]
+#[cfg_attr(
+    not(feature = "lab"),
+    ignore = "needs the Unleash lab: run scripts/test.sh"
+)]
 fn a_sharded_pipeline_reads_the_hub_twice_and_refuses_a_plan_made_before_a_hub_change() {
     let lab = Lab::take(&["strict", "spoke1", "spoke2", "spoke3"]);
     let hub = Admin::new(&lab.strict);
