@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use super::{CliError, Context};
+use super::{CliError, Context, HubArgs};
 use crate::client::ClientOptions;
 use crate::fleet::{FleetState, SpokeState};
 use crate::plan::{self, JsonWriter, Plan, SpokePlan};
@@ -53,6 +53,8 @@ pub(crate) struct Args {
     /// or 10 % of its selected flags), for this run only.
     #[arg(long)]
     allow_mass_archive: bool,
+    #[command(flatten)]
+    hub: HubArgs,
 }
 
 /// How many spokes are read and planned at once unless told otherwise: each holds its
@@ -71,7 +73,7 @@ enum Format {
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let (mut topology, topology_fingerprint) = ctx.topology_with_fingerprint()?;
+    let (mut topology, topology_fingerprint) = ctx.topology_for_plan(&args.hub)?;
     if args.allow_mass_archive {
         super::lift_archive_limits(&mut topology);
     }
@@ -81,7 +83,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         .collect();
     let (hub, _client) = crate::fleet::read_hub(&topology, &ctx.client).await;
     let hub = hub.map_err(crate::fleet::FleetError::Hub)?;
-    let hub_info = plan::hub_info(&topology, crate::state::fingerprint(&hub));
+    let hub_info = plan::hub_info(&topology, crate::state::hub_fingerprint(&hub));
     let options = render::Options {
         color: ctx.color,
         verbose: ctx.verbose,
@@ -206,7 +208,8 @@ where
             let finish = finish.clone();
             tokio::spawn(async move {
                 let spoke = topology.spoke(&name)?;
-                let read = crate::fleet::read_spoke(spoke, &client).await;
+                let mut read = crate::fleet::read_spoke(spoke, &client).await;
+                read.look_up_hub_flags(&topology, spoke, &hub).await;
                 let plan = plan::plan_one(&topology, &hub, &read)?;
                 Some(finish(read, plan))
             })
@@ -245,7 +248,7 @@ pub(super) async fn read_and_plan(
         .collect();
     let (hub, hub_client) = crate::fleet::read_hub(&topology, &ctx.client).await;
     let hub = Arc::new(hub.map_err(crate::fleet::FleetError::Hub)?);
-    let hub_fingerprint = crate::state::fingerprint(&hub);
+    let hub_fingerprint = crate::state::hub_fingerprint(&hub);
     let topology = Arc::new(topology);
     let mut plan = Plan {
         format_version: plan::FORMAT_VERSION,

@@ -30,6 +30,13 @@ pub struct Export {
     pub links: Vec<FeatureLinks>,
 }
 
+/// Only the flags of a batch export (the rest of the answer is skipped unread).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ExportedFlags {
+    pub features: Vec<ExportFeature>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ExportFeature {
@@ -342,7 +349,7 @@ pub struct Projects {
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Project {
     pub id: String,
-    /// Active (not archived) flags of the project; servers before 5.x leave it out.
+    /// Active (not archived) flags of the project (absent on some versions: then unknown).
     #[serde(default, rename = "featureCount")]
     pub feature_count: Option<u64>,
 }
