@@ -39,6 +39,12 @@ pub enum CliError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A file that must not be overwritten exists.
+    #[error("refusing to overwrite {path}: it exists")]
+    Exists {
+        /// The file.
+        path: String,
+    },
     /// Apply refused or could not start.
     #[error("{0}")]
     Apply(String),
@@ -61,6 +67,9 @@ impl CliError {
             CliError::Fleet(crate::fleet::FleetError::Hub(e)) => e.hint(),
             CliError::Fleet(crate::fleet::FleetError::UnknownSpoke { known, .. }) => {
                 Some(format!("spokes: {}", known.join(", ")))
+            }
+            CliError::Exists { .. } => {
+                Some("move it away, or write elsewhere with -c/--config PATH".into())
             }
             CliError::UnknownInstance { known, .. } => {
                 Some(format!("instances: {}", known.join(", ")))
