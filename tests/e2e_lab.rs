@@ -548,6 +548,7 @@ fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
 /// alone; after the last shard every spoke is converged and a whole-fleet plan is empty.
 /// (spoke3 is left out: it refuses the hub's segments by design, see scripts/lab.sh.)
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_fleet_sharded_by_spoke_converges_shard_by_shard() {
     let lab = Lab::take(&["hub", "spoke1", "spoke2"]);
     seed::rich_hub(&Admin::new(&lab.hub));
