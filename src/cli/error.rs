@@ -45,6 +45,14 @@ pub enum CliError {
         /// The file.
         path: String,
     },
+    /// `--hub-snapshot` names a file that is not a snapshot of the hub.
+    #[error("--hub-snapshot {path}: {problem}")]
+    HubSnapshot {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// Apply refused or could not start.
     #[error("{0}")]
     Apply(String),
@@ -71,6 +79,9 @@ impl CliError {
             CliError::Exists { .. } => {
                 Some("move it away, or write elsewhere with -c/--config PATH".into())
             }
+            CliError::HubSnapshot { .. } => Some(
+                "write the hub's snapshot with `flagfleet export HUB --out FILE`, HUB being the hub's name in this topology".into(),
+            ),
             CliError::UnknownInstance { known, .. } => {
                 Some(format!("instances: {}", known.join(", ")))
             }
