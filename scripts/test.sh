@@ -3,6 +3,7 @@
 # unit, snapshot and end-to-end test, and stops the lab again unless it was already up.
 # Extra arguments go to `cargo test`, e.g. `scripts/test.sh --test e2e_lab`. Benchmarks
 # are not run here: they report figures (`cargo bench`), tests assert behaviour.
+# The `lab` feature runs the end-to-end tests (plain `cargo test` lists them as ignored).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -10,4 +11,4 @@ was_up=0
 if scripts/lab.sh status 2>/dev/null | grep -q running; then was_up=1; fi
 if [ "$was_up" = 0 ]; then trap 'scripts/lab.sh down' EXIT; fi
 scripts/lab.sh up
-cargo test --lib --bins --tests --examples "$@"
+cargo test --features lab --lib --bins --tests --examples "$@"

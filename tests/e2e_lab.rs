@@ -1,5 +1,9 @@
 //! End-to-end tests against the real Unleash lab (`scripts/lab.sh up`).
 //!
+//! They run with the `lab` feature, which `scripts/test.sh` sets after starting the lab;
+//! plain `cargo test` lists them as ignored, and with the feature but without the lab they
+//! fail (see [`Lab::take`]). Every test here carries the same `cfg_attr` line.
+//!
 //! Each test takes the lab lock, resets the servers it uses, seeds them through the admin
 //! API, and runs the real `flagfleet` binary or library against them.
 
@@ -77,6 +81,7 @@ fn read_snapshot(path: &Path) -> snapshot::Snapshot {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn export_reads_every_field_of_a_rich_hub_faithfully() {
     let lab = Lab::take(&["hub"]);
     seed::rich_hub(&Admin::new(&lab.hub));
@@ -171,6 +176,7 @@ fn read_counting(lab: &Lab, topo: &Path) -> (State, u64) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_thousand_more_flags_add_no_requests_and_keep_their_strategy_order() {
     let lab = Lab::take(&["hub"]);
     let admin = Admin::new(&lab.hub);
@@ -216,6 +222,7 @@ fn a_thousand_more_flags_add_no_requests_and_keep_their_strategy_order() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn validate_reports_every_instance_and_every_problem() {
     let lab = Lab::take(&[]);
     let dir = tempfile::tempdir().unwrap();
@@ -356,6 +363,7 @@ fn action_lines(plan: &flagfleet::plan::Plan) -> String {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn plan_against_an_empty_and_a_drifted_spoke() {
     let lab = Lab::take(&["hub", "spoke1", "spoke2"]);
     seed::rich_hub(&Admin::new(&lab.hub));
@@ -393,6 +401,7 @@ fn plan_against_an_empty_and_a_drifted_spoke() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn planning_requests_do_not_grow_with_single_strategy_flags() {
     let lab = Lab::take(&["hub", "spoke1"]);
     let admin = Admin::new(&lab.hub);
@@ -473,6 +482,7 @@ fn read_live_state(server: &lab::Server) -> State {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
     let lab = Lab::take(&["hub", "spoke1", "spoke2"]);
     seed::rich_hub(&Admin::new(&lab.hub));
@@ -535,6 +545,7 @@ fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_changed_strategy_costs_one_write_and_the_order_stays() {
     let lab = Lab::take(&["hub", "spoke1"]);
     let hub = Admin::new(&lab.hub);
@@ -605,6 +616,7 @@ fn a_changed_strategy_costs_one_write_and_the_order_stays() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_failing_action_stops_only_what_depends_on_it() {
     // spoke3 allows one value per segment: both hub segments are refused by the server.
     let lab = Lab::take(&["hub", "spoke3"]);
@@ -640,6 +652,7 @@ fn a_failing_action_stops_only_what_depends_on_it() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_stale_saved_plan_is_refused_before_any_change() {
     let lab = Lab::take(&["hub", "spoke1"]);
     seed::rich_hub(&Admin::new(&lab.hub));
@@ -704,6 +717,7 @@ fn a_stale_saved_plan_is_refused_before_any_change() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn apply_refuses_to_run_unattended_without_auto_approve() {
     let lab = Lab::take(&["hub", "spoke1"]);
     seed::rich_hub(&Admin::new(&lab.hub));
@@ -716,6 +730,7 @@ fn apply_refuses_to_run_unattended_without_auto_approve() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn an_interrupted_apply_converges_on_rerun_without_duplicates() {
     let lab = Lab::take(&["hub", "spoke1"]);
     let hub = Admin::new(&lab.hub);
@@ -778,6 +793,7 @@ fn an_interrupted_apply_converges_on_rerun_without_duplicates() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn spokes_are_applied_concurrently() {
     let lab = Lab::take(&["hub", "spoke1", "spoke2", "spoke3"]);
     seed::bulk_flags(&Admin::new(&lab.hub), 60);
@@ -835,6 +851,7 @@ fn spokes_are_applied_concurrently() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_pruning_spoke_archives_what_the_hub_no_longer_has() {
     let lab = Lab::take(&["hub", "spoke1"]);
     let (hub, spoke) = (Admin::new(&lab.hub), Admin::new(&lab.spoke1));

@@ -81,7 +81,7 @@ impl Lab {
         let env_file = root.join(".lab/lab.env");
         let text = std::fs::read_to_string(&env_file).unwrap_or_else(|_| {
             panic!(
-                "the Unleash lab is not running ({} missing): run `scripts/test.sh`, or `scripts/lab.sh up` before `cargo test`",
+                "the Unleash lab is not running ({} missing): run `scripts/test.sh`, or `scripts/lab.sh up` before `cargo test --features lab`",
                 env_file.display()
             )
         });
