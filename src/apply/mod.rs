@@ -433,3 +433,83 @@ fn progress(
 pub fn default_backup_dir() -> PathBuf {
     Path::new(".flagfleet").join("backups")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Verb;
+
+    fn create(name: &str) -> Action {
+        Action {
+            kind: Kind::Flag,
+            name: name.into(),
+            action: Verb::Create,
+            reason: "missing on spoke".into(),
+            blocked: false,
+            depends_on: vec![],
+            diff: None,
+            environments: vec![],
+            notes: vec![],
+        }
+    }
+
+    fn options(parallelism: usize, grace: Duration) -> Options {
+        Options {
+            parallelism,
+            backup_dir: PathBuf::new(),
+            progress: Progress::Quiet,
+            interrupt: Interrupt::default(),
+            grace,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_starts_no_new_action_and_lets_the_running_one_finish() {
+        let actions: Vec<Action> = ["a", "b", "c"].map(create).into();
+        let refs: Vec<&Action> = actions.iter().collect();
+        let options = options(1, Duration::from_secs(5));
+        let interrupt = options.interrupt.clone();
+        let outcomes = run("eu", &refs, &options, None, |a: &Action| {
+            let interrupt = interrupt.clone();
+            let first = a.name == "a";
+            async move {
+                if first {
+                    // The signal arrives while the first action is in flight.
+                    interrupt.set();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(())
+            }
+        })
+        .await;
+        assert_eq!(
+            outcomes,
+            [
+                ("flag:a".to_string(), Outcome::Applied),
+                ("flag:b".into(), Outcome::NotAttempted(INTERRUPTED.into())),
+                ("flag:c".into(), Outcome::NotAttempted(INTERRUPTED.into())),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_action_still_in_flight_after_the_grace_period_is_reported_unknown() {
+        let actions = [create("slow")];
+        let refs: Vec<&Action> = actions.iter().collect();
+        let options = options(1, Duration::from_millis(100));
+        let interrupt = options.interrupt.clone();
+        let outcomes = run("eu", &refs, &options, None, |_| {
+            let interrupt = interrupt.clone();
+            async move {
+                interrupt.set();
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(())
+            }
+        })
+        .await;
+        assert!(
+            matches!(&outcomes[0].1, Outcome::Failed(m) if m.contains("may or may not have taken effect")),
+            "{outcomes:?}"
+        );
+    }
+}

@@ -1,6 +1,7 @@
 //! Apply that a release pipeline can trust: one run converges through injected faults,
 //! concurrent creates of one tag do not race, two applies do not interleave, a signal
-//! leaves a report, and a saved plan runs only as reviewed.
+//! leaves a report, and a saved plan runs only as reviewed. Like every test of the
+//! `e2e_lab` target, they run with the `lab` feature.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -150,16 +151,19 @@ fn converges_through_faults(seed: u64) {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_cold_apply_through_faults_converges_in_one_run_seed_1() {
     converges_through_faults(1);
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_cold_apply_through_faults_converges_in_one_run_seed_2() {
     converges_through_faults(2);
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn flags_sharing_new_tags_are_created_in_one_run_at_parallelism_8() {
     let lab = Lab::take(&["hub", "spoke1"]);
     seed_fleet_hub(&lab);
@@ -236,6 +240,7 @@ fn apply_in_background(
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_second_apply_to_a_locked_spoke_fails_naming_the_holder_and_nothing_is_lost() {
     let lab = Lab::take(&["hub", "spoke1"]);
     let hub = Admin::new(&lab.hub);
@@ -284,6 +289,7 @@ fn a_second_apply_to_a_locked_spoke_fails_naming_the_holder_and_nothing_is_lost(
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_spoke_changed_between_plan_and_first_write_is_refused_and_nothing_written() {
     let lab = Lab::take(&["hub", "spoke1"]);
     seed::rich_hub(&Admin::new(&lab.hub));
@@ -324,6 +330,7 @@ fn a_spoke_changed_between_plan_and_first_write_is_refused_and_nothing_written()
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn sigterm_mid_apply_reports_exits_130_and_a_rerun_converges() {
     let lab = Lab::take(&["hub", "spoke1"]);
     let hub = Admin::new(&lab.hub);
@@ -381,6 +388,7 @@ fn sigterm_mid_apply_reports_exits_130_and_a_rerun_converges() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn a_saved_plan_whose_actions_were_edited_is_refused() {
     let lab = Lab::take(&["hub", "spoke1"]);
     seed::rich_hub(&Admin::new(&lab.hub));
@@ -421,6 +429,7 @@ fn a_saved_plan_whose_actions_were_edited_is_refused() {
 }
 
 #[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn skip_unreachable_applies_the_readable_spokes_and_reports_the_others() {
     let lab = Lab::take(&["hub", "spoke1"]);
     seed::rich_hub(&Admin::new(&lab.hub));
