@@ -47,6 +47,28 @@ impl SpokeState {
             client,
         }
     }
+
+    /// Finds out which hub flags synced to `spoke` that the spoke lacks are taken there
+    /// outside its project's active flags (archived, or in another project): the plan
+    /// blocks those instead of creating them. Live spokes only (a snapshot holds every
+    /// such name); a failure makes the spoke unreadable. Fingerprints the state again.
+    pub async fn look_up_hub_flags(&mut self, topology: &Topology, spoke: &Spoke, hub: &State) {
+        let (Ok(state), Some(client)) = (&mut self.state, &self.client) else {
+            return;
+        };
+        let names = hub
+            .flags
+            .iter()
+            .filter(|(name, flag)| crate::desired::selected(topology, spoke, name, flag))
+            .map(|(name, _)| name.as_str());
+        match state::look_up_taken(client, state, names).await {
+            Ok(()) => self.fingerprint = Some(state::fingerprint(state)),
+            Err(e) => {
+                self.state = Err(ReadError::Client(e));
+                self.fingerprint = None;
+            }
+        }
+    }
 }
 
 /// The hub and the selected spokes as read.
@@ -66,7 +88,7 @@ impl FleetState {
     /// A fleet as read, fingerprinted.
     pub fn new(hub: State, hub_client: Option<Client>, spokes: Vec<SpokeState>) -> Self {
         Self {
-            hub_fingerprint: state::fingerprint(&hub),
+            hub_fingerprint: state::hub_fingerprint(&hub),
             hub,
             hub_client,
             spokes,
@@ -98,23 +120,29 @@ pub fn select_spokes<'t>(
         .collect())
 }
 
-/// Reads the hub and the spokes `only` names (all when empty), concurrently.
+/// Reads the hub and the spokes `only` names (all when empty), concurrently; then looks
+/// up, on each spoke, the hub flags it lacks ([`SpokeState::look_up_hub_flags`]).
 pub async fn read(
     topology: &Topology,
     only: &[String],
     options: &ClientOptions,
 ) -> Result<FleetState, FleetError> {
-    let spokes = select_spokes(topology, only)?;
-    let spoke_reads = join_all(spokes.iter().map(|s| read_spoke(s, options)));
-    let ((hub, hub_client), spokes) = tokio::join!(read_hub(topology, options), spoke_reads);
-    Ok(FleetState::new(
-        hub.map_err(FleetError::Hub)?,
-        hub_client,
-        spokes,
-    ))
+    let selected = select_spokes(topology, only)?;
+    let spoke_reads = join_all(selected.iter().map(|s| read_spoke(s, options)));
+    let ((hub, hub_client), mut spokes) = tokio::join!(read_hub(topology, options), spoke_reads);
+    let hub = hub.map_err(FleetError::Hub)?;
+    join_all(
+        spokes
+            .iter_mut()
+            .zip(&selected)
+            .map(|(read, spoke)| read.look_up_hub_flags(topology, spoke, &hub)),
+    )
+    .await;
+    Ok(FleetState::new(hub, hub_client, spokes))
 }
 
-/// Reads the hub alone.
+/// Reads the hub alone, for planning: its names taken outside its project's active
+/// flags are not read (they change no action).
 pub async fn read_hub(
     topology: &Topology,
     options: &ClientOptions,
@@ -128,7 +156,8 @@ pub async fn read_hub(
     .await
 }
 
-/// Reads one spoke, in the environments it syncs.
+/// Reads one spoke, in the environments it syncs; the names a plan needs to know are
+/// taken there come after the hub is read ([`SpokeState::look_up_hub_flags`]).
 pub async fn read_spoke(spoke: &Spoke, options: &ClientOptions) -> SpokeState {
     let mut envs: Vec<String> = spoke.environments.values().cloned().collect();
     envs.sort();
@@ -147,7 +176,14 @@ async fn read_one(
         Err(e) => return (Err(e), None),
     };
     let started = std::time::Instant::now();
-    let result = state::read(instance, client.as_ref(), environments, is_hub).await;
+    let result = state::read_with(
+        instance,
+        client.as_ref(),
+        environments,
+        is_hub,
+        state::Taken::Later,
+    )
+    .await;
     if let Ok(s) = &result {
         tracing::info!(
             instance = %instance.name,

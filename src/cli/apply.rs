@@ -11,7 +11,7 @@ use std::time::Duration;
 use comfy_table::{presets, CellAlignment, Table};
 
 use super::plan::{read_and_plan, SPOKES_AT_ONCE};
-use super::{CliError, Context};
+use super::{CliError, Context, HubArgs};
 use crate::apply::lock::{self, Locks};
 use crate::apply::{self, Outcome, Progress, SpokeReport};
 use crate::plan::{self, Action, Plan, SpokePlan};
@@ -25,7 +25,8 @@ use crate::render::{self, human};
 ///
 /// With PLAN_FILE (from `flagfleet plan --out`): re-reads the hub and every spoke first and
 /// refuses, before changing anything, if any state differs from when the plan was made or
-/// if the actions planned now differ from the saved ones.
+/// if the actions planned now differ from the saved ones. With --hub-snapshot, the hub is
+/// that snapshot: take it right before applying (docs/state.md, sharded pipelines).
 ///
 /// Each spoke is locked for the whole apply (a second apply fails, or waits up to
 /// --lock-timeout). Right before its first write, a spoke is read again and refused if it
@@ -67,10 +68,12 @@ pub(crate) struct Args {
     /// refusing the whole run when a spoke cannot be read.
     #[arg(long)]
     skip_unreachable: bool,
+    #[command(flatten)]
+    hub: HubArgs,
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let (topology, topology_fp) = ctx.topology_with_fingerprint()?;
+    let (topology, topology_fp) = ctx.topology_for_plan(&args.hub)?;
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
     let mut spokes = args.spokes.clone();
     if let Some(saved) = &saved {

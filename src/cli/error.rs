@@ -42,6 +42,14 @@ pub enum CliError {
     /// A spoke is locked by another apply.
     #[error(transparent)]
     Lock(#[from] crate::apply::lock::LockError),
+    /// `--hub-snapshot` names a file that is not a snapshot of the hub.
+    #[error("--hub-snapshot {path}: {problem}")]
+    HubSnapshot {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// Apply refused or could not start.
     #[error("{0}")]
     Apply(String),
@@ -68,6 +76,9 @@ impl CliError {
             CliError::Lock(crate::apply::lock::LockError::Held { .. }) => Some(
                 "wait for that apply to finish, or pass --lock-timeout SECONDS to wait for it; remove the lock file only if that apply surely no longer runs"
                     .into(),
+            ),
+            CliError::HubSnapshot { .. } => Some(
+                "write the hub's snapshot with `flagfleet export HUB --out FILE`, HUB being the hub's name in this topology".into(),
             ),
             CliError::UnknownInstance { known, .. } => {
                 Some(format!("instances: {}", known.join(", ")))

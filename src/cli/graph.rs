@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use super::plan::SPOKES_AT_ONCE;
-use super::{CliError, Context};
+use super::{CliError, Context, HubArgs};
 
 /// Print each spoke's dependency graph as Graphviz DOT.
 ///
@@ -18,10 +18,12 @@ pub(crate) struct Args {
     /// Only this spoke (repeatable).
     #[arg(long = "spoke", value_name = "NAME")]
     spokes: Vec<String>,
+    #[command(flatten)]
+    hub: HubArgs,
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let (topology, fingerprint) = ctx.topology_with_fingerprint()?;
+    let (topology, fingerprint) = ctx.topology_for_plan(&args.hub)?;
     let (_, _, plan) = super::plan::read_and_plan(
         ctx,
         topology,

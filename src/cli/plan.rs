@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 
-use super::{CliError, Context};
+use super::{CliError, Context, HubArgs};
 use crate::client::ClientOptions;
 use crate::fleet::{FleetState, SpokeState};
 use crate::plan::{self, JsonWriter, Plan, SpokePlan};
@@ -49,6 +49,8 @@ pub(crate) struct Args {
     /// Spokes read and planned at once (each holds its whole state in memory meanwhile).
     #[arg(long, default_value_t = SPOKES_AT_ONCE, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: u16,
+    #[command(flatten)]
+    hub: HubArgs,
 }
 
 /// How many spokes are read and planned at once unless told otherwise: each holds its
@@ -67,14 +69,14 @@ enum Format {
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let (topology, topology_fingerprint) = ctx.topology_with_fingerprint()?;
+    let (topology, topology_fingerprint) = ctx.topology_for_plan(&args.hub)?;
     let names: Vec<String> = crate::fleet::select_spokes(&topology, &args.spokes)?
         .iter()
         .map(|s| s.instance.name.clone())
         .collect();
     let (hub, _client) = crate::fleet::read_hub(&topology, &ctx.client).await;
     let hub = hub.map_err(crate::fleet::FleetError::Hub)?;
-    let hub_info = plan::hub_info(&topology, crate::state::fingerprint(&hub));
+    let hub_info = plan::hub_info(&topology, crate::state::hub_fingerprint(&hub));
     let options = render::Options {
         color: ctx.color,
         verbose: ctx.verbose,
@@ -199,7 +201,8 @@ where
             let finish = finish.clone();
             tokio::spawn(async move {
                 let spoke = topology.spoke(&name)?;
-                let read = crate::fleet::read_spoke(spoke, &client).await;
+                let mut read = crate::fleet::read_spoke(spoke, &client).await;
+                read.look_up_hub_flags(&topology, spoke, &hub).await;
                 let plan = plan::plan_one(&topology, &hub, &read)?;
                 Some(finish(read, plan))
             })
@@ -238,7 +241,7 @@ pub(super) async fn read_and_plan(
         .collect();
     let (hub, hub_client) = crate::fleet::read_hub(&topology, &ctx.client).await;
     let hub = Arc::new(hub.map_err(crate::fleet::FleetError::Hub)?);
-    let hub_fingerprint = crate::state::fingerprint(&hub);
+    let hub_fingerprint = crate::state::hub_fingerprint(&hub);
     let topology = Arc::new(topology);
     let mut plan = Plan {
         format_version: plan::FORMAT_VERSION,
