@@ -42,6 +42,12 @@ pub enum CliError {
     /// A spoke is locked by another apply.
     #[error(transparent)]
     Lock(#[from] crate::apply::lock::LockError),
+    /// A file that must not be overwritten exists.
+    #[error("refusing to overwrite {path}: it exists")]
+    Exists {
+        /// The file.
+        path: String,
+    },
     /// `--hub-snapshot` names a file that is not a snapshot of the hub.
     #[error("--hub-snapshot {path}: {problem}")]
     HubSnapshot {
@@ -77,6 +83,9 @@ impl CliError {
                 "wait for that apply to finish, or pass --lock-timeout SECONDS to wait for it; remove the lock file only if that apply surely no longer runs"
                     .into(),
             ),
+            CliError::Exists { .. } => {
+                Some("move it away, or write elsewhere with -c/--config PATH".into())
+            }
             CliError::HubSnapshot { .. } => Some(
                 "write the hub's snapshot with `flagfleet export HUB --out FILE`, HUB being the hub's name in this topology".into(),
             ),
