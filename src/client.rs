@@ -57,9 +57,10 @@ const RAW_BODY_CHARS: usize = 300;
 pub struct ClientOptions {
     /// Time allowed for one request, connection included.
     pub timeout: Duration,
-    /// How many times a failed idempotent request is retried.
+    /// How many times a failed request is retried (and how many times a create whose
+    /// answer was lost is looked up and sent again).
     pub retries: u32,
-    /// The first backoff delay; doubled on each retry, with jitter.
+    /// The first backoff delay; doubled on each retry up to [`MAX_BACKOFF`], with jitter.
     pub backoff: Duration,
     /// How 429 answers are waited out (shared by every client of the run).
     pub rate_limit: RateLimitWait,
@@ -73,12 +74,18 @@ pub struct ClientOptions {
     pub ca_file: Option<PathBuf>,
 }
 
+/// The longest wait between two attempts of one request (before jitter).
+pub const MAX_BACKOFF: Duration = Duration::from_secs(4);
+
 impl Default for ClientOptions {
+    /// Sized for gateways that fail about one request in eight (13 %): a request fails for
+    /// good only after 9 failures in a row (0.13^9, about 1 in 10^8 requests), after
+    /// waiting at most 0.2 + 0.4 + ... + 4 + 4 s, about 19 s with jitter.
     fn default() -> Self {
         Self {
             timeout: Duration::from_secs(30),
-            retries: 3,
-            backoff: Duration::from_millis(250),
+            retries: 8,
+            backoff: Duration::from_millis(200),
             rate_limit: RateLimitWait::default(),
             max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
             no_proxy: false,
@@ -234,6 +241,21 @@ impl ClientError {
         matches!(self, ClientError::Unreachable { .. }) || matches!(self.status(), Some(502..=504))
     }
 
+    /// Whether the server refused a create because the object exists already: 409, or
+    /// the HTTP 500 Unleash answers when two creates of one tag race
+    /// (`duplicate key value violates unique constraint`).
+    pub fn is_already_exists(&self) -> bool {
+        match self {
+            ClientError::Status { status: 409, .. } => true,
+            ClientError::Status {
+                status: 500,
+                message,
+                ..
+            } => message.contains("duplicate key value violates unique constraint"),
+            _ => false,
+        }
+    }
+
     /// The HTTP status, when the server answered.
     pub fn status(&self) -> Option<u16> {
         match self {
@@ -344,6 +366,11 @@ impl Client {
         &self.instance
     }
 
+    /// How many times a failed request is retried (see [`ClientOptions::retries`]).
+    pub fn retries(&self) -> u32 {
+        self.options.retries
+    }
+
     /// How many HTTP requests this client has sent (retries included).
     pub fn requests(&self) -> u64 {
         self.requests.load(Ordering::Relaxed)
@@ -374,9 +401,10 @@ impl Client {
         self.send(method, &path, body, true).await
     }
 
-    /// A write that creates something (POST): sent once. After an ambiguous failure the
-    /// caller must find out whether it took effect before trying again, or a flaky network
-    /// could leave a duplicate.
+    /// A write that creates something (POST): repeated only when it surely was not
+    /// processed (429, 503, or no connection made). After an ambiguous failure
+    /// ([`ClientError::is_ambiguous`]) the caller must find out whether it took effect
+    /// before sending it again, or a flaky network could leave a duplicate.
     pub async fn create<T: DeserializeOwned, B: Serialize>(
         &self,
         path: Path<'_>,
@@ -394,10 +422,9 @@ impl Client {
     ) -> Result<T, ClientError> {
         let url = self.url(path)?;
         let shown = path.to_string();
-        let mut attempt = 0;
+        let mut retry = 0;
         let mut limited = 0;
         loop {
-            attempt += 1;
             let mut request = self.http.request(method.clone(), url.clone());
             if let Some(body) = body {
                 request = request.json(body);
@@ -426,20 +453,30 @@ impl Client {
                     continue;
                 }
             }
-            let retry_after = match &outcome {
-                Ok(r) if is_transient(r.status()) => Some(retry_after(r.headers())),
-                Err(e) if !e.is_builder() => Some(None),
+            let transient = match &outcome {
+                Ok(r) if is_transient(r.status()) => Some(Transient {
+                    what: format!("HTTP {}", r.status().as_u16()),
+                    retry_after: retry_after(r.headers()),
+                    not_processed: not_processed(r.status()),
+                }),
+                Err(e) if !e.is_builder() => Some(Transient {
+                    what: error_chain(e),
+                    retry_after: None,
+                    // A connection that was never made carried no request.
+                    not_processed: e.is_connect(),
+                }),
                 _ => None,
             };
-            // A write that creates is repeated only when it surely did not arrive: a
-            // connection that was never made.
-            let surely_not_sent = matches!(&outcome, Err(e) if e.is_connect());
-            if let Some(wait) = retry_after {
-                if (idempotent || surely_not_sent) && attempt <= self.options.retries {
-                    let delay = wait.unwrap_or_else(|| self.backoff(attempt));
+            if let Some(t) = transient {
+                // A write that creates is repeated only when it surely was not processed;
+                // otherwise the caller looks first.
+                if (idempotent || t.not_processed) && retry < self.options.retries {
+                    retry += 1;
+                    let delay = t.retry_after.unwrap_or_else(|| self.backoff(retry));
                     tracing::warn!(
-                        instance = %self.instance, %method, path = %shown, attempt,
-                        "transient failure, retrying in {} ms", delay.as_millis()
+                        instance = %self.instance, %method, path = %shown, retry,
+                        "{}; retry {retry} of {} in {} ms", t.what, self.options.retries,
+                        delay.as_millis()
                     );
                     tokio::time::sleep(delay).await;
                     continue;
@@ -453,7 +490,7 @@ impl Client {
             let status = response.status();
             tracing::debug!(
                 instance = %self.instance, %method, path = %shown, status = status.as_u16(),
-                ms = started.elapsed().as_millis() as u64, "request"
+                retry, ms = started.elapsed().as_millis() as u64, "request"
             );
             if status.is_redirection() {
                 let location = response
@@ -573,12 +610,16 @@ impl Client {
         Ok(url)
     }
 
-    fn backoff(&self, attempt: u32) -> Duration {
+    /// The wait before retry `retry` (1, 2, ...): exponential up to [`MAX_BACKOFF`], with
+    /// jitter of +-50 % so that concurrent requests that failed together do not retry
+    /// together.
+    fn backoff(&self, retry: u32) -> Duration {
         let base = self
             .options
             .backoff
-            .saturating_mul(1 << (attempt - 1).min(6));
-        let jitter = fastrand::f64() * 0.5 + 0.75;
+            .saturating_mul(1 << (retry.max(1) - 1).min(16))
+            .min(MAX_BACKOFF.max(self.options.backoff));
+        let jitter = fastrand::f64() + 0.5;
         base.mul_f64(jitter)
     }
 }
@@ -616,6 +657,25 @@ impl fmt::Display for Path<'_> {
         }
         Ok(())
     }
+}
+
+/// A failure worth another attempt.
+struct Transient {
+    /// What failed, for the log line.
+    what: String,
+    /// The server's `Retry-After`, if it gave one.
+    retry_after: Option<Duration>,
+    /// Whether the request surely had no effect, so that even a create may be repeated.
+    not_processed: bool,
+}
+
+/// A 503 comes from a gateway or a server that is not taking requests (and a 429, waited
+/// out apart, is refused before any work). 502 and 504 may come after the server acted.
+fn not_processed(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE
+    )
 }
 
 /// Answers worth retrying a few times with backoff (429 is waited out apart, see
@@ -881,6 +941,64 @@ mod tests {
             err.to_string(),
             "stub: GET /api/x failed with HTTP 502: busy"
         );
+    }
+
+    #[tokio::test]
+    async fn a_create_is_repeated_after_503_and_429_but_not_after_a_gateway_error() {
+        let url = stub(vec![
+            "HTTP/1.1 503 Service Unavailable\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            "HTTP/1.1 429 Too Many Requests\r\nretry-after: 0\r\nconnection: close\r\ncontent-length: 0\r\n\r\n",
+            OK,
+        ])
+        .await;
+        let c = client(&url);
+        let v: serde_json::Value = c.create(Path::new(&["api", "x"]), &()).await.unwrap();
+        assert_eq!((v["ok"].as_bool(), c.requests()), (Some(true), 3));
+
+        for ambiguous in ["502 Bad Gateway", "504 Gateway Timeout"] {
+            let answer =
+                format!("HTTP/1.1 {ambiguous}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n");
+            let url = crate::stub::serve(vec![answer, OK.to_string()]).await.0;
+            let c = client(&url);
+            let err = c
+                .create::<serde_json::Value, _>(Path::new(&["api", "x"]), &())
+                .await
+                .unwrap_err();
+            assert!(err.is_ambiguous(), "{err}");
+            assert_eq!(c.requests(), 1, "{ambiguous}: the caller looks first");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_create_whose_connection_drops_without_an_answer_is_not_repeated() {
+        // The stub closes the connection without a word: the request may have arrived.
+        let url = stub(vec!["", OK]).await;
+        let c = client(&url);
+        let err = c
+            .create::<serde_json::Value, _>(Path::new(&["api", "x"]), &())
+            .await
+            .unwrap_err();
+        assert!(err.is_ambiguous(), "{err}");
+        assert_eq!(c.requests(), 1);
+    }
+
+    #[test]
+    fn a_409_and_unleashs_duplicate_key_500_mean_the_object_exists() {
+        let status = |status: u16, message: &str| ClientError::Status {
+            instance: "dc1".into(),
+            method: Method::POST,
+            path: "/api/admin/tags".into(),
+            status,
+            message: message.into(),
+        };
+        assert!(status(409, "exists").is_already_exists());
+        assert!(status(
+            500,
+            r#"duplicate key value violates unique constraint "tags_pkey""#
+        )
+        .is_already_exists());
+        assert!(!status(500, "Internal Server Error").is_already_exists());
+        assert!(!status(400, "bad").is_already_exists());
     }
 
     #[tokio::test]

@@ -7,6 +7,7 @@
 //! Each test takes the lab lock, resets the servers it uses, seeds them through the admin
 //! API, and runs the real `flagfleet` binary or library against them.
 
+mod apply_trust;
 mod lab;
 
 use std::path::Path;

@@ -7,10 +7,11 @@
 //! create is repeated, so a flaky network never leaves a duplicate.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use tokio::sync::OnceCell;
 
 use super::target::Target;
 use crate::client::{Client, ClientError, Path};
@@ -28,8 +29,14 @@ pub(super) struct LiveSpoke<'a> {
     pub target: &'a Target<'a>,
     segment_ids: Mutex<HashMap<String, i64>>,
     /// Tags (type, value) that exist on the spoke, read when the first flag is created.
-    tags: tokio::sync::OnceCell<Mutex<HashSet<(String, String)>>>,
+    tags: OnceCell<HashSet<TagKey>>,
+    /// One create per tag the spoke lacks, shared by every flag that needs it (single
+    /// flight: concurrent flag creates wait for the same tag create instead of racing it).
+    tag_creates: Mutex<HashMap<TagKey, Arc<OnceCell<()>>>>,
 }
+
+/// A tag as (type, value).
+type TagKey = (String, String);
 
 type Result<T> = std::result::Result<T, ClientError>;
 
@@ -48,7 +55,8 @@ impl<'a> LiveSpoke<'a> {
                     .map(|s| (s.name, s.id))
                     .collect(),
             ),
-            tags: tokio::sync::OnceCell::new(),
+            tags: OnceCell::new(),
+            tag_creates: Mutex::default(),
         })
     }
 
@@ -144,6 +152,14 @@ impl<'a> LiveSpoke<'a> {
         self.segment_ids.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The spoke's segment names by id.
+    fn segment_names(&self) -> HashMap<i64, String> {
+        self.lock_ids()
+            .iter()
+            .map(|(n, id)| (*id, n.clone()))
+            .collect()
+    }
+
     fn segment_id(&self, name: &str) -> Result<i64> {
         self.lock_ids()
             .get(name)
@@ -193,8 +209,14 @@ impl<'a> LiveSpoke<'a> {
         Ok(self.create_or_find(path, body, check).await?.0)
     }
 
-    /// [`Self::create_checked`], also telling whether the object was found after an
-    /// ambiguous failure (`true`) rather than created by this call's answer (`false`).
+    /// [`Self::create_checked`], also telling whether the object was found by a lookup
+    /// (`true`) rather than created by this call's answer (`false`).
+    ///
+    /// The client repeats a create that surely was not processed (429, 503). After an
+    /// ambiguous failure (no answer, reset, 502, 504) the object is looked up and the
+    /// create sent again only if it is not there, up to the client's retry budget. A
+    /// refusal because the object exists (409, or Unleash's 500 for a duplicate key) is
+    /// checked by the same lookup and counts as done when the object is there.
     async fn create_or_find<F, Fut>(
         &self,
         path: Path<'_>,
@@ -205,16 +227,28 @@ impl<'a> LiveSpoke<'a> {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<Option<Value>>>,
     {
-        match self.client.create::<Value, _>(path.clone(), body).await {
-            Ok(v) => Ok((v, false)),
-            Err(e) if e.is_ambiguous() => {
-                tracing::warn!(instance = %self.client.instance(), "ambiguous failure ({e}); checking whether the create took effect");
-                match check().await? {
+        let mut repeat = 0;
+        loop {
+            let e = match self.client.create::<Value, _>(path.clone(), body).await {
+                Ok(v) => return Ok((v, false)),
+                Err(e) => e,
+            };
+            let instance = self.client.instance();
+            if e.is_already_exists() {
+                tracing::info!(%instance, "{e}; looking it up");
+                return match check().await? {
                     Some(v) => Ok((v, true)),
-                    None => Ok((self.client.create(path, body).await?, false)),
-                }
+                    None => Err(e),
+                };
             }
-            Err(e) => Err(e),
+            if !e.is_ambiguous() || repeat >= self.client.retries() {
+                return Err(e);
+            }
+            repeat += 1;
+            tracing::warn!(%instance, "{e}; checking whether the create took effect (lookup {repeat})");
+            if let Some(v) = check().await? {
+                return Ok((v, true));
+            }
         }
     }
 
@@ -233,27 +267,29 @@ impl<'a> LiveSpoke<'a> {
                     .get(Path::new(&["api", "admin", "tags"]))
                     .await?;
                 let known = list.tags.into_iter().map(|t| (t.tag_type, t.tag_value));
-                Ok::<_, ClientError>(Mutex::new(known.collect()))
+                Ok::<_, ClientError>(known.collect())
             })
             .await?;
-        let lock = || known.lock().unwrap_or_else(|p| p.into_inner());
         for t in tags {
             let key = (t.kind.clone(), t.value.clone());
-            if lock().contains(&key) {
+            if known.contains(&key) {
                 continue;
             }
-            let created = self
-                .create_checked(Path::new(&["api", "admin", "tags"]), &tag_body(t), || {
+            let once = self
+                .tag_creates
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .entry(key)
+                .or_default()
+                .clone();
+            once.get_or_try_init(|| async {
+                self.create_checked(Path::new(&["api", "admin", "tags"]), &tag_body(t), || {
                     self.exists(Path::new(&["api", "admin", "tags", &t.kind, &t.value]))
                 })
-                .await;
-            if let Err(e) = created {
-                // 409: it exists, made meanwhile for another flag.
-                if e.status() != Some(409) {
-                    return Err(e);
-                }
-            }
-            lock().insert(key);
+                .await
+                .map(drop)
+            })
+            .await?;
         }
         Ok(())
     }
@@ -389,13 +425,10 @@ impl<'a> LiveSpoke<'a> {
                 || have.windows(2).any(|w| {
                     w[0].sort_order.unwrap_or_default() >= w[1].sort_order.unwrap_or_default()
                 }));
-        let segment_names: HashMap<i64, String> = if have.is_empty() {
+        let segment_names = if have.is_empty() {
             HashMap::new()
         } else {
-            self.lock_ids()
-                .iter()
-                .map(|(n, id)| (*id, n.clone()))
-                .collect()
+            self.segment_names()
         };
         for (i, s) in want.strategies.iter().enumerate() {
             match have.get(i).and_then(|h| Some((h, h.id.clone()?))) {
@@ -413,14 +446,19 @@ impl<'a> LiveSpoke<'a> {
                 }
                 None => {
                     let body = self.strategy_body(s, json!(i))?;
+                    // Strategies have no natural key: after a lost answer, one that is
+                    // new since this environment was read and holds the same content is
+                    // the one this create made.
                     let created = self
                         .create_checked(Path::new(&base), &body, || async {
                             let list: wire::StrategyList =
                                 self.client.get(Path::new(&base)).await?;
+                            let names = self.segment_names();
                             Ok(list
                                 .into_iter()
-                                .find(|s| s.id.as_ref().is_some_and(|id| !known.contains(id)))
-                                .map(|s| json!({"id": s.id})))
+                                .filter(|h| h.id.as_ref().is_some_and(|id| !known.contains(id)))
+                                .find(|h| same_strategy(s, h, &names))
+                                .map(|h| json!({"id": h.id})))
                         })
                         .await?;
                     let id = created
@@ -747,7 +785,7 @@ mod tests {
     use super::*;
     use crate::client::{ClientOptions, Token};
     use crate::plan::{Action, Kind, Verb};
-    use crate::state::model::{ContextField, State};
+    use crate::state::model::{ContextField, State, Strategy};
     use crate::stub::{response, serve};
 
     fn client(url: &str) -> Client {
@@ -869,21 +907,147 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_tag_made_meanwhile_by_another_flags_create_is_no_error() {
-        let (results, seen) = run_actions(
-            vec![
-                response("200 OK", r#"{"segments":[]}"#),
-                response("200 OK", r#"{"version":1,"tags":[]}"#),
-                response("409 Conflict", r#"{"message":"tag already exists"}"#),
-                response("201 Created", r#"{"name":"f"}"#),
+    async fn a_tag_made_meanwhile_elsewhere_is_looked_up_and_no_error() {
+        // 409, or the 500 Unleash answers when two creates of one tag race.
+        for refusal in [
+            response("409 Conflict", r#"{"message":"tag already exists"}"#),
+            response(
+                "500 Internal Server Error",
+                r#"{"message":"duplicate key value violates unique constraint \"tags_pkey\""}"#,
+            ),
+        ] {
+            let (results, seen) = run_actions(
+                vec![
+                    response("200 OK", r#"{"segments":[]}"#),
+                    response("200 OK", r#"{"version":1,"tags":[]}"#),
+                    refusal,
+                    response("200 OK", r#"{"tag":{"type":"team","value":"aa"}}"#),
+                    response("201 Created", r#"{"name":"f"}"#),
+                ],
+                &State::default(),
+                BTreeMap::from([("f".to_string(), tagged(&["team:aa"]))]),
+                &[create(Kind::Flag, "f")],
+            )
+            .await;
+            assert_eq!(results, [Ok(())]);
+            assert_eq!(
+                seen[2..],
+                ["POST /api/admin/tags", "GET /api/admin/tags/team/aa", FLAGS]
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn concurrent_flag_creates_share_one_create_of_a_new_tag() {
+        let flags = BTreeMap::from([
+            ("f1".to_string(), tagged(&["team:aa"])),
+            ("f2".to_string(), tagged(&["team:aa"])),
+            ("f3".to_string(), tagged(&["team:aa"])),
+        ]);
+        let hub = State::default();
+        let mut responses = vec![
+            response("200 OK", r#"{"segments":[]}"#),
+            response("200 OK", r#"{"version":1,"tags":[]}"#),
+            response("201 Created", r#"{"type":"team","value":"aa"}"#),
+        ];
+        responses.extend((0..3).map(|_| response("201 Created", r#"{"name":"f"}"#)));
+        let (url, seen) = serve(responses).await;
+        let c = client(&url);
+        let actual = State::default();
+        let target = Target {
+            hub: &hub,
+            actual: &actual,
+            flags,
+            environments: vec![],
+        };
+        let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
+        let actions = ["f1", "f2", "f3"].map(|f| create(Kind::Flag, f));
+        let results = futures::future::join_all(actions.iter().map(|a| spoke.execute(a))).await;
+        assert_eq!(results, [Ok(()), Ok(()), Ok(())]);
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(
+            seen[1..],
+            [
+                "GET /api/admin/tags",
+                "POST /api/admin/tags",
+                FLAGS,
+                FLAGS,
+                FLAGS
             ],
-            &State::default(),
-            BTreeMap::from([("f".to_string(), tagged(&["team:aa"]))]),
-            &[create(Kind::Flag, "f")],
+            "one tag create, before every flag create that needs it"
+        );
+    }
+
+    /// A flag `f` whose production environment holds one strategy.
+    fn flag_with_strategy() -> Flag {
+        let strategy = Strategy {
+            name: "flexibleRollout".into(),
+            title: Some("half".into()),
+            parameters: [("rollout".to_string(), "50".to_string())]
+                .into_iter()
+                .collect(),
+            ..Strategy::default()
+        };
+        let mut flag = tagged(&[]);
+        flag.environments.insert(
+            "production".into(),
+            FlagEnvironment {
+                strategies: vec![strategy],
+                ..FlagEnvironment::default()
+            },
+        );
+        flag
+    }
+
+    /// Creates [`flag_with_strategy`] when the strategy create's answer is lost and the
+    /// environment then lists `listed`.
+    async fn strategy_create_after_a_lost_answer(listed: &str, then: Vec<String>) -> Vec<String> {
+        let mut responses = vec![
+            response("200 OK", r#"{"segments":[]}"#),
+            response("201 Created", r#"{"name":"f"}"#),
+            response("502 Bad Gateway", ""),
+            response("200 OK", listed),
+        ];
+        responses.extend(then);
+        let (url, seen) = serve(responses).await;
+        let c = client(&url);
+        let (hub, actual) = (State::default(), State::default());
+        let target = Target {
+            hub: &hub,
+            actual: &actual,
+            flags: BTreeMap::from([("f".to_string(), flag_with_strategy())]),
+            environments: vec!["production".into()],
+        };
+        let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
+        assert_eq!(spoke.execute(&create(Kind::Flag, "f")).await, Ok(()));
+        let seen = seen.lock().unwrap().clone();
+        seen[2..].to_vec()
+    }
+
+    const STRATEGIES: &str =
+        "/api/admin/projects/default/features/f/environments/production/strategies";
+
+    #[tokio::test]
+    async fn a_strategy_created_before_a_lost_answer_is_found_by_its_content() {
+        let other =
+            r#"{"id":"s1","name":"flexibleRollout","title":"half","parameters":{"rollout":"10"}}"#;
+        let same =
+            r#"{"id":"s2","name":"flexibleRollout","title":"half","parameters":{"rollout":"50"}}"#;
+        let post = format!("POST {STRATEGIES}");
+        let get = format!("GET {STRATEGIES}");
+        let seen = strategy_create_after_a_lost_answer(&format!("[{other},{same}]"), vec![]).await;
+        assert_eq!(seen, [post.clone(), get.clone()], "found: not sent again");
+
+        let seen = strategy_create_after_a_lost_answer(
+            &format!("[{other}]"),
+            vec![response("200 OK", r#"{"id":"s3"}"#)],
         )
         .await;
-        assert_eq!(results, [Ok(())]);
-        assert_eq!(seen[2..], ["POST /api/admin/tags", FLAGS]);
+        assert_eq!(
+            seen,
+            [post.clone(), get, post],
+            "another strategy is no match"
+        );
     }
 
     /// Creates flag `f` tagged `team:aa` and `team:bb` when the create's answer is lost

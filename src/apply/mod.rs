@@ -1,17 +1,21 @@
 //! Executes a plan: per spoke, the actions that change something, in dependency order,
 //! independent ones concurrently (bounded by `parallelism`), spokes concurrently with each
 //! other. A failing action marks everything that depends on it as not attempted while
-//! independent actions go on. Before its first write to a spoke, apply saves the spoke's
-//! full state as a snapshot in the backup folder.
+//! independent actions go on. Before its first write to a spoke, apply reads the spoke's
+//! state again and refuses it if it changed since the plan, then saves it as a snapshot in
+//! the backup folder. An [`Interrupt`] stops it from starting new actions.
 
 mod file;
 mod live;
+pub mod lock;
 mod target;
 
 use std::collections::{HashMap, HashSet};
 use std::future::ready;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use futures::future::{join_all, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -19,7 +23,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::client::Client;
-use crate::fleet::FleetState;
+use crate::fleet::{FleetState, SpokeState};
 use crate::plan::{Action, Kind, Plan};
 use crate::state::snapshot::{Snapshot, SnapshotSource};
 use crate::topology::{Location, Spoke, Topology};
@@ -34,6 +38,39 @@ pub struct Options {
     pub backup_dir: PathBuf,
     /// Where progress goes.
     pub progress: Progress,
+    /// Set on a first SIGINT/SIGTERM: start no new action.
+    pub interrupt: Interrupt,
+    /// How long requests in flight may still take once interrupted (the request timeout).
+    pub grace: Duration,
+}
+
+/// A request to stop starting new actions (the first SIGINT or SIGTERM), shared by the
+/// signal handler and every spoke's run.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupt {
+    set: Arc<AtomicBool>,
+    notify: Arc<tokio::sync::Notify>,
+}
+
+impl Interrupt {
+    /// Asks every run to stop starting actions.
+    pub fn set(&self) {
+        self.set.store(true, Ordering::SeqCst);
+        self.notify.notify_waiters();
+    }
+
+    /// Whether it was asked.
+    pub fn is_set(&self) -> bool {
+        self.set.load(Ordering::SeqCst)
+    }
+
+    /// Waits until it is asked.
+    async fn wait(&self) {
+        let notified = self.notify.notified();
+        if !self.is_set() {
+            notified.await;
+        }
+    }
 }
 
 /// Progress reporting.
@@ -78,7 +115,7 @@ pub struct SpokeReport {
 
 impl SpokeReport {
     /// A report of nothing done yet.
-    fn new(name: &str) -> Self {
+    pub fn new(name: &str) -> Self {
         Self {
             name: name.to_string(),
             backup: None,
@@ -146,6 +183,7 @@ pub async fn apply(
         let job = SpokeJob {
             spoke,
             location: &sp.location,
+            read,
             client: read.client.as_ref(),
             actions,
             backup_stem: format!("{}-{timestamp}", sp.name),
@@ -159,6 +197,8 @@ pub async fn apply(
 struct SpokeJob<'a> {
     spoke: &'a Spoke,
     location: &'a str,
+    /// The spoke as read for the plan.
+    read: &'a SpokeState,
     client: Option<&'a Client>,
     actions: Vec<&'a Action>,
     /// The backup's name before its counter: `{spoke}-{time with milliseconds}`.
@@ -173,6 +213,14 @@ async fn apply_spoke(
 ) -> SpokeReport {
     let name = &job.spoke.instance.name;
     let mut report = SpokeReport::new(name);
+    if options.interrupt.is_set() {
+        report.outcomes = not_started(&job.actions, INTERRUPTED);
+        return report;
+    }
+    if let Err(e) = unchanged_since_plan(&job).await {
+        report.error = Some(e);
+        return report;
+    }
     let snapshot = Snapshot::new(
         target.actual.clone(),
         SnapshotSource {
@@ -224,6 +272,36 @@ async fn apply_spoke(
     report
 }
 
+/// Why an action was not started after an interrupt.
+const INTERRUPTED: &str = "interrupted before it started";
+
+/// Every action as not attempted, for `why`.
+fn not_started(actions: &[&Action], why: &str) -> Vec<(String, Outcome)> {
+    actions
+        .iter()
+        .map(|a| (file::label(a), Outcome::NotAttempted(why.into())))
+        .collect()
+}
+
+/// Reads the spoke again right before its first write and checks that its state is the
+/// one the plan was made from: another apply (on another runner, say) or a person may
+/// have changed it since.
+async fn unchanged_since_plan(job: &SpokeJob<'_>) -> Result<(), String> {
+    let spoke = job.spoke;
+    let mut envs: Vec<String> = spoke.environments.values().cloned().collect();
+    envs.sort();
+    let now = crate::state::read(&spoke.instance, job.client, &envs, false)
+        .await
+        .map_err(|e| format!("cannot read it again before writing: {e}; nothing was changed"))?;
+    if Some(crate::state::fingerprint(&now)) != job.read.fingerprint {
+        return Err(
+            "it changed since the plan was made (its state fingerprint differs now, right before the first write); nothing was changed: run plan again"
+                .into(),
+        );
+    }
+    Ok(())
+}
+
 type Key = (Kind, String);
 
 /// Runs `actions` in dependency order, up to `parallelism` at once; returns the outcome
@@ -243,9 +321,11 @@ where
     let mut outcome: HashMap<Key, Outcome> = HashMap::new();
     let mut started: HashSet<Key> = HashSet::new();
     let mut in_flight = FuturesUnordered::new();
+    let interrupt = &options.interrupt;
+    let mut deadline = None;
     loop {
         // Start every action whose dependencies are done, in plan order.
-        for a in actions {
+        for a in actions.iter().filter(|_| !interrupt.is_set()) {
             let key = (a.kind, a.name.clone());
             if started.contains(&key) || in_flight.len() >= options.parallelism.max(1) {
                 continue;
@@ -275,7 +355,23 @@ where
                 });
             }
         }
-        let Some((a, result, elapsed)) = in_flight.next().await else {
+        if in_flight.is_empty() {
+            break;
+        }
+        // Once interrupted, what is in flight may finish, within the grace period.
+        let next = if interrupt.is_set() {
+            let end = *deadline.get_or_insert_with(|| tokio::time::Instant::now() + options.grace);
+            match tokio::time::timeout_at(end, in_flight.next()).await {
+                Ok(next) => next,
+                Err(_) => break,
+            }
+        } else {
+            tokio::select! {
+                next = in_flight.next() => next,
+                () = interrupt.wait() => continue,
+            }
+        };
+        let Some((a, result, elapsed)) = next else {
             break;
         };
         let key = (a.kind, a.name.clone());
@@ -300,9 +396,18 @@ where
     actions
         .iter()
         .map(|a| {
-            let o = outcome
-                .remove(&(a.kind, a.name.clone()))
-                .unwrap_or_else(|| Outcome::NotAttempted("not reached".into()));
+            let key = (a.kind, a.name.clone());
+            let o = outcome.remove(&key).unwrap_or_else(|| {
+                if started.contains(&key) {
+                    Outcome::Failed(
+                        "interrupted while in flight: it may or may not have taken effect".into(),
+                    )
+                } else if interrupt.is_set() {
+                    Outcome::NotAttempted(INTERRUPTED.into())
+                } else {
+                    Outcome::NotAttempted("not reached".into())
+                }
+            });
             (file::label(a), o)
         })
         .collect()
@@ -334,4 +439,84 @@ fn progress(
 /// The default backup folder, `.flagfleet/backups`.
 pub fn default_backup_dir() -> PathBuf {
     Path::new(".flagfleet").join("backups")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::Verb;
+
+    fn create(name: &str) -> Action {
+        Action {
+            kind: Kind::Flag,
+            name: name.into(),
+            action: Verb::Create,
+            reason: "missing on spoke".into(),
+            blocked: false,
+            depends_on: vec![],
+            diff: None,
+            environments: vec![],
+            notes: vec![],
+        }
+    }
+
+    fn options(parallelism: usize, grace: Duration) -> Options {
+        Options {
+            parallelism,
+            backup_dir: PathBuf::new(),
+            progress: Progress::Quiet,
+            interrupt: Interrupt::default(),
+            grace,
+        }
+    }
+
+    #[tokio::test]
+    async fn an_interrupt_starts_no_new_action_and_lets_the_running_one_finish() {
+        let actions: Vec<Action> = ["a", "b", "c"].map(create).into();
+        let refs: Vec<&Action> = actions.iter().collect();
+        let options = options(1, Duration::from_secs(5));
+        let interrupt = options.interrupt.clone();
+        let outcomes = run("eu", &refs, &options, None, |a: &Action| {
+            let interrupt = interrupt.clone();
+            let first = a.name == "a";
+            async move {
+                if first {
+                    // The signal arrives while the first action is in flight.
+                    interrupt.set();
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(())
+            }
+        })
+        .await;
+        assert_eq!(
+            outcomes,
+            [
+                ("flag:a".to_string(), Outcome::Applied),
+                ("flag:b".into(), Outcome::NotAttempted(INTERRUPTED.into())),
+                ("flag:c".into(), Outcome::NotAttempted(INTERRUPTED.into())),
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn an_action_still_in_flight_after_the_grace_period_is_reported_unknown() {
+        let actions = [create("slow")];
+        let refs: Vec<&Action> = actions.iter().collect();
+        let options = options(1, Duration::from_millis(100));
+        let interrupt = options.interrupt.clone();
+        let outcomes = run("eu", &refs, &options, None, |_| {
+            let interrupt = interrupt.clone();
+            async move {
+                interrupt.set();
+                tokio::time::sleep(Duration::from_secs(30)).await;
+                Ok(())
+            }
+        })
+        .await;
+        assert!(
+            matches!(&outcomes[0].1, Outcome::Failed(m) if m.contains("may or may not have taken effect")),
+            "{outcomes:?}"
+        );
+    }
 }

@@ -4,10 +4,15 @@ use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
 use comfy_table::{presets, CellAlignment, Table};
 
 use super::plan::{read_and_plan, SPOKES_AT_ONCE};
 use super::{CliError, Context, HubArgs};
+use crate::apply::lock::{self, Locks};
 use crate::apply::{self, Outcome, Progress, SpokeReport};
 use crate::plan::{self, Action, Plan, SpokePlan};
 use crate::render::{self, human};
@@ -19,12 +24,17 @@ use crate::render::{self, human};
 /// --auto-approve it refuses and changes nothing.
 ///
 /// With PLAN_FILE (from `flagfleet plan --out`): re-reads the hub and every spoke first and
-/// refuses, before changing anything, if any state differs from when the plan was made.
-/// With --hub-snapshot, the hub is that snapshot: take it right before applying
-/// (docs/state.md, sharded pipelines).
+/// refuses, before changing anything, if any state differs from when the plan was made or
+/// if the actions planned now differ from the saved ones. With --hub-snapshot, the hub is
+/// that snapshot: take it right before applying (docs/state.md, sharded pipelines).
 ///
-/// Before its first write to a spoke, apply saves the spoke's full state as a snapshot in
-/// the backup folder; to restore, use that snapshot as the hub of an ordinary run.
+/// Each spoke is locked for the whole apply (a second apply fails, or waits up to
+/// --lock-timeout). Right before its first write, a spoke is read again and refused if it
+/// changed since the plan. Then apply saves the spoke's full state as a snapshot in the
+/// backup folder; to restore, use that snapshot as the hub of an ordinary run.
+///
+/// On SIGINT or SIGTERM apply starts no new action, lets requests in flight finish, prints
+/// its report and exits 130; a second signal stops it at once.
 ///
 /// Examples:
 ///   flagfleet apply
@@ -55,6 +65,13 @@ pub(crate) struct Args {
     /// Where pre-apply snapshots are saved.
     #[arg(long, value_name = "DIR", default_value_os_t = apply::default_backup_dir())]
     backup_dir: PathBuf,
+    /// Seconds to wait for a spoke that another apply holds locked (0: fail at once).
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    lock_timeout: u64,
+    /// Apply the spokes that can be read and report the others (exit code 1), instead of
+    /// refusing the whole run when a spoke cannot be read.
+    #[arg(long)]
+    skip_unreachable: bool,
     #[command(flatten)]
     hub: HubArgs,
 }
@@ -79,6 +96,22 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
             spokes.into_iter().filter(|s| in_plan.contains(s)).collect()
         };
     }
+    let locked = crate::fleet::select_spokes(&topology, &spokes)?;
+    let locks = Locks::acquire(
+        &locked,
+        &lock::default_lock_dir(),
+        Duration::from_secs(args.lock_timeout),
+    )
+    .await?;
+    let interrupt = apply::Interrupt::default();
+    let applying = Arc::new(AtomicBool::new(false));
+    let signals = tokio::spawn(on_signals(
+        interrupt.clone(),
+        applying.clone(),
+        locks.clone(),
+    ));
+    let _stop_signals = AbortOnDrop(signals);
+
     // A spoke's state is kept (for its backup and the writes) only if it will change.
     let keep = |p: &SpokePlan| p.actions.iter().any(Action::changes);
     let (topology, fleet, plan) = read_and_plan(
@@ -90,18 +123,19 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         keep,
     )
     .await?;
-    if let Some(error) = plan
-        .spokes
-        .iter()
-        .find_map(|s| s.error.as_ref().map(|e| (s, e)))
-    {
+    let unreachable: Vec<&SpokePlan> = plan.spokes.iter().filter(|s| s.error.is_some()).collect();
+    if let (Some(first), false) = (unreachable.first(), args.skip_unreachable) {
         return Err(CliError::Apply(format!(
-            "spoke {} could not be read, so nothing was applied: {}",
-            error.0.name, error.1
+            "spoke {} could not be read, so nothing was applied (leave it out with --spoke, or apply the others with --skip-unreachable): {}",
+            first.name,
+            first.error.as_deref().unwrap_or_default()
         )));
     }
     match &saved {
-        Some(saved) => check_fresh(saved, &plan)?,
+        Some(saved) => {
+            check_fresh(saved, &plan)?;
+            check_same_actions(saved, &plan)?;
+        }
         None => {
             if !ctx.quiet {
                 let options = render::Options {
@@ -112,10 +146,24 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
             }
         }
     }
+    let skipped: Vec<SpokeReport> = unreachable
+        .iter()
+        .map(|s| SpokeReport {
+            error: Some(format!(
+                "could not be read, skipped (--skip-unreachable): {}",
+                s.error.as_deref().unwrap_or_default()
+            )),
+            ..SpokeReport::new(&s.name)
+        })
+        .collect();
     if !plan.has_changes() {
         ctx.ui
             .out("No changes: every spoke already matches the plan.\n")?;
-        return Ok(ExitCode::SUCCESS);
+        if skipped.is_empty() {
+            return Ok(ExitCode::SUCCESS);
+        }
+        ctx.ui.out(&render_report(&skipped))?;
+        return Ok(ExitCode::FAILURE);
     }
     if saved.is_none() && !args.auto_approve {
         confirm(ctx)?;
@@ -130,14 +178,71 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         } else {
             Progress::Lines
         },
+        interrupt: interrupt.clone(),
+        grace: ctx.client.timeout,
     };
-    let reports = apply::apply(&topology, &fleet, &plan, &options).await;
+    applying.store(true, Ordering::SeqCst);
+    let mut reports = apply::apply(&topology, &fleet, &plan, &options).await;
+    reports.extend(skipped);
     ctx.ui.out(&render_report(&reports))?;
-    Ok(if reports.iter().any(SpokeReport::failed) {
+    drop(locks);
+    Ok(if interrupt.is_set() {
+        ctx.ui
+            .err("Interrupted: the report above says what was done.\n")?;
+        ExitCode::from(INTERRUPTED)
+    } else if reports.iter().any(SpokeReport::failed) {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The exit code after SIGINT or SIGTERM (128 + SIGINT, as shells report it).
+const INTERRUPTED: u8 = 130;
+
+/// Handles SIGINT and SIGTERM. Before any write, the first one stops the run at once
+/// (nothing changed). During apply, the first one stops new actions (the report follows);
+/// a second one exits at once. Locks are released either way.
+async fn on_signals(interrupt: apply::Interrupt, applying: Arc<AtomicBool>, locks: Locks) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    either(&mut int, &mut term).await;
+    if applying.load(Ordering::SeqCst) {
+        eprintln!(
+            "Interrupted: starting no new action, waiting for requests in flight; a second signal stops at once."
+        );
+        interrupt.set();
+        either(&mut int, &mut term).await;
+        eprintln!(
+            "Interrupted again: stopping now; requests in flight may or may not have taken effect."
+        );
+    } else {
+        eprintln!("Interrupted before any change: nothing was changed.");
+    }
+    locks.release();
+    std::process::exit(i32::from(INTERRUPTED));
+}
+
+/// Waits for the next of two signals.
+async fn either(a: &mut tokio::signal::unix::Signal, b: &mut tokio::signal::unix::Signal) {
+    tokio::select! {
+        _ = a.recv() => {},
+        _ = b.recv() => {},
+    }
+}
+
+/// Aborts a task when dropped (the signal handler outlives nothing of the apply).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Reads a plan saved with `flagfleet plan --out`, refusing other format versions.
@@ -165,7 +270,7 @@ fn check_fresh(saved: &Plan, now: &Plan) -> Result<(), CliError> {
     if saved.hub.fingerprint != now.hub.fingerprint {
         stale.push(format!("the hub {}", saved.hub.name));
     }
-    for s in &now.spokes {
+    for s in now.spokes.iter().filter(|s| s.error.is_none()) {
         let then = saved.spokes.iter().find(|p| p.name == s.name);
         if then.and_then(|p| p.fingerprint.as_ref()) != s.fingerprint.as_ref() {
             stale.push(format!("spoke {}", s.name));
@@ -179,6 +284,41 @@ fn check_fresh(saved: &Plan, now: &Plan) -> Result<(), CliError> {
             stale.join(", ")
         )))
     }
+}
+
+/// Refuses a saved plan whose actions are not the ones planned now from the same states
+/// (an edited plan file, or another flagfleet that plans differently): what runs must be
+/// what was reviewed.
+fn check_same_actions(saved: &Plan, now: &Plan) -> Result<(), CliError> {
+    for s in now.spokes.iter().filter(|s| s.error.is_none()) {
+        let then = saved
+            .spokes
+            .iter()
+            .find(|p| p.name == s.name)
+            .map_or(&[][..], |p| &p.actions[..]);
+        if plan::actions_digest(then) == plan::actions_digest(&s.actions) {
+            continue;
+        }
+        let (i, was, is) = plan::first_difference(then, &s.actions).unwrap_or((0, None, None));
+        let show = |a: Option<&Action>| {
+            a.map_or("nothing".to_string(), |a| {
+                format!("`{} {} {}`", a.action.as_str(), a.kind, a.name)
+            })
+        };
+        let how = if was.is_some() && is.is_some() && show(was) == show(is) {
+            " (same object and verb, other details)".to_string()
+        } else {
+            String::new()
+        };
+        return Err(CliError::Apply(format!(
+            "the saved plan's actions for spoke {} differ from the ones planned now from the same states, first at action {}: saved {}, now {}{how}; the plan file was edited or made by another flagfleet: run plan again (nothing was changed)",
+            s.name,
+            i + 1,
+            show(was),
+            show(is),
+        )));
+    }
+    Ok(())
 }
 
 fn confirm(ctx: &mut Context) -> Result<(), CliError> {

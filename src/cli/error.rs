@@ -39,6 +39,9 @@ pub enum CliError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A spoke is locked by another apply.
+    #[error(transparent)]
+    Lock(#[from] crate::apply::lock::LockError),
     /// A file that must not be overwritten exists.
     #[error("refusing to overwrite {path}: it exists")]
     Exists {
@@ -76,6 +79,10 @@ impl CliError {
             CliError::Fleet(crate::fleet::FleetError::UnknownSpoke { known, .. }) => {
                 Some(format!("spokes: {}", known.join(", ")))
             }
+            CliError::Lock(crate::apply::lock::LockError::Held { .. }) => Some(
+                "wait for that apply to finish, or pass --lock-timeout SECONDS to wait for it; remove the lock file only if that apply surely no longer runs"
+                    .into(),
+            ),
             CliError::Exists { .. } => {
                 Some("move it away, or write elsewhere with -c/--config PATH".into())
             }

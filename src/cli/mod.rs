@@ -1,7 +1,8 @@
 //! The command line: arguments, dispatch, and the one place that turns errors into
 //! messages and exit codes.
 //!
-//! Exit codes: 0 success; 1 error; 2 changes present (`plan --detailed-exitcode`).
+//! Exit codes: 0 success; 1 error; 2 changes present (`plan --detailed-exitcode`); 130
+//! apply interrupted by SIGINT or SIGTERM.
 
 mod apply;
 mod completions;
@@ -35,7 +36,8 @@ pub use error::CliError;
 #[command(name = "flagfleet", version, max_term_width = 100)]
 #[command(
     after_help = "Examples:\n  flagfleet -c examples/quickstart/flagfleet.toml validate\n  flagfleet export hub --out hub.json\n\n\
-Exit codes: 0 success, 1 error, 2 changes present (plan --detailed-exitcode).\n\
+Exit codes: 0 success, 1 error, 2 changes present (plan --detailed-exitcode), 130 apply\n\
+interrupted (SIGINT/SIGTERM).\n\
 Environment: NO_COLOR disables colour; FLAGFLEET_LOG sets the log filter (e.g. debug)."
 )]
 pub struct Cli {

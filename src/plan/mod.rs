@@ -8,6 +8,7 @@
 //! with none) are expected rather than reported.
 
 mod compare;
+mod digest;
 mod json;
 mod spoke;
 
@@ -16,6 +17,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use digest::{actions_digest, first_difference};
 pub use json::{spoke_json, JsonWriter};
 pub use spoke::{check_archives, plan_spoke, MassArchive};
 

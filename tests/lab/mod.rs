@@ -6,6 +6,7 @@
 //! the real `flagfleet` binary against them.
 #![allow(dead_code)]
 
+pub mod faults;
 pub mod seed;
 
 use std::collections::BTreeMap;

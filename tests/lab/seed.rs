@@ -304,3 +304,75 @@ pub fn drifted_spoke(a: &Admin) {
     );
     a.send("DELETE", &format!("{P}/kill-switch-search"), None);
 }
+
+/// `count` flags `fleet-NN` on top of [`rich_hub`] for the apply-under-faults tests: each
+/// tagged with tags shared with others (one of four new `team` tags, one of three new
+/// `simple` tags), with a rollout strategy with constraints and variants in production
+/// (every third one also using segment `beta-users`), a strategy in development for every
+/// other one, every fifth one depending on `parent-flag`, every fourth one with a link.
+pub fn tagged_fleet(a: &Admin, count: usize) {
+    let segments = a.get("/api/admin/segments");
+    let beta = segments["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "beta-users")
+        .map(id)
+        .expect("rich_hub's segment beta-users");
+    std::thread::scope(|scope| {
+        let chunk = count.div_ceil(4).max(1);
+        for start in (0..count).step_by(chunk) {
+            let beta = beta.clone();
+            scope.spawn(move || {
+                for i in start..(start + chunk).min(count) {
+                    tagged_flag(a, i, &beta);
+                }
+            });
+        }
+    });
+}
+
+fn tagged_flag(a: &Admin, i: usize, beta: &Value) {
+    let name = format!("fleet-{i:02}");
+    feature(a, &name, "release", &format!("fleet flag {i}"), i % 2 == 0);
+    let segments = if i % 3 == 0 { json!([beta]) } else { json!([]) };
+    strategy(
+        a,
+        &name,
+        "production",
+        json!({"name": "flexibleRollout", "title": format!("rollout {i}"),
+               "parameters": {"rollout": format!("{}", 10 + i), "stickiness": "default", "groupId": name},
+               "constraints": [
+                   {"contextName": "region", "operator": "IN", "values": ["eu", "us"]},
+                   {"contextName": "userId", "operator": "STR_ENDS_WITH", "values": [format!("@t{i}.example")], "caseInsensitive": true}],
+               "segments": segments,
+               "variants": [
+                   {"name": "on", "weight": 500, "weightType": "variable", "stickiness": "default",
+                    "payload": {"type": "string", "value": format!("v{i}")}},
+                   {"name": "off", "weight": 500, "weightType": "variable", "stickiness": "default"}]}),
+    );
+    if i % 2 == 0 {
+        strategy(
+            a,
+            &name,
+            "production",
+            json!({"name": "by-tenant", "parameters": {"tenants": "t1", "percent": "5"}}),
+        );
+        strategy(a, &name, "development", json!({"name": "default"}));
+    }
+    enable(a, &name, "production");
+    tag(a, &name, "team", &format!("squad-{}", i % 4));
+    tag(a, &name, "simple", &format!("wave-{}", i % 3));
+    if i % 5 == 0 {
+        a.post(
+            &format!("{P}/{name}/dependencies"),
+            json!({"feature": "parent-flag", "enabled": true}),
+        );
+    }
+    if i % 4 == 0 {
+        a.post(
+            &format!("{P}/{name}/link"),
+            json!({"url": format!("https://tracker.example.com/FLEET-{i}"), "title": "ticket"}),
+        );
+    }
+}
