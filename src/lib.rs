@@ -7,10 +7,11 @@
 //! - [`topology`]: the TOML topology file, checked into one [`topology::Topology`].
 //! - [`client`]: the only code that speaks HTTP to Unleash.
 //! - [`state`]: reads an instance (live or snapshot file) into the typed model.
-//! - [`fleet`]: reads the hub and the spokes concurrently.
 //! - [`desired`]: what each spoke should hold: selected, mapped, overridden hub flags.
 //! - [`graph`]: the dependency order of a spoke's actions.
 //! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with reasons.
+//! - [`pipeline`]: the run every command shares: reads the hub and the spokes at once and
+//!   plans each spoke as it is read, keeping only what the caller asks for.
 //! - [`apply`]: executes a plan on the spokes, in dependency order, with backups.
 //! - [`render`]: a plan as terminal text, JSON or Markdown.
 //! - [`cli`]: the command line: argument parsing, commands, output, exit codes.
@@ -19,8 +20,8 @@ pub mod apply;
 pub mod cli;
 pub mod client;
 pub mod desired;
-pub mod fleet;
 pub mod graph;
+pub mod pipeline;
 pub mod plan;
 pub mod render;
 pub mod state;

@@ -19,7 +19,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::client::Client;
-use crate::fleet::FleetState;
+use crate::pipeline::Fleet;
 use crate::plan::{Action, Kind, Plan};
 use crate::state::snapshot::{self, Snapshot, SnapshotSource};
 use crate::topology::{Location, Spoke, Topology};
@@ -109,7 +109,7 @@ impl SpokeReport {
 /// Applies `plan`, which must have been made from `fleet`, to every spoke in it.
 pub async fn apply(
     topology: &Topology,
-    fleet: &FleetState,
+    fleet: &Fleet,
     plan: &Plan,
     options: &Options,
 ) -> Vec<SpokeReport> {
@@ -142,7 +142,7 @@ pub async fn apply(
             bar.set_prefix(sp.name.clone());
             bar
         });
-        let target = Target::new(topology, &fleet.hub, spoke, actual);
+        let target = Target::new(topology, &fleet.hub.state, spoke, actual);
         let job = SpokeJob {
             spoke,
             location: &sp.location,

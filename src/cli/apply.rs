@@ -3,12 +3,14 @@
 use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use comfy_table::{presets, CellAlignment, Table};
 
-use super::plan::{read_and_plan, SPOKES_AT_ONCE};
+use super::plan::SPOKES_AT_ONCE;
 use super::{CliError, Context};
 use crate::apply::{self, Outcome, Progress, SpokeReport};
+use crate::pipeline;
 use crate::plan::{self, Action, Plan, SpokePlan};
 use crate::render::{self, human};
 
@@ -70,15 +72,10 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     }
     // A spoke's state is kept (for its backup and the writes) only if it will change.
     let keep = |p: &SpokePlan| p.actions.iter().any(Action::changes);
-    let (topology, fleet, plan) = read_and_plan(
-        ctx,
-        topology,
-        topology_fp,
-        &spokes,
-        args.read_parallelism,
-        keep,
-    )
-    .await?;
+    let topology = Arc::new(topology);
+    let reading = ctx.reading(args.read_parallelism);
+    let (fleet, plan) =
+        pipeline::plan_fleet(topology.clone(), topology_fp, &spokes, &reading, keep).await?;
     if let Some(error) = plan
         .spokes
         .iter()

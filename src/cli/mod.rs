@@ -81,6 +81,14 @@ impl Context {
         Ok(topology::load(&self.config)?)
     }
 
+    /// How the pipeline reads, `parallelism` spokes at once.
+    pub fn reading(&self, parallelism: u16) -> crate::pipeline::Options {
+        crate::pipeline::Options {
+            client: self.client.clone(),
+            parallelism,
+        }
+    }
+
     /// Loads the topology and fingerprints its text (plans record which topology made them).
     pub fn topology_with_fingerprint(&self) -> Result<(Topology, String), CliError> {
         let topology = self.topology()?;

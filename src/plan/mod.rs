@@ -244,25 +244,6 @@ pub fn fingerprint_bytes(bytes: &[u8]) -> String {
     format!("xxh3:{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
-/// Plans every spoke of `fleet` (pure: no I/O).
-pub fn plan_fleet(
-    topology: &crate::topology::Topology,
-    topology_fingerprint: String,
-    fleet: &crate::fleet::FleetState,
-) -> Plan {
-    // Spokes are independent: plan them on all cores.
-    let spokes = parallel_map(&fleet.spokes, |read| plan_one(topology, &fleet.hub, read))
-        .into_iter()
-        .flatten()
-        .collect();
-    Plan {
-        format_version: FORMAT_VERSION,
-        topology_fingerprint,
-        hub: hub_info(topology, fleet.hub_fingerprint.clone()),
-        spokes,
-    }
-}
-
 /// What a plan says about the hub.
 pub fn hub_info(topology: &crate::topology::Topology, fingerprint: String) -> HubInfo {
     let hub = &topology.hub;
@@ -275,19 +256,17 @@ pub fn hub_info(topology: &crate::topology::Topology, fingerprint: String) -> Hu
     }
 }
 
-/// Plans one spoke as read (`None` when the topology has no spoke of that name).
+/// Plans `spoke` as read: its state `actual` (fingerprinted `fingerprint`) against the
+/// hub's, or why it could not be read (pure: no I/O).
 pub fn plan_one(
     topology: &crate::topology::Topology,
     hub: &crate::state::State,
-    read: &crate::fleet::SpokeState,
-) -> Option<SpokePlan> {
-    let spoke = topology.spoke(&read.name)?;
-    let (fingerprint, actions, error) = match &read.state {
-        Ok(actual) => (
-            read.fingerprint.clone(),
-            plan_spoke(topology, hub, spoke, actual),
-            None,
-        ),
+    spoke: &crate::topology::Spoke,
+    actual: Result<&crate::state::State, &crate::state::ReadError>,
+    fingerprint: Option<String>,
+) -> SpokePlan {
+    let (fingerprint, actions, error) = match actual {
+        Ok(actual) => (fingerprint, plan_spoke(topology, hub, spoke, actual), None),
         Err(e) => {
             let mut text = e.to_string();
             if let Some(hint) = e.hint() {
@@ -296,7 +275,7 @@ pub fn plan_one(
             (None, Vec::new(), Some(text))
         }
     };
-    Some(SpokePlan {
+    SpokePlan {
         name: spoke.instance.name.clone(),
         location: spoke.instance.location.to_string(),
         project: spoke.instance.project.clone(),
@@ -306,33 +285,8 @@ pub fn plan_one(
         actions,
         error,
         unchanged_omitted: 0,
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests;
-
-/// `items.iter().map(f)`, spread over the machine's cores, in order (spokes are
-/// independent: [`plan_fleet`] plans them this way, and so does the planner benchmark).
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(items.len().div_ceil(threads))
-            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
-}

@@ -21,8 +21,7 @@ type Key<'a> = (Kind, &'a str);
 /// Plans `spoke` (whose state is `actual`) against the hub state `hub`.
 pub fn plan_spoke(topology: &Topology, hub: &State, spoke: &Spoke, actual: &State) -> Vec<Action> {
     let desired = desired(topology, hub, spoke);
-    let mut environments: Vec<String> = spoke.environments.values().cloned().collect();
-    environments.sort();
+    let environments = spoke.synced_environments();
     let uses: Vec<Uses> = desired.flags.values().map(|flag| flag_uses(flag)).collect();
 
     let mut b = Builder {

@@ -5,10 +5,9 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
-use crate::fleet::{FleetState, SpokeState};
 use crate::render::{self, human, markdown};
 use crate::state::State;
-use crate::topology;
+use crate::topology::{self, Topology};
 
 #[track_caller]
 fn state(v: serde_json::Value) -> State {
@@ -111,19 +110,21 @@ flags = ["drifted"]
 parameters = { rollout = "10" }
 "#;
 
-/// A fleet of the hub and one spoke, `dc1`.
-fn one_spoke(hub: State, spoke: State) -> FleetState {
-    FleetState::new(
-        hub,
-        None,
-        vec![SpokeState::new("dc1".into(), Ok(spoke), None)],
-    )
+/// The plan of the hub and one spoke, `dc1`, as the pipeline makes it.
+fn plan_with(topology: &Topology, hub: State, spoke: State) -> Plan {
+    let fingerprint = crate::state::fingerprint(&spoke);
+    let dc1 = topology.spoke("dc1").unwrap();
+    Plan {
+        format_version: FORMAT_VERSION,
+        topology_fingerprint: "xxh3:topology".into(),
+        hub: hub_info(topology, crate::state::fingerprint(&hub)),
+        spokes: vec![plan_one(topology, &hub, dc1, Ok(&spoke), Some(fingerprint))],
+    }
 }
 
 fn plan_of(hub: State, spoke: State) -> Plan {
     let topology = topology::parse(Path::new("fleet/flagfleet.toml"), TOPOLOGY).unwrap();
-    let fleet = one_spoke(hub, spoke);
-    plan_fleet(&topology, "xxh3:topology".into(), &fleet)
+    plan_with(&topology, hub, spoke)
 }
 
 fn find<'p>(plan: &'p Plan, kind: Kind, name: &str) -> &'p Action {
@@ -418,8 +419,7 @@ fn a_pruning_spoke_archives_selected_flags_the_hub_does_not_have_first() {
         "app-stray": flag(json!({"production": {"enabled": false}})),
         "local-only": flag(json!({"production": {"enabled": true}}))
     }}));
-    let fleet = one_spoke(hub, spoke);
-    let plan = plan_fleet(&topology, String::new(), &fleet);
+    let plan = plan_with(&topology, hub, spoke);
     let lines: Vec<String> = plan.spokes[0]
         .actions
         .iter()

@@ -64,6 +64,15 @@ pub struct Spoke {
     pub overrides: Vec<Override>,
 }
 
+impl Spoke {
+    /// The spoke environments it syncs, sorted (what is read from it and written to it).
+    pub fn synced_environments(&self) -> Vec<String> {
+        let mut environments: Vec<String> = self.environments.values().cloned().collect();
+        environments.sort();
+        environments
+    }
+}
+
 /// One Unleash instance: a live server or a snapshot file.
 #[derive(Debug, Clone)]
 pub struct Instance {
