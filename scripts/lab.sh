@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The flagfleet lab: PostgreSQL and four real unleash-server 8.2.0 processes on loopback,
+# The flagfleet lab: PostgreSQL and five real unleash-server 8.2.0 processes on loopback,
 # for the end-to-end tests. Everything it installs or writes lives in .lab/ (git-ignored).
 #
 #   scripts/lab.sh up                 install what is missing, start everything (idempotent)
@@ -9,10 +9,11 @@
 #   scripts/lab.sh env                export lines for the instances' URLs and tokens
 #   scripts/lab.sh pat NAME           create and print a personal access token on NAME
 #
-# Instances: hub 127.0.0.1:4242, spoke1 :4243, spoke2 :4244, spoke3 :4245; PostgreSQL on
-# 127.0.0.1:54329. Admin tokens are fixed lab-only secrets; .lab/lab.env lists them.
-# Unleash's search rate limit is raised (the suite reads the same servers many times a
-# minute); spoke3 allows one value per segment (see EXTRA_ENV).
+# Instances: hub 127.0.0.1:4242, spoke1 :4243, spoke2 :4244, spoke3 :4245, strict :4246;
+# PostgreSQL on 127.0.0.1:54329. Admin tokens are fixed lab-only secrets; .lab/lab.env
+# lists them. Unleash's search rate limit is raised (the suite reads the same servers many
+# times a minute) except on strict, which keeps every default rate limit as a real server
+# does; spoke3 allows one value per segment (see EXTRA_ENV).
 #
 # FLAGFLEET_LAB_PORT_BASE (default 4242) and FLAGFLEET_LAB_PG_PORT (default 54329) move the
 # ports, so that two checkouts (git worktrees) can each run a lab of their own at once.
@@ -37,11 +38,15 @@ resolve_pg() {
 resolve_pg
 LOGS="$LAB/logs"
 PIDS="$LAB/pids"
-NAMES=(hub spoke1 spoke2 spoke3)
-declare -A PORT=([hub]=$BASE [spoke1]=$((BASE + 1)) [spoke2]=$((BASE + 2)) [spoke3]=$((BASE + 3)))
+NAMES=(hub spoke1 spoke2 spoke3 strict)
+declare -A PORT=([hub]=$BASE [spoke1]=$((BASE + 1)) [spoke2]=$((BASE + 2)) [spoke3]=$((BASE + 3))
+  [strict]=$((BASE + 4)))
 # spoke3 refuses segments with more than one value (a real server-side limit, lowered), so
 # tests can watch a real failure and what depends on it.
 declare -A EXTRA_ENV=([spoke3]="UNLEASH_SEGMENT_VALUES_LIMIT=1")
+# The flag search is limited to 15 requests a minute by default; the suite raises that on
+# every instance but strict, whose limits are Unleash's defaults.
+declare -A SEARCH_LIMIT=([hub]=6000 [spoke1]=6000 [spoke2]=6000 [spoke3]=6000 [template]=6000)
 
 log() { echo "lab: $*" >&2; }
 die() { echo "lab: error: $*" >&2; exit 1; }
@@ -119,8 +124,8 @@ start_server() { # name db port token [migrate-only]
     cd "$NPM_DIR"
     LAB_DB=$db LAB_PORT=$port LAB_TOKEN=$token LAB_PG_PORT=$PG_PORT LAB_MIGRATE_ONLY=${5:-} \
     NODE_PATH="$NPM_DIR/node_modules" SEND_TELEMETRY=false CHECK_VERSION=false \
-    SEARCH_FEATURES_RATE_LIMIT_PER_MINUTE=6000 \
-    exec env ${EXTRA_ENV[$name]:-} setsid "$NODE" "$ROOT/scripts/lab/server.js" >>"$LOGS/$name.log" 2>&1 </dev/null
+    exec env ${SEARCH_LIMIT[$name]:+SEARCH_FEATURES_RATE_LIMIT_PER_MINUTE=${SEARCH_LIMIT[$name]}} \
+      ${EXTRA_ENV[$name]:-} setsid "$NODE" "$ROOT/scripts/lab/server.js" >>"$LOGS/$name.log" 2>&1 </dev/null
   ) &
   echo $! >"$PIDS/$name.pid"
 }
@@ -198,7 +203,7 @@ cmd_up() {
   done
   for n in "${started[@]}"; do wait_healthy "$n"; done
   write_env
-  log "up: ${NAMES[*]} on ports ${PORT[hub]}-${PORT[spoke3]} (env: .lab/lab.env)"
+  log "up: ${NAMES[*]} on ports ${PORT[hub]}-${PORT[strict]} (env: .lab/lab.env)"
 }
 
 cmd_down() {
@@ -241,7 +246,7 @@ cmd_env() {
 
 cmd_pat() { # name
   local name=${1:-} url cookie
-  [ -n "$name" ] && [ -n "${PORT[$name]:-}" ] || die "usage: scripts/lab.sh pat hub|spoke1|spoke2|spoke3"
+  [ -n "$name" ] && [ -n "${PORT[$name]:-}" ] || die "usage: scripts/lab.sh pat hub|spoke1|spoke2|spoke3|strict"
   url=$(url_of "$name")
   cookie=$(mktemp)
   curl -fsS -c "$cookie" -H 'Content-Type: application/json' \
@@ -259,5 +264,5 @@ case "${1:-}" in
   status) cmd_status ;;
   env) cmd_env ;;
   pat) shift; cmd_pat "$@" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2 ;;
 esac

@@ -3,7 +3,9 @@
 //!
 //! The state reader and the applier both go through [`Client`]; nothing else builds URLs.
 //! The token is sent as a sensitive header and never appears in an error, a log line or a
-//! `Debug` dump.
+//! `Debug` dump. A 429 answer is waited out as [`rate_limit`] says, for every request.
+
+mod rate_limit;
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,6 +15,8 @@ use reqwest::header::{HeaderMap, HeaderValue, AUTHORIZATION, RETRY_AFTER};
 use reqwest::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+
+pub use rate_limit::{Exceeded, Notice, RateLimitWait, Wait, DEFAULT_MAX_WAIT};
 
 /// An Unleash API token. Its value is only ever put into the `Authorization` header.
 #[derive(Clone)]
@@ -40,6 +44,8 @@ pub struct ClientOptions {
     pub retries: u32,
     /// The first backoff delay; doubled on each retry, with jitter.
     pub backoff: Duration,
+    /// How 429 answers are waited out (shared by every client of the run).
+    pub rate_limit: RateLimitWait,
 }
 
 impl Default for ClientOptions {
@@ -48,6 +54,7 @@ impl Default for ClientOptions {
             timeout: Duration::from_secs(30),
             retries: 3,
             backoff: Duration::from_millis(250),
+            rate_limit: RateLimitWait::default(),
         }
     }
 }
@@ -100,6 +107,18 @@ pub enum ClientError {
         status: u16,
         /// The server's message.
         message: String,
+    },
+    /// The server kept answering 429, and waiting longer would pass the run's bound.
+    #[error("{instance}: {method} {path} is rate-limited (HTTP 429): {exceeded}")]
+    RateLimited {
+        /// Instance name.
+        instance: String,
+        /// Method.
+        method: Method,
+        /// Path requested.
+        path: String,
+        /// What was asked, spent and allowed.
+        exceeded: Exceeded,
     },
     /// The answer was not what the API documents.
     #[error("{instance}: unexpected answer to {method} {path}: {detail}")]
@@ -257,6 +276,7 @@ impl Client {
         let url = self.url(path);
         let shown = path.to_string();
         let mut attempt = 0;
+        let mut limited = 0;
         loop {
             attempt += 1;
             let mut request = self.http.request(method.clone(), url.clone());
@@ -266,17 +286,35 @@ impl Client {
             let started = Instant::now();
             self.requests.fetch_add(1, Ordering::Relaxed);
             let outcome = request.send().await;
+            // 429: refused before any work, so any request may be sent again, once the
+            // run's rate-limit policy has waited (or refused to wait).
+            if let Ok(r) = &outcome {
+                if r.status() == StatusCode::TOO_MANY_REQUESTS {
+                    limited += 1;
+                    let asked = rate_limit::asked_delay(r.headers());
+                    // Never less than our own backoff, so `Retry-After: 0` cannot spin.
+                    let delay = asked.unwrap_or_default().max(self.backoff(limited));
+                    self.options
+                        .rate_limit
+                        .wait(&self.instance, &method, &shown, delay, asked.is_some())
+                        .await
+                        .map_err(|exceeded| ClientError::RateLimited {
+                            instance: self.instance.clone(),
+                            method: method.clone(),
+                            path: shown.clone(),
+                            exceeded,
+                        })?;
+                    continue;
+                }
+            }
             let retry_after = match &outcome {
                 Ok(r) if is_transient(r.status()) => Some(retry_after(r.headers())),
                 Err(e) if !e.is_builder() => Some(None),
                 _ => None,
             };
-            // A write that creates is repeated only when it surely did not arrive: 429
-            // (refused before any work) or a connection that was never made.
-            let surely_not_sent = match &outcome {
-                Ok(r) => r.status() == StatusCode::TOO_MANY_REQUESTS,
-                Err(e) => e.is_connect(),
-            };
+            // A write that creates is repeated only when it surely did not arrive: a
+            // connection that was never made.
+            let surely_not_sent = matches!(&outcome, Err(e) if e.is_connect());
             if let Some(wait) = retry_after {
                 if (idempotent || surely_not_sent) && attempt <= self.options.retries {
                     let delay = wait.unwrap_or_else(|| self.backoff(attempt));
@@ -399,13 +437,12 @@ impl fmt::Display for Path<'_> {
     }
 }
 
+/// Answers worth retrying a few times with backoff (429 is waited out apart, see
+/// [`rate_limit`]).
 fn is_transient(status: StatusCode) -> bool {
     matches!(
         status,
-        StatusCode::TOO_MANY_REQUESTS
-            | StatusCode::BAD_GATEWAY
-            | StatusCode::SERVICE_UNAVAILABLE
-            | StatusCode::GATEWAY_TIMEOUT
+        StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
     )
 }
 
@@ -474,6 +511,8 @@ fn error_chain(e: &dyn std::error::Error) -> String {
 mod tests {
     //! Faults a real server will not produce on demand (429, 503, a token refused mid-way),
     //! injected by a tiny HTTP stub on 127.0.0.1:0.
+    use std::sync::{Arc, Mutex};
+
     use super::*;
 
     /// Serves raw responses, one per connection, and returns the base URL.
@@ -486,12 +525,90 @@ mod tests {
     const OK: &str = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\nconnection: close\r\ncontent-length: 11\r\n\r\n{\"ok\":true}";
 
     fn client(url: &str) -> Client {
+        client_waiting(url, RateLimitWait::default())
+    }
+
+    fn client_waiting(url: &str, rate_limit: RateLimitWait) -> Client {
         let options = ClientOptions {
             timeout: Duration::from_secs(5),
             retries: 3,
             backoff: Duration::from_millis(1),
+            rate_limit,
         };
         Client::new("stub", url, &Token::new("*:*.secret-value"), options).unwrap()
+    }
+
+    const LIMITED: &str = "HTTP/1.1 429 Too Many Requests\r\nretry-after: 1\r\nconnection: close\r\ncontent-length: 0\r\n\r\n";
+
+    /// A policy allowing `max` in all, and the waits it announced.
+    fn announcing(max: Duration) -> (RateLimitWait, Arc<Mutex<Vec<Wait>>>) {
+        let seen: Arc<Mutex<Vec<Wait>>> = Arc::default();
+        let log = seen.clone();
+        let notice: Notice = Arc::new(move |w: &Wait| log.lock().unwrap().push(w.clone()));
+        (RateLimitWait::new(max).with_notice(notice), seen)
+    }
+
+    #[tokio::test]
+    async fn a_429_is_announced_waited_out_and_even_a_create_is_sent_again() {
+        let (url, requests) = crate::stub::serve(vec![LIMITED.into(), OK.into()]).await;
+        let (policy, waits) = announcing(Duration::from_secs(10));
+        let c = client_waiting(&url, policy);
+        let started = Instant::now();
+        let v: serde_json::Value = c
+            .create(Path::new(&["api", "things"]), &serde_json::json!({}))
+            .await
+            .unwrap();
+        assert_eq!(v["ok"], true);
+        assert!(started.elapsed() >= Duration::from_millis(900));
+        assert_eq!(*requests.lock().unwrap(), ["POST /api/things"; 2]);
+        let waits = waits.lock().unwrap();
+        assert_eq!(waits.len(), 1);
+        assert_eq!(
+            waits[0].to_string(),
+            "stub: POST /api/things is rate-limited (HTTP 429); waiting 1 s as the server asks (9 s of --max-wait left)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_wait_past_the_bound_fails_at_once_with_what_was_asked() {
+        let (url, _) = crate::stub::serve(vec![LIMITED.into()]).await;
+        let (policy, waits) = announcing(Duration::from_millis(500));
+        let c = client_waiting(&url, policy);
+        let started = Instant::now();
+        let err = c
+            .get::<serde_json::Value>(Path::new(&["api", "admin", "search", "features"]))
+            .await
+            .unwrap_err();
+        assert!(started.elapsed() < Duration::from_millis(500));
+        assert!(matches!(err, ClientError::RateLimited { .. }));
+        assert_eq!(
+            err.to_string(),
+            "stub: GET /api/admin/search/features is rate-limited (HTTP 429): waiting another 1 s would pass --max-wait 0.5 s (0 s already spent waiting on rate limits in this run)"
+        );
+        assert!(waits.lock().unwrap().is_empty());
+        assert_eq!(c.requests(), 1);
+    }
+
+    #[tokio::test]
+    async fn the_bound_holds_for_the_run_not_per_client() {
+        let (first, _) = crate::stub::serve(vec![LIMITED.into(), OK.into()]).await;
+        let (second, _) = crate::stub::serve(vec![LIMITED.into()]).await;
+        let (policy, waits) = announcing(Duration::from_millis(1500));
+        let (a, b) = (
+            client_waiting(&first, policy.clone()),
+            client_waiting(&second, policy),
+        );
+        let _: serde_json::Value = a.get(Path::new(&["api", "x"])).await.unwrap();
+        let err = b
+            .get::<serde_json::Value>(Path::new(&["api", "x"]))
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .ends_with("(1 s already spent waiting on rate limits in this run)"),
+            "{err}"
+        );
+        assert_eq!(waits.lock().unwrap().len(), 1);
     }
 
     #[tokio::test]

@@ -56,6 +56,30 @@ pub struct SpokeState {
     pub client: Option<Client>,
 }
 
+impl SpokeState {
+    /// Finds out which hub flags synced to `spoke` that the spoke lacks are taken there
+    /// outside its project's active flags (archived, or in another project): the plan
+    /// blocks those instead of creating them. Live spokes only (a snapshot holds every
+    /// such name); a failure makes the spoke unreadable. Fingerprints the state again.
+    pub async fn look_up_hub_flags(&mut self, topology: &Topology, spoke: &Spoke, hub: &State) {
+        let (Ok(state), Some(client)) = (&mut self.state, &self.client) else {
+            return;
+        };
+        let names = hub
+            .flags
+            .iter()
+            .filter(|(name, flag)| crate::desired::selected(topology, spoke, name, flag))
+            .map(|(name, _)| name.as_str());
+        match state::look_up_taken(client, state, names).await {
+            Ok(()) => self.fingerprint = Some(state::fingerprint(state)),
+            Err(e) => {
+                self.state = Err(ReadError::Client(e));
+                self.fingerprint = None;
+            }
+        }
+    }
+}
+
 /// The hub and the spokes a caller kept, with the plan made from them.
 #[derive(Debug)]
 pub struct Fleet {
@@ -131,7 +155,7 @@ where
         async move {
             let (state, client) = read_hub(&topology, &client).await;
             let state = state.map(|s| {
-                let fingerprint = state::fingerprint(&s);
+                let fingerprint = state::hub_fingerprint(&s);
                 (Arc::new(s), fingerprint)
             });
             hub_ready.send_replace(Some(state.as_ref().ok().map(|(s, _)| s.clone())));
@@ -187,12 +211,13 @@ where
             let mut hub = hub.clone();
             tokio::spawn(async move {
                 let spoke = topology.spoke(&name)?;
-                let read = read_spoke(spoke, &client).await;
+                let mut read = read_spoke(spoke, &client).await;
                 let hub = hub
                     .wait_for(Option::is_some)
                     .await
                     .ok()
                     .and_then(|h| h.clone().flatten())?;
+                read.look_up_hub_flags(&topology, spoke, &hub).await;
                 let plan = plan::plan_one(
                     &topology,
                     &hub,
@@ -271,7 +296,8 @@ pub fn select_spokes<'t>(
         .collect())
 }
 
-/// Reads the hub alone.
+/// Reads the hub alone, for planning: its names taken outside its project's active
+/// flags are not read (they change no action).
 async fn read_hub(
     topology: &Topology,
     options: &ClientOptions,
@@ -285,7 +311,8 @@ async fn read_hub(
     .await
 }
 
-/// Reads one spoke, in the environments it syncs.
+/// Reads one spoke, in the environments it syncs; the names a plan needs to know are
+/// taken there come after the hub is read ([`SpokeState::look_up_hub_flags`]).
 async fn read_spoke(spoke: &Spoke, options: &ClientOptions) -> SpokeState {
     let (state, client) = read_one(
         &spoke.instance,
@@ -314,7 +341,14 @@ async fn read_one(
         Err(e) => return (Err(e), None),
     };
     let started = std::time::Instant::now();
-    let result = state::read(instance, client.as_ref(), environments, is_hub).await;
+    let result = state::read_with(
+        instance,
+        client.as_ref(),
+        environments,
+        is_hub,
+        state::Taken::Later,
+    )
+    .await;
     if let Ok(s) = &result {
         tracing::info!(
             instance = %instance.name,

@@ -497,3 +497,48 @@ fn a_streamed_plan_equals_the_plan_made_in_memory() {
         );
     }
 }
+
+#[test]
+fn hub_snapshot_must_be_a_flagfleet_snapshot_of_the_hub() {
+    // The hub's own snapshot stands in for it: the same plan.
+    let (code, with, stderr) = run(&[
+        "-c",
+        QUICKSTART,
+        "plan",
+        "--format",
+        "json",
+        "--hub-snapshot",
+        "examples/quickstart/hub.json",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, without, _) = run(&["-c", QUICKSTART, "plan", "--format", "json"]);
+    assert_eq!(with, without);
+
+    let (code, _, stderr) = run(&[
+        "-c",
+        QUICKSTART,
+        "plan",
+        "--hub-snapshot",
+        "examples/quickstart/us-east.json",
+    ]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        stderr,
+        "Error: --hub-snapshot examples/quickstart/us-east.json: it is a snapshot of `us-east`, not of the hub `hub`\n\
+         Hint: write the hub's snapshot with `flagfleet export HUB --out FILE`, HUB being the hub's name in this topology\n"
+    );
+    let (code, _, stderr) = run(&[
+        "-c",
+        QUICKSTART,
+        "apply",
+        "--hub-snapshot",
+        "examples/quickstart/flagfleet.toml",
+    ]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.starts_with(
+            "Error: --hub-snapshot examples/quickstart/flagfleet.toml: not a flagfleet snapshot: "
+        ),
+        "{stderr}"
+    );
+}

@@ -755,6 +755,7 @@ mod tests {
             timeout: std::time::Duration::from_secs(5),
             retries: 2,
             backoff: std::time::Duration::from_millis(1),
+            ..ClientOptions::default()
         };
         Client::new("dc1", url, &Token::new("t"), options).unwrap()
     }

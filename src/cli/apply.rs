@@ -8,7 +8,7 @@ use std::sync::Arc;
 use comfy_table::{presets, CellAlignment, Table};
 
 use super::plan::SPOKES_AT_ONCE;
-use super::{CliError, Context};
+use super::{CliError, Context, HubArgs};
 use crate::apply::{self, Outcome, Progress, SpokeReport};
 use crate::pipeline;
 use crate::plan::{self, Action, Plan, SpokePlan};
@@ -22,6 +22,8 @@ use crate::render::{self, human};
 ///
 /// With PLAN_FILE (from `flagfleet plan --out`): re-reads the hub and every spoke first and
 /// refuses, before changing anything, if any state differs from when the plan was made.
+/// With --hub-snapshot, the hub is that snapshot: take it right before applying
+/// (docs/state.md, sharded pipelines).
 ///
 /// Before its first write to a spoke, apply saves the spoke's full state as a snapshot in
 /// the backup folder; to restore, use that snapshot as the hub of an ordinary run.
@@ -51,10 +53,12 @@ pub(crate) struct Args {
     /// Where pre-apply snapshots are saved.
     #[arg(long, value_name = "DIR", default_value_os_t = apply::default_backup_dir())]
     backup_dir: PathBuf,
+    #[command(flatten)]
+    hub: HubArgs,
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let (topology, topology_fp) = ctx.topology_with_fingerprint()?;
+    let (topology, topology_fp) = ctx.topology_for_plan(&args.hub)?;
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
     let mut spokes = args.spokes.clone();
     if let Some(saved) = &saved {

@@ -39,6 +39,14 @@ pub enum CliError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// `--hub-snapshot` names a file that is not a snapshot of the hub.
+    #[error("--hub-snapshot {path}: {problem}")]
+    HubSnapshot {
+        /// The file.
+        path: String,
+        /// What is wrong with it.
+        problem: String,
+    },
     /// Apply refused or could not start.
     #[error("{0}")]
     Apply(String),
@@ -62,6 +70,9 @@ impl CliError {
             CliError::Fleet(crate::pipeline::FleetError::UnknownSpoke { known, .. }) => {
                 Some(format!("spokes: {}", known.join(", ")))
             }
+            CliError::HubSnapshot { .. } => Some(
+                "write the hub's snapshot with `flagfleet export HUB --out FILE`, HUB being the hub's name in this topology".into(),
+            ),
             CliError::UnknownInstance { known, .. } => {
                 Some(format!("instances: {}", known.join(", ")))
             }

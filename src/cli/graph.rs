@@ -4,7 +4,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::plan::SPOKES_AT_ONCE;
-use super::{CliError, Context};
+use super::{CliError, Context, HubArgs};
 use crate::pipeline;
 
 /// Print each spoke's dependency graph as Graphviz DOT.
@@ -20,10 +20,12 @@ pub(crate) struct Args {
     /// Only this spoke (repeatable).
     #[arg(long = "spoke", value_name = "NAME")]
     spokes: Vec<String>,
+    #[command(flatten)]
+    hub: HubArgs,
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let (topology, fingerprint) = ctx.topology_with_fingerprint()?;
+    let (topology, fingerprint) = ctx.topology_for_plan(&args.hub)?;
     let reading = ctx.reading(SPOKES_AT_ONCE);
     let (_, plan) = pipeline::plan_fleet(
         Arc::new(topology),

@@ -7,6 +7,7 @@ mod apply;
 mod error;
 mod export;
 mod graph;
+mod hub_snapshot;
 mod plan;
 mod validate;
 
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::client::ClientOptions;
+use crate::client::{ClientOptions, RateLimitWait, Wait, DEFAULT_MAX_WAIT};
 use crate::topology::{self, Topology};
 use crate::ui::Ui;
 pub use error::CliError;
@@ -49,6 +50,10 @@ pub struct Cli {
     /// Seconds allowed for one HTTP request.
     #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS")]
     timeout: u64,
+    /// Seconds the whole run may spend waiting on servers that answer 429 (rate-limited);
+    /// each wait is announced on stderr, even with -q. Past it, the run fails.
+    #[arg(long, global = true, default_value_t = DEFAULT_MAX_WAIT.as_secs(), value_name = "SECONDS")]
+    max_wait: u64,
     #[command(subcommand)]
     command: Command,
 }
@@ -95,6 +100,25 @@ impl Context {
         let bytes = std::fs::read(&self.config).unwrap_or_default();
         Ok((topology, crate::plan::fingerprint_bytes(&bytes)))
     }
+
+    /// [`Self::topology_with_fingerprint`], with the hub read from `hub.snapshot` when given.
+    pub fn topology_for_plan(&self, hub: &HubArgs) -> Result<(Topology, String), CliError> {
+        let (mut topology, fingerprint) = self.topology_with_fingerprint()?;
+        if let Some(path) = &hub.hub_snapshot {
+            hub_snapshot::use_for_hub(&mut topology, path)?;
+        }
+        Ok((topology, fingerprint))
+    }
+}
+
+/// Where `plan`, `apply` and `graph` read the hub.
+#[derive(Debug, clap::Args)]
+pub(crate) struct HubArgs {
+    /// Read the hub from this snapshot of it (`flagfleet export HUB --out FILE`) instead
+    /// of its server, so that the jobs of a sharded pipeline read the hub once between
+    /// them; apply refuses a plan made from another hub state (docs/state.md).
+    #[arg(long, value_name = "FILE")]
+    hub_snapshot: Option<PathBuf>,
 }
 
 /// Parses the command line, runs the command, and maps the outcome to an exit code.
@@ -111,6 +135,9 @@ pub fn main() -> ExitCode {
         config: cli.config,
         client: ClientOptions {
             timeout: Duration::from_secs(cli.timeout.max(1)),
+            // A wait is never silent: the run seems hung otherwise (-q included).
+            rate_limit: RateLimitWait::new(Duration::from_secs(cli.max_wait))
+                .with_notice(std::sync::Arc::new(|wait: &Wait| eprintln!("{wait}"))),
             ..ClientOptions::default()
         },
     };

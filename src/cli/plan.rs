@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::{CliError, Context};
+use super::{CliError, Context, HubArgs};
 use crate::pipeline;
 use crate::plan::{self, JsonWriter, Plan, SpokePlan};
 use crate::render::{self, human, markdown};
@@ -44,6 +44,8 @@ pub(crate) struct Args {
     /// Spokes read and planned at once (each holds its whole state in memory meanwhile).
     #[arg(long, default_value_t = SPOKES_AT_ONCE, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: u16,
+    #[command(flatten)]
+    hub: HubArgs,
 }
 
 /// How many spokes are read and planned at once unless told otherwise: each holds its
@@ -62,7 +64,7 @@ enum Format {
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let (topology, topology_fingerprint) = ctx.topology_with_fingerprint()?;
+    let (topology, topology_fingerprint) = ctx.topology_for_plan(&args.hub)?;
     let options = render::Options {
         color: ctx.color,
         verbose: ctx.verbose,

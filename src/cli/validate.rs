@@ -154,7 +154,16 @@ async fn check(topology: &Topology, instance: &Instance, options: &ClientOptions
             return row;
         }
     }
-    match state::read(instance, client.as_ref(), &environments, is_hub).await {
+    // Read as a plan reads, without the names taken elsewhere (whose search is
+    // rate-limited): validate proves what plan needs.
+    let read = state::read_with(
+        instance,
+        client.as_ref(),
+        &environments,
+        is_hub,
+        state::Taken::Later,
+    );
+    match read.await {
         Ok(state) => row.flags = Some(state.flags.len()),
         Err(e) => fail(&mut row, e),
     }

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use xxhash_rust::xxh3::Xxh3;
 
 pub use model::State;
-pub use read::{read_server_info, read_version, ServerInfo};
+pub use read::{look_up_taken, read_server_info, read_version, ServerInfo, Taken};
 
 use crate::client::{Client, ClientError, ClientOptions, Token};
 use crate::topology::{Instance, Location, TokenSource};
@@ -126,6 +126,9 @@ impl ReadError {
         ReadError::Client(ClientError::Unauthorized { .. }) => Some(
             "the token must be an admin API token, a personal access token or a service account token with admin rights on this instance".into(),
         ),
+        ReadError::Client(ClientError::RateLimited { .. }) => Some(
+            "the server limits how often this endpoint may be called (docs/state.md lists which); try again in a minute, raise --max-wait, or plan a sharded fleet against one hub snapshot (docs/state.md)".into(),
+        ),
         ReadError::Client(ClientError::Unreachable { .. }) => {
             Some("check that the server is running and that `url` in the topology is right".into())
         }
@@ -180,7 +183,8 @@ pub fn connect(instance: &Instance, options: &ClientOptions) -> Result<Option<Cl
     }
 }
 
-/// Reads `environments` of an instance: live through `client`, or from its file.
+/// Reads `environments` of an instance in full, as a snapshot holds it: live through
+/// `client`, or from its file.
 ///
 /// `allow_raw_export` accepts a raw Unleash export file (the hub only).
 pub async fn read(
@@ -189,9 +193,21 @@ pub async fn read(
     environments: &[String],
     allow_raw_export: bool,
 ) -> Result<State, ReadError> {
+    read_with(instance, client, environments, allow_raw_export, Taken::All).await
+}
+
+/// Reads `environments` of an instance, finding out about names taken outside the
+/// project's active flags as `taken` says (live instances; a file holds what it holds).
+pub async fn read_with(
+    instance: &Instance,
+    client: Option<&Client>,
+    environments: &[String],
+    allow_raw_export: bool,
+    taken: Taken,
+) -> Result<State, ReadError> {
     let state = match (&instance.location, client) {
         (Location::Live { .. }, Some(client)) => {
-            read::read_live(client, &instance.project, environments).await?
+            read::read_live(client, &instance.project, environments, taken).await?
         }
         (Location::File(path), _) => read_file(instance, path, allow_raw_export)?,
         (Location::Live { .. }, None) => {
@@ -264,14 +280,30 @@ fn read_file(
 /// canonical JSON, hashed as it is serialized (states of 50,000 flags are large, and a
 /// cryptographic hash of them costs more than planning them).
 pub fn fingerprint(state: &State) -> String {
+    hash_json(state)
+}
+
+fn hash_json(value: &impl serde::Serialize) -> String {
     // serde_json writes token by token (a quote, a key, a colon); gathering the bytes in a
     // buffer first feeds the hash in large blocks, which halves the cost.
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, HashWriter(Xxh3::new()));
     // Serializing plain structs and string-keyed maps into a hasher cannot fail.
-    let _ = serde_json::to_writer(&mut out, state);
+    let _ = serde_json::to_writer(&mut out, value);
     let _ = out.flush();
     let (HashWriter(hasher), _) = out.into_parts();
     format!("xxh3:{:032x}", hasher.digest128())
+}
+
+/// The fingerprint of a hub's state, which leaves out the names taken outside its
+/// project's active flags: they change no action of a plan (a plan reads a live hub
+/// without them, a snapshot holds them), so a plan made against a hub snapshot can be
+/// applied against the live hub, and the other way round, as long as its flags and
+/// scaffolding are the same.
+pub fn hub_fingerprint(state: &State) -> String {
+    if state.elsewhere.is_empty() {
+        return fingerprint(state);
+    }
+    hash_json(&model::WithoutElsewhere::from(state))
 }
 
 /// Feeds serialized bytes straight into the hash, without building a string.
@@ -334,5 +366,22 @@ mod tests {
 
         state.flags.get_mut("flag-02999").unwrap().stale = true;
         assert_ne!(fingerprint(&state), expected, "a change in the last flag");
+    }
+
+    #[test]
+    fn a_hubs_fingerprint_is_that_of_its_state_without_the_names_taken_elsewhere() {
+        let mut state = state_of(3);
+        let without = fingerprint(&state);
+        state.elsewhere.insert(
+            "old".into(),
+            model::Elsewhere {
+                project: "default".into(),
+                archived: true,
+            },
+        );
+        assert_ne!(fingerprint(&state), without);
+        assert_eq!(hub_fingerprint(&state), without);
+        state.flags.get_mut("flag-00001").unwrap().stale = true;
+        assert_ne!(hub_fingerprint(&state), without, "flags still count");
     }
 }

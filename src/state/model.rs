@@ -47,6 +47,34 @@ pub struct State {
     pub elsewhere: BTreeMap<String, Elsewhere>,
 }
 
+/// A [`State`] as it serializes with no names taken elsewhere, without copying it
+/// (for [`super::hub_fingerprint`]). Lists every field of [`State`] but `elsewhere`, in
+/// its order; a test keeps the two in step.
+#[derive(Serialize)]
+pub(crate) struct WithoutElsewhere<'a> {
+    project: &'a str,
+    environments: &'a [String],
+    flags: &'a BTreeMap<String, Flag>,
+    context_fields: &'a BTreeMap<String, ContextField>,
+    segments: &'a BTreeMap<String, Segment>,
+    strategies: &'a BTreeMap<String, StrategyDefinition>,
+    tag_types: &'a BTreeMap<String, TagType>,
+}
+
+impl<'a> From<&'a State> for WithoutElsewhere<'a> {
+    fn from(s: &'a State) -> Self {
+        Self {
+            project: &s.project,
+            environments: &s.environments,
+            flags: &s.flags,
+            context_fields: &s.context_fields,
+            segments: &s.segments,
+            strategies: &s.strategies,
+            tag_types: &s.tag_types,
+        }
+    }
+}
+
 /// A flag name taken on the instance outside the synced project's active flags.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

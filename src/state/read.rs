@@ -1,15 +1,21 @@
-//! Reads a live instance with as few requests as the API allows, concurrently.
+//! Reads a live instance with as few requests as the API allows, concurrently, and
+//! without the requests Unleash rate-limits where another way exists.
 //!
-//! Per read: one batch export per environment, the four scaffolding lists, and two flag
-//! searches: archived flags, and flags of other projects (names a sync must not create).
-//! The export does not carry strategy order; where a flag has two or more strategies in an
+//! Per read: one batch export per environment and the four scaffolding lists. The export
+//! does not carry strategy order; where a flag has two or more strategies in an
 //! environment, the order comes from one playground evaluation per environment (which
 //! lists every flag's strategies in evaluation order), and only flags the playground does
 //! not account for exactly (or a server without it) cost one request each. Nothing else
-//! grows with the number of flags of the project; the searches grow only with archived
-//! and other projects' flags, paged at the server's maximum of 100 names. Unleash
-//! rate-limits its search endpoint (15 requests a minute by default); the client waits as
-//! `Retry-After` says.
+//! grows with the number of flags of the project.
+//!
+//! Flag names taken outside the project's active flags (archived, or in another project)
+//! are read in one of two ways ([`Taken`]). A plan needs only the names it could create,
+//! the hub's flags missing on a spoke: [`look_up_taken`] asks for exactly those with a
+//! batch export by name (none in the steady state, when the spoke has them all). A
+//! snapshot holds them all: archived flags come from the flag search, the one endpoint
+//! that lists them, which Unleash 8.2 limits to 15 requests a minute by default; other
+//! projects' flags from the project list and, when another project holds flags, one batch
+//! export of all projects.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -26,12 +32,28 @@ use crate::client::{Client, ClientError, Path};
 const ORDER_CONCURRENCY: usize = 8;
 /// Page size of the flag search (the server's maximum).
 const SEARCH_PAGE: u64 = 100;
+/// Flag names asked for in one batch export: well under the server's body limit of
+/// 500 kB even for long names.
+const NAMES_PER_EXPORT: usize = 1_000;
+
+/// Which flag names outside the project's active flags a live read finds out about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Taken {
+    /// All of them, as a snapshot holds them: one flag search per 100 archived flags
+    /// (rate-limited by Unleash 8.2), the project list, and a batch export of all projects
+    /// when another project holds flags.
+    All,
+    /// None: the caller asks for the names it needs with [`look_up_taken`] (a spoke of a
+    /// plan), or needs none (the hub of a plan, whose other names change no action).
+    Later,
+}
 
 /// Reads `project` in `environments` from a live instance.
 pub async fn read_live(
     client: &Client,
     project: &str,
     environments: &[String],
+    taken: Taken,
 ) -> Result<State, ReadError> {
     let exports = futures::future::try_join_all(environments.iter().map(|env| async move {
         let export: wire::Export = client
@@ -46,7 +68,12 @@ pub async fn read_live(
     let strategies = client.get::<wire::Strategies>(Path::new(&["api", "admin", "strategies"]));
     let context = client.get::<Vec<wire::ContextField>>(Path::new(&["api", "admin", "context"]));
     let tag_types = client.get::<wire::TagTypes>(Path::new(&["api", "admin", "tag-types"]));
-    let elsewhere = read_elsewhere(client, project);
+    let elsewhere = async {
+        match taken {
+            Taken::All => read_elsewhere(client, project, environments).await,
+            Taken::Later => Ok(BTreeMap::new()),
+        }
+    };
 
     let (exports, segments, strategies, context, tag_types, elsewhere) =
         tokio::try_join!(exports, segments, strategies, context, tag_types, elsewhere)?;
@@ -201,20 +228,19 @@ async fn flag_order(
 async fn read_elsewhere(
     client: &Client,
     project: &str,
+    environments: &[String],
 ) -> Result<BTreeMap<String, Elsewhere>, ClientError> {
-    let not_project = format!("IS_NOT:{project}");
     let archived_filter = [("archived", "IS:true")];
-    let foreign_filter = [("project", not_project.as_str())];
     let (archived, foreign) = tokio::try_join!(
         search(client, &archived_filter),
-        search(client, &foreign_filter),
+        other_projects_flags(client, project, environments),
     )?;
     let mut out = BTreeMap::new();
     for f in foreign {
         out.insert(
             f.name,
             Elsewhere {
-                project: f.project,
+                project: f.project.unwrap_or_default(),
                 archived: false,
             },
         );
@@ -229,6 +255,93 @@ async fn read_elsewhere(
         );
     }
     Ok(out)
+}
+
+/// The active flags of every project but `project`: none asked for when the project list
+/// shows no other project with flags (always so on the open-source edition, which has one
+/// project), else one batch export of all projects (which leaves archived flags out).
+async fn other_projects_flags(
+    client: &Client,
+    project: &str,
+    environments: &[String],
+) -> Result<Vec<wire::ExportFeature>, ClientError> {
+    let projects: wire::Projects = client.get(Path::new(&["api", "admin", "projects"])).await?;
+    let others_have_flags = projects
+        .projects
+        .iter()
+        .any(|p| p.id != project && p.feature_count != Some(0));
+    let Some(env) = environments.first().filter(|_| others_have_flags) else {
+        return Ok(Vec::new());
+    };
+    // An empty `features` list exports every active flag of every project.
+    let all: wire::ExportedFlags = client
+        .post_read(
+            Path::new(&["api", "admin", "features-batch", "export"]),
+            &json!({ "environment": env, "features": [] }),
+        )
+        .await?;
+    Ok(all
+        .features
+        .into_iter()
+        .filter(|f| f.project.as_deref().is_some_and(|p| p != project))
+        .filter(|f| !f.archived.unwrap_or(false))
+        .collect())
+}
+
+/// Finds out which of `names` are taken on the instance outside `state`'s active flags
+/// (archived, or in another project) and records them in `state.elsewhere`: one batch
+/// export by name per 1,000 names that are not active flags of the project, none when all
+/// are. The export by name returns flags of any project, archived ones included, on every
+/// Unleash version flagfleet reads; unlike the flag search, no server rate-limits it.
+pub async fn look_up_taken<'n>(
+    client: &Client,
+    state: &mut State,
+    names: impl IntoIterator<Item = &'n str>,
+) -> Result<(), ClientError> {
+    let wanted: Vec<&str> = names
+        .into_iter()
+        .filter(|n| !state.flags.contains_key(*n))
+        .collect();
+    let Some(env) = state.environments.first() else {
+        return Ok(());
+    };
+    // Built before they are polled: a closure held across the awaits would make this
+    // future's `Send` depend on lifetimes the compiler cannot name.
+    let exports: Vec<_> = wanted
+        .chunks(NAMES_PER_EXPORT)
+        .map(|chunk| export_by_name(client, env, chunk))
+        .collect();
+    let found: Vec<Vec<wire::ExportFeature>> = stream::iter(exports)
+        .buffered(ORDER_CONCURRENCY)
+        .try_collect()
+        .await?;
+    for f in found.into_iter().flatten() {
+        let archived = f.archived.unwrap_or(false);
+        let project = f.project.unwrap_or_else(|| state.project.clone());
+        // A flag of the project made since its export was read is no name taken
+        // elsewhere; the next read sees it as a flag.
+        if archived || project != state.project {
+            state
+                .elsewhere
+                .insert(f.name, Elsewhere { project, archived });
+        }
+    }
+    Ok(())
+}
+
+/// The flags named `names` in any project, archived ones included, in one batch export.
+async fn export_by_name(
+    client: &Client,
+    env: &str,
+    names: &[&str],
+) -> Result<Vec<wire::ExportFeature>, ClientError> {
+    let export: wire::ExportedFlags = client
+        .post_read(
+            Path::new(&["api", "admin", "features-batch", "export"]),
+            &json!({ "environment": env, "features": names }),
+        )
+        .await?;
+    Ok(export.features)
 }
 
 /// Every page of a flag search.

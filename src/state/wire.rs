@@ -21,6 +21,13 @@ pub struct Export {
     pub links: Vec<FeatureLinks>,
 }
 
+/// Only the flags of a batch export (the rest of the answer is skipped unread).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ExportedFlags {
+    pub features: Vec<ExportFeature>,
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct ExportFeature {
@@ -301,6 +308,9 @@ pub struct Projects {
 #[serde(default)]
 pub struct Project {
     pub id: String,
+    /// Active flags in the project (absent on some versions: then unknown).
+    #[serde(rename = "featureCount")]
+    pub feature_count: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,6 +1,6 @@
 //! The real Unleash lab, as the end-to-end tests see it.
 //!
-//! `scripts/lab.sh up` starts PostgreSQL and four unleash-server processes on loopback
+//! `scripts/lab.sh up` starts PostgreSQL and five unleash-server processes on loopback
 //! and writes `.lab/lab.env`. Tests take the [`Lab`] lock (they share the servers), reset
 //! the instances they use to a pristine state, seed them through the admin API, and run
 //! the real `flagfleet` binary against them.
@@ -18,7 +18,7 @@ use serde_json::Value;
 /// One Unleash server of the lab.
 #[derive(Debug, Clone)]
 pub struct Server {
-    /// `hub`, `spoke1`, `spoke2`, `spoke3`.
+    /// `hub`, `spoke1`, `spoke2`, `spoke3`, `strict` (Unleash's default rate limits).
     pub name: &'static str,
     pub url: String,
     pub token: String,
@@ -29,12 +29,20 @@ impl Server {
     /// (the Prometheus counters every Unleash serves): every method but GET, HEAD and
     /// OPTIONS, less the POSTs that only read (export, search, playground).
     pub fn writes(&self) -> u64 {
-        const SCRAPE: &str = "/internal-backstage/prometheus";
         const READ_POSTS: [&str; 3] = [
             "/api/admin/features-batch/export",
             "/api/admin/search/features",
             "/api/admin/playground",
         ];
+        self.requests(|method, path| {
+            !["GET", "HEAD", "OPTIONS"].contains(&method) && !READ_POSTS.contains(&path)
+        })
+    }
+
+    /// The requests this server has answered since it started (by its own Prometheus
+    /// counters) whose method and path (route) `count` accepts; the scrape itself never.
+    pub fn requests(&self, count: impl Fn(&str, &str) -> bool) -> u64 {
+        const SCRAPE: &str = "/internal-backstage/prometheus";
         let url = format!("{}{SCRAPE}", self.url.trim_end_matches('/'));
         let text = reqwest::blocking::get(&url)
             .and_then(|r| r.error_for_status())
@@ -51,9 +59,7 @@ impl Server {
             .filter(|(labels, _)| {
                 let method = label(labels, "method").unwrap_or_default();
                 let path = label(labels, "path").unwrap_or_default();
-                !["GET", "HEAD", "OPTIONS"].contains(&method.as_str())
-                    && !READ_POSTS.contains(&path.as_str())
-                    && path != SCRAPE
+                path != SCRAPE && count(&method, &path)
             })
             .map(|(_, count)| count.trim().parse::<f64>().unwrap_or(0.0) as u64)
             .sum()
@@ -66,6 +72,9 @@ pub struct Lab {
     pub spoke1: Server,
     pub spoke2: Server,
     pub spoke3: Server,
+    /// Keeps Unleash's default rate limits (15 flag searches a minute): only the tests of
+    /// rate limits use it, and they reset it first (a restart starts a fresh window).
+    pub strict: Server,
     script: PathBuf,
     _guard: MutexGuard<'static, ()>,
 }
@@ -99,6 +108,7 @@ impl Lab {
             spoke1: server("spoke1", "SPOKE1"),
             spoke2: server("spoke2", "SPOKE2"),
             spoke3: server("spoke3", "SPOKE3"),
+            strict: server("strict", "STRICT"),
             script: root.join("scripts/lab.sh"),
             _guard: guard,
         };
