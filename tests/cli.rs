@@ -498,6 +498,190 @@ fn a_streamed_plan_equals_the_plan_made_in_memory() {
     }
 }
 
+/// `show` prints a saved plan byte for byte as `plan` printed it, in every format, with
+/// and without -v, for a fleet with an unreadable spoke too; it reads no instance and
+/// needs no topology.
+#[test]
+fn show_renders_a_saved_plan_exactly_as_plan_printed_it() {
+    let dir = quickstart_copy();
+    let topology = dir.path().join("flagfleet.toml");
+    let mut text = std::fs::read_to_string(&topology).unwrap();
+    text.push_str("\n[[spokes]]\nname = \"gone\"\nfile = \"gone.json\"\n");
+    std::fs::write(&topology, text).unwrap();
+    let plan_file = dir.path().join("plan.json");
+    let elsewhere = tempfile::tempdir().unwrap();
+    for format in ["human", "json", "markdown"] {
+        for verbose in [false, true] {
+            let mut plan = flagfleet();
+            plan.arg("-c")
+                .arg(&topology)
+                .args(["plan", "--format", format, "--out"]);
+            plan.arg(&plan_file);
+            if verbose {
+                plan.arg("-v");
+            }
+            let planned = plan.output().unwrap();
+            // The unreadable spoke makes the plan exit 1, but it is still planned and saved.
+            assert_eq!(planned.status.code(), Some(1));
+            let printed = String::from_utf8(planned.stdout).unwrap();
+            assert!(printed.contains("gone"), "{printed}");
+
+            // Shown from another folder, with the spokes' files gone: nothing is read.
+            for snapshot in ["hub.json", "eu-west.json", "us-east.json"] {
+                let _ = std::fs::rename(dir.path().join(snapshot), elsewhere.path().join(snapshot));
+            }
+            let mut show = flagfleet();
+            show.current_dir(elsewhere.path())
+                .arg("show")
+                .arg(&plan_file)
+                .args(["--format", format]);
+            if verbose {
+                show.arg("-v");
+            }
+            let shown = show.output().unwrap();
+            assert_eq!(shown.status.code(), Some(0), "{shown:?}");
+            let shown = String::from_utf8(shown.stdout).unwrap();
+            assert!(
+                shown == printed,
+                "show --format {format} (verbose {verbose}) differs from plan:\n{}",
+                similar::TextDiff::from_lines(&printed, &shown).unified_diff()
+            );
+            if format == "json" {
+                assert_eq!(shown, std::fs::read_to_string(&plan_file).unwrap());
+            }
+            for snapshot in ["hub.json", "eu-west.json", "us-east.json"] {
+                std::fs::rename(elsewhere.path().join(snapshot), dir.path().join(snapshot))
+                    .unwrap();
+            }
+        }
+    }
+}
+
+#[test]
+fn show_refuses_what_is_not_a_plan() {
+    let dir = fleet("", &[("plan.json", "{\"format_version\": 9}")]);
+    let (code, _, stderr) = run(&["show", dir.path().join("plan.json").to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert!(stderr.contains("plan format_version 9"), "{stderr}");
+}
+
+#[test]
+fn schema_prints_the_committed_schema() {
+    let (code, stdout, stderr) = run(&["schema"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(stdout, flagfleet::topology::json_schema());
+}
+
+#[test]
+fn init_writes_a_valid_commented_topology_and_never_overwrites() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flagfleet.toml");
+    let init = |extra: &[&str]| {
+        let mut cmd = flagfleet();
+        cmd.arg("-c").arg(&path).arg("init");
+        cmd.args(["--hub", "https://unleash.example.com"])
+            .args(["--spoke", "eu-west=https://eu.unleash.example.com"])
+            .args(["--spoke", "lab=lab.json"])
+            .args(extra);
+        cmd.output().unwrap()
+    };
+    let out = init(&[]);
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.contains("Set HUB_TOKEN, EU_WEST_TOKEN (admin API tokens)"),
+        "{stderr}"
+    );
+    let text = std::fs::read_to_string(&path).unwrap();
+    let topology = flagfleet::topology::parse(&path, &text).unwrap();
+    assert_eq!(topology.hub.environments, ["production"]);
+    let names: Vec<&str> = topology
+        .spokes
+        .iter()
+        .map(|s| s.instance.name.as_str())
+        .collect();
+    assert_eq!(names, ["eu-west", "lab"]);
+    assert!(text.contains("token_env = \"EU_WEST_TOKEN\""), "{text}");
+    assert!(text.contains("file = \"lab.json\""), "{text}");
+    assert!(text.contains("# [[spokes.overrides]]"), "{text}");
+    // Every commented-out key is a real key: uncommented, the file still loads.
+    let uncommented: String = text
+        .lines()
+        .map(|l| match l.strip_prefix("# ") {
+            Some(rest) if rest.contains(" = ") || rest.starts_with('[') => rest,
+            _ => l,
+        })
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert_ne!(uncommented, text);
+    if let Err(e) = flagfleet::topology::parse(&path, &uncommented) {
+        panic!("{e}\n{uncommented}");
+    }
+
+    // A second run refuses and leaves the file as it was.
+    std::fs::write(&path, "# mine\n").unwrap();
+    let again = init(&[]);
+    assert_eq!(again.status.code(), Some(1));
+    let stderr = String::from_utf8(again.stderr).unwrap();
+    assert!(stderr.contains("refusing to overwrite"), "{stderr}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), "# mine\n");
+}
+
+#[test]
+fn init_refuses_what_validate_would_refuse_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("flagfleet.toml");
+    let out = flagfleet()
+        .arg("-c")
+        .arg(&path)
+        .args([
+            "init",
+            "--hub",
+            "https://hub.example.com",
+            "--spoke",
+            "eu west=https://eu.example.com",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8(out.stderr)
+        .unwrap()
+        .contains("invalid instance name `eu west`"));
+    assert!(!path.exists());
+}
+
+#[test]
+fn completions_and_man_pages_cover_every_command() {
+    for shell in ["bash", "zsh", "fish", "powershell"] {
+        let (code, stdout, stderr) = run(&["completions", shell]);
+        assert_eq!(code, 0, "{shell}: {stderr}");
+        for word in ["plan", "apply", "show", "init", "detailed-exitcode"] {
+            assert!(stdout.contains(word), "{shell} completions lack {word}");
+        }
+    }
+    let (code, page, _) = run(&["man"]);
+    assert_eq!(code, 0);
+    assert!(
+        page.starts_with(".ie \\n(.g .ds Aq"),
+        "{}",
+        &page[..80.min(page.len())]
+    );
+    assert!(page.contains(".TH flagfleet 1"), "{page}");
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, stderr) = run(&["man", "--out-dir", dir.path().to_str().unwrap()]);
+    assert_eq!(code, 0, "{stderr}");
+    let mut pages: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    pages.sort();
+    assert!(pages.contains(&"flagfleet.1".to_string()), "{pages:?}");
+    assert!(pages.contains(&"flagfleet-plan.1".to_string()), "{pages:?}");
+    assert!(pages.contains(&"flagfleet-show.1".to_string()), "{pages:?}");
+    let plan_page = std::fs::read_to_string(dir.path().join("flagfleet-plan.1")).unwrap();
+    assert!(plan_page.contains("detailed\\-exitcode"), "{plan_page}");
+}
+
 #[test]
 fn hub_snapshot_must_be_a_flagfleet_snapshot_of_the_hub() {
     // The hub's own snapshot stands in for it: the same plan.

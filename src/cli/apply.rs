@@ -130,7 +130,8 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     })
 }
 
-fn read_plan(path: &std::path::Path) -> Result<Plan, CliError> {
+/// Reads a plan saved with `flagfleet plan --out`, refusing other format versions.
+pub(super) fn read_plan(path: &std::path::Path) -> Result<Plan, CliError> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| CliError::Apply(format!("cannot read plan file {}: {e}", path.display())))?;
     let value: serde_json::Value = serde_json::from_str(&text)

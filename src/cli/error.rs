@@ -39,6 +39,12 @@ pub enum CliError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// A file that must not be overwritten exists.
+    #[error("refusing to overwrite {path}: it exists")]
+    Exists {
+        /// The file.
+        path: String,
+    },
     /// `--hub-snapshot` names a file that is not a snapshot of the hub.
     #[error("--hub-snapshot {path}: {problem}")]
     HubSnapshot {
@@ -69,6 +75,9 @@ impl CliError {
             CliError::Fleet(crate::pipeline::FleetError::Hub(e)) => e.hint(),
             CliError::Fleet(crate::pipeline::FleetError::UnknownSpoke { known, .. }) => {
                 Some(format!("spokes: {}", known.join(", ")))
+            }
+            CliError::Exists { .. } => {
+                Some("move it away, or write elsewhere with -c/--config PATH".into())
             }
             CliError::HubSnapshot { .. } => Some(
                 "write the hub's snapshot with `flagfleet export HUB --out FILE`, HUB being the hub's name in this topology".into(),

@@ -4,11 +4,15 @@
 //! Exit codes: 0 success; 1 error; 2 changes present (`plan --detailed-exitcode`).
 
 mod apply;
+mod completions;
 mod error;
 mod export;
 mod graph;
 mod hub_snapshot;
+mod init;
 mod plan;
+mod schema;
+mod show;
 mod validate;
 
 use std::path::PathBuf;
@@ -63,8 +67,13 @@ enum Command {
     Validate(validate::Args),
     Plan(plan::Args),
     Apply(apply::Args),
+    Show(show::Args),
     Graph(graph::Args),
     Export(export::Args),
+    Init(init::Args),
+    Schema(schema::Args),
+    Completions(completions::CompletionsArgs),
+    Man(completions::ManArgs),
 }
 
 /// Everything a command needs besides its own arguments.
@@ -154,7 +163,12 @@ pub fn main() -> ExitCode {
             Command::Plan(args) => plan::run(&mut ctx, args).await,
             Command::Apply(args) => apply::run(&mut ctx, args).await,
             Command::Graph(args) => graph::run(&mut ctx, args).await,
+            Command::Show(args) => show::run(&mut ctx, args),
             Command::Export(args) => export::run(&mut ctx, args).await,
+            Command::Init(args) => init::run(&mut ctx, args),
+            Command::Schema(args) => schema::run(&mut ctx, args),
+            Command::Completions(args) => completions::completions(&mut ctx, args),
+            Command::Man(args) => completions::man(&mut ctx, args),
         }
     });
     match outcome {

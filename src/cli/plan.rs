@@ -54,7 +54,7 @@ pub(super) const SPOKES_AT_ONCE: u16 = 4;
 
 /// How the plan is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
+pub(super) enum Format {
     /// For a terminal (colour when it is one).
     Human,
     /// The stable format of docs/plan-format.md.
@@ -122,14 +122,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     }
 
     stdout_json.map(JsonWriter::finish).transpose()?;
-    match args.format {
-        Format::Json => {}
-        Format::Human => ctx.ui.out(&human::render(&review, options))?,
-        Format::Markdown => {
-            ctx.ui
-                .out(&markdown::render(&review, options, markdown::COMMENT_LIMIT))?;
-        }
-    }
+    print_review(ctx, &review, args.format, options)?;
     if let (Some(w), Some(path)) = (file, &args.out) {
         w.finish()
             .and_then(AtomicFile::commit)
@@ -138,6 +131,47 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
             .err(&format!("Saved the plan to {}.\n", path.display()))?;
     }
     Ok(exit_code(&review, args.detailed_exitcode))
+}
+
+/// Prints a plan's review copy ([`render::for_review`]) as text; JSON is written as the
+/// plan is made, so `Format::Json` prints nothing here.
+fn print_review(
+    ctx: &mut Context,
+    review: &Plan,
+    format: Format,
+    options: render::Options,
+) -> std::io::Result<()> {
+    match format {
+        Format::Json => Ok(()),
+        Format::Human => ctx.ui.out(&human::render(review, options)),
+        Format::Markdown => ctx
+            .ui
+            .out(&markdown::render(review, options, markdown::COMMENT_LIMIT)),
+    }
+}
+
+/// Prints a whole plan (a saved one, say) exactly as `flagfleet plan` printed it in
+/// `format` when it made it.
+pub(super) fn render_plan(
+    ctx: &mut Context,
+    plan: Plan,
+    format: Format,
+    options: render::Options,
+) -> Result<(), CliError> {
+    if format == Format::Json {
+        ctx.ui.out(&plan.to_json())?;
+        return Ok(());
+    }
+    let review = Plan {
+        spokes: plan
+            .spokes
+            .into_iter()
+            .map(|s| render::for_review(s, options))
+            .collect(),
+        ..plan
+    };
+    print_review(ctx, &review, format, options)?;
+    Ok(())
 }
 
 /// What each spoke's task makes of its plan, so that the main task only writes.

@@ -171,7 +171,9 @@ impl Selection {
 }
 
 /// What a sync does with one kind of scaffolding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Policy {
     /// Create missing items and overwrite differing ones.
@@ -266,6 +268,59 @@ fn render_all(diagnostics: &[Diagnostic]) -> String {
         out.push_str(&d.to_string().replace('\n', "\n  "));
     }
     out
+}
+
+/// The JSON Schema of the topology file (`flagfleet schema`, `docs/flagfleet.schema.json`),
+/// pretty, with a trailing newline. It describes the file's shape (keys, types, defaults,
+/// enums); rules across keys, such as `url` or `file` but not both, are checked by
+/// [`load`] alone.
+pub fn json_schema() -> String {
+    let mut schema = schemars::schema_for!(RawTopology).to_value();
+    tidy_schema(&mut schema);
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Fits schemars' output to a TOML file: TOML has no null, so a key that may be left out
+/// is only not required (`Option<T>` is `T`, not `T or null`); and the lines of doc
+/// comments are joined, so that editors wrap descriptions (a blank line stays a break).
+fn tidy_schema(value: &mut serde_json::Value) {
+    use serde_json::Value;
+    let Value::Object(map) = value else {
+        if let Value::Array(items) = value {
+            items.iter_mut().for_each(tidy_schema);
+        }
+        return;
+    };
+    if let Some(Value::Array(types)) = map.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types.remove(0);
+            map.insert("type".into(), only);
+        }
+    }
+    if let Some(Value::Array(any)) = map.get_mut("anyOf") {
+        any.retain(|s| s.get("type").is_none_or(|t| t != "null"));
+        if any.len() == 1 {
+            if let Value::Object(only) = any.remove(0) {
+                map.remove("anyOf");
+                map.extend(only);
+            }
+        }
+    }
+    if let Some(Value::String(text)) = map.get_mut("description") {
+        *text = text
+            .split("\n\n")
+            .map(|p| p.split('\n').collect::<Vec<_>>().join(" "))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+    }
+    for (key, v) in map.iter_mut() {
+        if key != "description" {
+            tidy_schema(v);
+        }
+    }
 }
 
 /// Reads and validates the topology file at `path`.
