@@ -22,8 +22,8 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use flagfleet::pipeline::{self, Fleet};
-use flagfleet::plan::{self, HubInfo, JsonWriter, Plan, SpokePlan};
-use flagfleet::render::{self, human, Options};
+use flagfleet::plan::{self, HubInfo, JsonWriter, SpokePlan};
+use flagfleet::render::{self, human, Options, Review, ReviewCopy};
 use flagfleet::topology::{self, Topology};
 
 const SPOKES: [usize; 3] = [1, 5, 20];
@@ -136,11 +136,9 @@ async fn read_plan_and_render(topology: Arc<Topology>) -> usize {
 
 /// Writes the spokes' JSON (to a sink) and renders the review copies for a terminal;
 /// returns the size of the rendering.
-fn write_and_render(hub: HubInfo, finished: Vec<(Vec<u8>, SpokePlan)>, options: Options) -> usize {
+fn write_and_render(hub: HubInfo, finished: Vec<(Vec<u8>, ReviewCopy)>, options: Options) -> usize {
     let mut json = JsonWriter::begin(io::sink(), "", &hub).unwrap();
-    let mut review = Plan {
-        format_version: plan::FORMAT_VERSION,
-        topology_fingerprint: String::new(),
+    let mut review = Review {
         hub,
         spokes: Vec::with_capacity(finished.len()),
     };

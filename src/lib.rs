@@ -9,11 +9,14 @@
 //! - [`state`]: reads an instance (live or snapshot file) into the typed model.
 //! - [`desired`]: what each spoke should hold: selected, mapped, overridden hub flags.
 //! - [`graph`]: the dependency order of a spoke's actions.
-//! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with reasons.
+//! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with typed
+//!   reasons ([`plan::Reason`]), and how each action is marked ([`plan::Mark`]).
 //! - [`pipeline`]: the run every command shares: reads the hub and the spokes at once and
 //!   plans each spoke as it is read, keeping only what the caller asks for.
-//! - [`apply`]: executes a plan on the spokes, in dependency order, with backups.
-//! - [`render`]: a plan as terminal text, JSON or Markdown.
+//! - [`apply`]: executes a plan on the spokes, in dependency order, with backups; it
+//!   reports progress through [`apply::Progress`], which the command line provides.
+//! - [`render`]: a plan as terminal text, Markdown or Graphviz DOT (JSON is the plan's
+//!   own format, [`plan::JsonWriter`]).
 //! - [`cli`]: the command line: argument parsing, commands, output, exit codes.
 
 pub mod apply;

@@ -11,12 +11,10 @@ mod target;
 use std::collections::{HashMap, HashSet};
 use std::future::ready;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::{join_all, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
-
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::client::Client;
 use crate::pipeline::Fleet;
@@ -32,20 +30,30 @@ pub struct Options {
     pub parallelism: usize,
     /// Folder for the pre-apply snapshots.
     pub backup_dir: PathBuf,
-    /// Where progress goes.
-    pub progress: Progress,
 }
 
-/// Progress reporting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// A progress bar per spoke on stderr (when it is a terminal).
-    Bars,
-    /// One line per action on stderr.
-    Lines,
-    /// Nothing until the final report.
-    Quiet,
+/// Where apply reports its progress as it goes. The command line provides it (bars, lines
+/// or nothing), so that the library itself writes nothing.
+pub trait Progress: Sync {
+    /// Apply to `spoke` begins: `actions` changing actions, its backup first.
+    fn spoke_started(&self, _spoke: &str, _actions: usize) {}
+    /// One action of `spoke` ended; `elapsed` is how long it ran (none if not attempted).
+    fn action_done(
+        &self,
+        _spoke: &str,
+        _action: &Action,
+        _outcome: &Outcome,
+        _elapsed: Option<Duration>,
+    ) {
+    }
+    /// Apply to a spoke that began ended.
+    fn spoke_done(&self, _report: &SpokeReport) {}
 }
+
+/// No progress: only the final report.
+pub struct Quiet;
+
+impl Progress for Quiet {}
 
 /// What became of one action.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -106,22 +114,20 @@ impl SpokeReport {
     }
 }
 
-/// Applies `plan`, which must have been made from `fleet`, to every spoke in it.
+/// Applies `plan`, which must have been made from `fleet`, to every spoke in it, telling
+/// `progress` how it goes.
 pub async fn apply(
     topology: &Topology,
     fleet: &Fleet,
     plan: &Plan,
     options: &Options,
+    progress: &dyn Progress,
 ) -> Vec<SpokeReport> {
     let timestamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second]Z"
         ))
         .unwrap_or_default();
-    let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} {wide_msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
     let spokes = plan.spokes.iter().filter(|s| s.error.is_none());
     join_all(spokes.filter_map(|sp| {
         let spoke = topology.spoke(&sp.name)?;
@@ -136,12 +142,7 @@ pub async fn apply(
         }
         let read = fleet.spokes.iter().find(|r| r.name == sp.name)?;
         let actual = read.state.as_ref().ok()?;
-        let bar = (options.progress == Progress::Bars && !actions.is_empty()).then(|| {
-            let bar = bars.add(ProgressBar::new(actions.len() as u64));
-            bar.set_style(style.clone());
-            bar.set_prefix(sp.name.clone());
-            bar
-        });
+        progress.spoke_started(&sp.name, actions.len());
         let target = Target::new(topology, &fleet.hub.state, spoke, actual);
         let job = SpokeJob {
             spoke,
@@ -152,7 +153,7 @@ pub async fn apply(
                 .backup_dir
                 .join(format!("{}-{timestamp}.json", sp.name)),
         };
-        Some(Either::Right(apply_spoke(job, target, options, bar)))
+        Some(Either::Right(apply_spoke(job, target, options, progress)))
     }))
     .await
 }
@@ -170,7 +171,7 @@ async fn apply_spoke(
     job: SpokeJob<'_>,
     target: Target<'_>,
     options: &Options,
-    bar: Option<ProgressBar>,
+    progress: &dyn Progress,
 ) -> SpokeReport {
     let name = &job.spoke.instance.name;
     let mut report = SpokeReport::new(name);
@@ -199,7 +200,7 @@ async fn apply_spoke(
             match live::LiveSpoke::new(client, &job.spoke.instance.project, &target).await {
                 Ok(writer) => {
                     let execute = |a| writer.execute(a);
-                    report.outcomes = run(name, &job.actions, options, bar.as_ref(), execute).await;
+                    report.outcomes = run(name, &job.actions, options, progress, execute).await;
                 }
                 Err(e) => report.error = Some(format!("{e}; nothing was changed")),
             }
@@ -208,12 +209,7 @@ async fn apply_spoke(
             report.error = Some("no connection to the spoke".into());
         }
     }
-    if let Some(bar) = bar {
-        let (applied, failed, skipped) = report.counts();
-        bar.finish_with_message(format!(
-            "{applied} applied, {failed} failed, {skipped} not attempted"
-        ));
-    }
+    progress.spoke_done(&report);
     report
 }
 
@@ -225,7 +221,7 @@ async fn run<'a, F, Fut>(
     spoke: &str,
     actions: &[&'a Action],
     options: &Options,
-    bar: Option<&ProgressBar>,
+    progress: &dyn Progress,
     execute: F,
 ) -> Vec<(String, Outcome)>
 where
@@ -252,8 +248,9 @@ where
             }) {
                 started.insert(key.clone());
                 let why = format!("depends on {}:{}, which was not applied", bad.0, bad.1);
-                progress(options, bar, spoke, a, "not attempted", &why);
-                outcome.insert(key, Outcome::NotAttempted(why));
+                let not_attempted = Outcome::NotAttempted(why);
+                progress.action_done(spoke, a, &not_attempted, None);
+                outcome.insert(key, not_attempted);
                 continue;
             }
             if deps
@@ -271,24 +268,12 @@ where
         let Some((a, result, elapsed)) = in_flight.next().await else {
             break;
         };
-        let key = (a.kind, a.name.clone());
-        match result {
-            Ok(()) => {
-                progress(
-                    options,
-                    bar,
-                    spoke,
-                    a,
-                    "ok",
-                    &format!("{} ms", elapsed.as_millis()),
-                );
-                outcome.insert(key, Outcome::Applied);
-            }
-            Err(e) => {
-                progress(options, bar, spoke, a, "FAILED", &e);
-                outcome.insert(key, Outcome::Failed(e));
-            }
-        }
+        let done = match result {
+            Ok(()) => Outcome::Applied,
+            Err(e) => Outcome::Failed(e),
+        };
+        progress.action_done(spoke, a, &done, Some(elapsed));
+        outcome.insert((a.kind, a.name.clone()), done);
     }
     actions
         .iter()
@@ -299,29 +284,6 @@ where
             (file::label(a), o)
         })
         .collect()
-}
-
-fn progress(
-    options: &Options,
-    bar: Option<&ProgressBar>,
-    spoke: &str,
-    a: &Action,
-    status: &str,
-    detail: &str,
-) {
-    if let Some(bar) = bar {
-        bar.inc(1);
-        bar.set_message(format!("{} {}: {status}", a.kind, a.name));
-    }
-    if options.progress == Progress::Lines {
-        let verb = match a.action {
-            crate::plan::Verb::Create => "create",
-            crate::plan::Verb::Overwrite => "overwrite",
-            crate::plan::Verb::Archive => "archive",
-            crate::plan::Verb::Skip => "skip",
-        };
-        eprintln!("{spoke}: {verb} {} {}: {status} ({detail})", a.kind, a.name);
-    }
 }
 
 /// The default backup folder, `.flagfleet/backups`.

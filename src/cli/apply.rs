@@ -8,10 +8,10 @@ use std::sync::Arc;
 use comfy_table::{presets, CellAlignment, Table};
 
 use super::plan::SPOKES_AT_ONCE;
-use super::{CliError, Context, HubArgs};
+use super::{progress, CliError, Context, HubArgs};
 use crate::apply::{self, Outcome, Progress, SpokeReport};
 use crate::pipeline;
-use crate::plan::{self, Action, Plan, SpokePlan};
+use crate::plan::{self, Plan, SpokePlan};
 use crate::render::{self, human};
 
 /// Execute a plan on the spokes, in dependency order.
@@ -75,7 +75,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         };
     }
     // A spoke's state is kept (for its backup and the writes) only if it will change.
-    let keep = |p: &SpokePlan| p.actions.iter().any(Action::changes);
+    let keep = SpokePlan::has_changes;
     let topology = Arc::new(topology);
     let reading = ctx.reading(args.read_parallelism);
     let (fleet, plan) =
@@ -113,15 +113,15 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     let options = apply::Options {
         parallelism: args.parallelism,
         backup_dir: args.backup_dir,
-        progress: if ctx.quiet {
-            Progress::Quiet
-        } else if std::io::stderr().is_terminal() {
-            Progress::Bars
-        } else {
-            Progress::Lines
-        },
     };
-    let reports = apply::apply(&topology, &fleet, &plan, &options).await;
+    let progress: Box<dyn Progress> = if ctx.quiet {
+        Box::new(apply::Quiet)
+    } else if std::io::stderr().is_terminal() {
+        Box::new(progress::Bars::new())
+    } else {
+        Box::new(progress::Lines)
+    };
+    let reports = apply::apply(&topology, &fleet, &plan, &options, progress.as_ref()).await;
     ctx.ui.out(&render_report(&reports))?;
     Ok(if reports.iter().any(SpokeReport::failed) {
         ExitCode::FAILURE

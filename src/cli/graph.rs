@@ -39,7 +39,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     for spoke in &plan.spokes {
         match &spoke.error {
             Some(e) => ctx.ui.err(&format!("Error: {}\n", e))?,
-            None => out.push_str(&crate::graph::to_dot(&spoke.name, &spoke.actions)),
+            None => out.push_str(&crate::render::dot::to_dot(&spoke.name, &spoke.actions)),
         }
     }
     ctx.ui.out(&out)?;

@@ -11,6 +11,7 @@ mod graph;
 mod hub_snapshot;
 mod init;
 mod plan;
+mod progress;
 mod schema;
 mod show;
 mod validate;

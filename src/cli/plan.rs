@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::{CliError, Context, HubArgs};
 use crate::pipeline;
 use crate::plan::{self, JsonWriter, Plan, SpokePlan};
-use crate::render::{self, human, markdown};
+use crate::render::{self, human, markdown, Review, ReviewCopy};
 use crate::state::snapshot::AtomicFile;
 
 /// Show what apply would change on each spoke.
@@ -16,7 +16,8 @@ use crate::state::snapshot::AtomicFile;
 /// Reads the hub and the spokes (several at once, see --parallelism), derives what each
 /// spoke should hold (the selected hub flags with the spoke's mappings and overrides, and
 /// the scaffolding they need), and prints one action per object: + create, ~ overwrite
-/// (with a diff), = unchanged, ! blocked (with the reason), - other skips. Actions are
+/// (with a diff), - archive (pruning spokes), = unchanged, ! blocked (with the reason),
+/// . other skips (policy, the spoke's definition kept). Actions are
 /// listed in the dependency order apply follows. An unreachable spoke is reported for
 /// itself while the others are still planned (exit code 1). Each spoke's state is
 /// dropped once it is planned, so memory grows with --parallelism, not with the fleet.
@@ -103,9 +104,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         )?),
         _ => None,
     };
-    let mut review = Plan {
-        format_version: plan::FORMAT_VERSION,
-        topology_fingerprint: topology_fingerprint.clone(),
+    let mut review = Review {
         hub: hub_info,
         spokes: Vec::new(),
     };
@@ -137,7 +136,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
 /// plan is made, so `Format::Json` prints nothing here.
 fn print_review(
     ctx: &mut Context,
-    review: &Plan,
+    review: &Review,
     format: Format,
     options: render::Options,
 ) -> std::io::Result<()> {
@@ -162,13 +161,13 @@ pub(super) fn render_plan(
         ctx.ui.out(&plan.to_json())?;
         return Ok(());
     }
-    let review = Plan {
+    let review = Review {
+        hub: plan.hub,
         spokes: plan
             .spokes
             .into_iter()
             .map(|s| render::for_review(s, options))
             .collect(),
-        ..plan
     };
     print_review(ctx, &review, format, options)?;
     Ok(())
@@ -197,7 +196,7 @@ struct Finished {
     /// The spoke's part of the plan JSON ([`plan::spoke_json`]), when asked for.
     json: Option<Vec<u8>>,
     /// The review copy ([`render::for_review`]).
-    review: SpokePlan,
+    review: ReviewCopy,
 }
 
 fn write_error(path: &Path, source: std::io::Error) -> CliError {
@@ -207,10 +206,11 @@ fn write_error(path: &Path, source: std::io::Error) -> CliError {
     }
 }
 
-fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
-    if plan.has_errors() {
+fn exit_code(review: &Review, detailed: bool) -> ExitCode {
+    let spokes = review.spokes.iter().map(|s| &s.plan);
+    if spokes.clone().any(|s| s.error.is_some()) {
         ExitCode::FAILURE
-    } else if detailed && plan.has_changes() {
+    } else if detailed && spokes.clone().any(SpokePlan::has_changes) {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS

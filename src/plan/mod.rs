@@ -9,6 +9,7 @@
 
 mod compare;
 mod json;
+mod reason;
 mod spoke;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 pub use json::{spoke_json, JsonWriter};
+pub use reason::{Mark, Reason};
 pub use spoke::plan_spoke;
 
 /// The version of the plan JSON format (`docs/plan-format.md`).
@@ -94,8 +96,8 @@ pub struct Action {
     pub name: String,
     /// What apply does.
     pub action: Verb,
-    /// Why, in words.
-    pub reason: String,
+    /// Why (in JSON, the texts of docs/plan-format.md).
+    pub reason: Reason,
     /// Whether the skip is a problem that stops this object from being synced.
     #[serde(default)]
     pub blocked: bool,
@@ -176,11 +178,65 @@ pub struct SpokePlan {
     pub actions: Vec<Action>,
     /// Why the spoke could not be planned (unreachable, refused token, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Unchanged actions left out of `actions` for review (see
-    /// [`crate::render::for_review`]); never part of the JSON.
-    #[serde(skip)]
-    pub unchanged_omitted: usize,
+    pub error: Option<SpokeError>,
+}
+
+/// Why a spoke could not be planned: what went wrong and, where known, the fix. In JSON
+/// (and shown) as one text: the message, then a line `Hint: ` and the hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpokeError {
+    /// What went wrong.
+    pub message: String,
+    /// The fix, where known.
+    pub hint: Option<String>,
+}
+
+impl From<&crate::state::ReadError> for SpokeError {
+    fn from(e: &crate::state::ReadError) -> Self {
+        Self {
+            message: e.to_string(),
+            hint: e.hint(),
+        }
+    }
+}
+
+impl fmt::Display for SpokeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        match &self.hint {
+            Some(hint) => write!(f, "\nHint: {hint}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Serialize for SpokeError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SpokeError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(match text.split_once("\nHint: ") {
+            Some((message, hint)) => Self {
+                message: message.to_string(),
+                hint: Some(hint.to_string()),
+            },
+            None => Self {
+                message: text,
+                hint: None,
+            },
+        })
+    }
+}
+
+impl SpokePlan {
+    /// Whether apply will change this spoke (a create, overwrite or archive).
+    pub fn has_changes(&self) -> bool {
+        self.actions.iter().any(Action::changes)
+    }
 }
 
 /// The hub a plan was made from.
@@ -214,9 +270,7 @@ pub struct Plan {
 impl Plan {
     /// Whether any spoke has a create or overwrite.
     pub fn has_changes(&self) -> bool {
-        self.spokes
-            .iter()
-            .any(|s| s.actions.iter().any(Action::changes))
+        self.spokes.iter().any(SpokePlan::has_changes)
     }
 
     /// Whether any spoke could not be planned.
@@ -267,13 +321,7 @@ pub fn plan_one(
 ) -> SpokePlan {
     let (fingerprint, actions, error) = match actual {
         Ok(actual) => (fingerprint, plan_spoke(topology, hub, spoke, actual), None),
-        Err(e) => {
-            let mut text = e.to_string();
-            if let Some(hint) = e.hint() {
-                text.push_str(&format!("\nHint: {hint}"));
-            }
-            (None, Vec::new(), Some(text))
-        }
+        Err(e) => (None, Vec::new(), Some(SpokeError::from(e))),
     };
     SpokePlan {
         name: spoke.instance.name.clone(),
@@ -284,7 +332,6 @@ pub fn plan_one(
         summary: Summary::of(&actions),
         actions,
         error,
-        unchanged_omitted: 0,
     }
 }
 

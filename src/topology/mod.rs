@@ -678,17 +678,9 @@ impl Checker<'_> {
         })
     }
 
-    fn instance(
-        &mut self,
-        name: &str,
-        span: Range<usize>,
-        raw: RawEndpoint,
-        what: &str,
-    ) -> Option<Instance> {
-        let line = self.loc.line(span.start);
-        let project = raw
-            .project
-            .map_or_else(|| "default".to_string(), |p| p.into_inner());
+    /// Where a live instance's token comes from, checked: one of `token_env` (naming a
+    /// variable, never holding a token) and `token_file`.
+    fn token_source(&mut self, raw: &RawEndpoint, what: &str) -> Option<TokenSource> {
         let token = match (&raw.token_env, &raw.token_file) {
             (Some(var), None) => Some(TokenSource::Env {
                 var: var.get_ref().clone(),
@@ -726,6 +718,21 @@ impl Checker<'_> {
                 );
             }
         }
+        token
+    }
+
+    fn instance(
+        &mut self,
+        name: &str,
+        span: Range<usize>,
+        raw: RawEndpoint,
+        what: &str,
+    ) -> Option<Instance> {
+        let line = self.loc.line(span.start);
+        let token = self.token_source(&raw, what);
+        let project = raw
+            .project
+            .map_or_else(|| "default".to_string(), |p| p.into_inner());
         match (raw.url, raw.file) {
             (Some(url), None) => {
                 let parsed = url::Url::parse(url.get_ref());
