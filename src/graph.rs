@@ -4,16 +4,13 @@
 //!
 //! [`order`] gives the one order in which a plan lists its actions and apply runs them:
 //! topological, ties broken by kind and name so the same plan always reads the same.
-//! [`to_dot`] draws a planned spoke's graph.
+//! The graph is drawn by [`crate::render::dot`].
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::fmt::Write as _;
 
 use petgraph::algo::tarjan_scc;
 use petgraph::graph::{DiGraph, NodeIndex};
-
-use crate::plan::{Action, Verb};
 
 /// The order of a graph's nodes, from [`order`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,60 +91,6 @@ fn topological(deps: &[Vec<usize>], keep: impl Fn(usize, usize) -> bool) -> Vec<
         }
     }
     out
-}
-
-/// The actions of one spoke as a Graphviz DOT graph: nodes `kind:name`, coloured by action.
-pub fn to_dot(spoke: &str, actions: &[Action]) -> String {
-    let mut out = String::new();
-    let _ = writeln!(out, "digraph \"{}\" {{", escape(spoke));
-    let _ = writeln!(out, "  rankdir=LR;");
-    let _ = writeln!(
-        out,
-        "  node [shape=box, style=filled, fontname=\"Helvetica\"];"
-    );
-    for a in actions {
-        let colour = match (a.action, a.blocked) {
-            (Verb::Create, _) => "palegreen",
-            (Verb::Overwrite, _) => "khaki",
-            (Verb::Archive, _) => "lightblue",
-            (Verb::Skip, true) => "lightcoral",
-            (Verb::Skip, false) => "lightgrey",
-        };
-        let id = format!("{}:{}", a.kind, a.name);
-        let _ = writeln!(
-            out,
-            "  \"{}\" [fillcolor={colour}, tooltip=\"{}: {}\"];",
-            escape(&id),
-            verb(a),
-            escape(&a.reason)
-        );
-    }
-    for a in actions {
-        for (kind, name) in &a.depends_on {
-            let _ = writeln!(
-                out,
-                "  \"{}\" -> \"{}\";",
-                escape(&format!("{kind}:{name}")),
-                escape(&format!("{}:{}", a.kind, a.name))
-            );
-        }
-    }
-    out.push_str("}\n");
-    out
-}
-
-fn verb(a: &Action) -> &'static str {
-    match (a.action, a.blocked) {
-        (Verb::Create, _) => "create",
-        (Verb::Overwrite, _) => "overwrite",
-        (Verb::Archive, _) => "archive",
-        (Verb::Skip, true) => "blocked",
-        (Verb::Skip, false) => "skip",
-    }
-}
-
-fn escape(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 
 #[cfg(test)]

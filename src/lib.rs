@@ -7,13 +7,18 @@
 //! - [`topology`]: the TOML topology file, checked into one [`topology::Topology`].
 //! - [`client`]: the only code that speaks HTTP to Unleash.
 //! - [`state`]: reads an instance (live or snapshot file) into the typed model.
-//! - [`fleet`]: reads the hub and the spokes concurrently.
 //! - [`desired`]: what each spoke should hold: selected, mapped, overridden hub flags.
 //! - [`graph`]: the dependency order of a spoke's actions.
-//! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with reasons.
-//! - [`apply`]: executes a plan on the spokes, in dependency order, with backups.
+//! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with typed
+//!   reasons ([`plan::Reason`]), and how each action is marked ([`plan::Mark`]).
+//! - [`pipeline`]: the run every command shares: reads the hub and the spokes at once and
+//!   plans each spoke as it is read, keeping only what the caller asks for.
+//! - [`apply`]: executes a plan on the spokes, in dependency order, with backups and a
+//!   lock per spoke; it reports progress through [`apply::Progress`], which the command
+//!   line provides.
+//! - [`render`]: a plan as terminal text, Markdown or Graphviz DOT (JSON is the plan's
+//!   own format, [`plan::JsonWriter`]).
 //! - [`files`]: private, atomic files (plans, snapshots, backups, locks).
-//! - [`render`]: a plan as terminal text, JSON or Markdown.
 //! - [`redact`]: server text made safe to print (tokens removed, escapes shown).
 //! - [`cli`]: the command line: argument parsing, commands, output, exit codes.
 
@@ -22,8 +27,8 @@ pub mod cli;
 pub mod client;
 pub mod desired;
 pub mod files;
-pub mod fleet;
 pub mod graph;
+pub mod pipeline;
 pub mod plan;
 pub mod redact;
 pub mod render;

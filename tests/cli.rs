@@ -426,30 +426,34 @@ fn a_token_file_that_cannot_be_read_is_named() {
 mod fleet_gen;
 
 /// `plan` reads and plans spokes a few at a time and drops each state once planned;
-/// what it prints must be what planning the whole fleet in memory gives.
+/// what it prints must be what the library's pipeline gives when it keeps the whole
+/// fleet, every spoke read at once.
 #[test]
 fn a_streamed_plan_equals_the_plan_made_in_memory() {
-    use flagfleet::fleet::{FleetState, SpokeState};
+    use flagfleet::pipeline;
     use flagfleet::render::{human, markdown, Options};
 
     let dir = tempfile::tempdir().unwrap();
     fleet_gen::write_fleet(dir.path(), 40, 5).unwrap();
-    let hub = fleet_gen::hub(40);
-    let spokes: Vec<model::State> = (0..5).map(|i| fleet_gen::spoke(&hub, i)).collect();
     let toml = std::fs::read_to_string(dir.path().join("flagfleet.toml")).unwrap();
 
     let topology = flagfleet::topology::parse(&dir.path().join("flagfleet.toml"), &toml).unwrap();
-    let fleet = FleetState::new(
-        hub.clone(),
-        None,
-        spokes
-            .iter()
-            .enumerate()
-            .map(|(i, s)| SpokeState::new(format!("spoke-{i:02}"), Ok(s.clone()), None))
-            .collect(),
-    );
     let topology_fp = flagfleet::plan::fingerprint_bytes(toml.as_bytes());
-    let whole = flagfleet::plan::plan_fleet(&topology, topology_fp, &fleet);
+    let options = pipeline::Options {
+        client: Default::default(),
+        parallelism: 5,
+    };
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (fleet, whole) = runtime
+        .block_on(pipeline::plan_fleet(
+            std::sync::Arc::new(topology),
+            topology_fp,
+            &[],
+            &options,
+            |_| true,
+        ))
+        .unwrap();
+    assert_eq!(fleet.spokes.len(), 5, "every spoke kept");
     assert!(whole.spokes.iter().all(|s| s.summary.skip > 10));
 
     let plan_file = dir.path().join("saved.json");

@@ -14,6 +14,7 @@ use std::path::Path;
 
 use assert_cmd::Command;
 use flagfleet::client::ClientOptions;
+use flagfleet::pipeline;
 use flagfleet::state::{self, snapshot, State};
 use flagfleet::topology;
 use lab::{seed, Admin, Lab};
@@ -410,17 +411,21 @@ fn planning_requests_do_not_grow_with_single_strategy_flags() {
     let topo = live_topology(dir.path(), &lab, r#"["production"]"#);
     std::env::set_var("LAB_HUB_TOKEN", &lab.hub.token);
     std::env::set_var("LAB_SPOKE1_TOKEN", &lab.spoke1.token);
-    let t = topology::load(&topo).unwrap();
+    let t = std::sync::Arc::new(topology::load(&topo).unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let options = pipeline::Options {
+        client: ClientOptions::default(),
+        parallelism: 1,
+    };
     let requests = |rt: &tokio::runtime::Runtime| {
         rt.block_on(async {
-            let fleet = flagfleet::fleet::read(&t, &[], &ClientOptions::default())
-                .await
-                .unwrap();
-            let plan = flagfleet::plan::plan_fleet(&t, String::new(), &fleet);
+            let (fleet, plan) =
+                pipeline::plan_fleet(t.clone(), String::new(), &[], &options, |_| true)
+                    .await
+                    .unwrap();
             assert!(plan.spokes[0].error.is_none());
             (
-                fleet.hub_client.as_ref().unwrap().requests(),
+                fleet.hub.client.as_ref().unwrap().requests(),
                 fleet.spokes[0].client.as_ref().unwrap().requests(),
                 plan.spokes[0].summary.create,
             )

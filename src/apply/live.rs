@@ -371,11 +371,7 @@ impl<'a> LiveSpoke<'a> {
             let current = detail.environments.iter().find(|e| &e.name == env);
             let mut have: Vec<wire::FeatureStrategy> =
                 current.map(|e| e.strategies.clone()).unwrap_or_default();
-            have.sort_by(|a, b| {
-                a.sort_order
-                    .unwrap_or_default()
-                    .total_cmp(&b.sort_order.unwrap_or_default())
-            });
+            have.sort_by(wire::FeatureStrategy::by_sort_order);
             let enabled_now = current.is_some_and(|e| e.enabled);
             // Environment variants as read when apply began (what the plan compared).
             let variants_now = actual
@@ -859,7 +855,7 @@ mod tests {
             kind,
             name: name.into(),
             action: Verb::Create,
-            reason: "missing on spoke".into(),
+            reason: crate::plan::Reason::MissingOnSpoke,
             blocked: false,
             depends_on: vec![],
             diff: None,

@@ -20,10 +20,8 @@ use std::time::{Duration, Instant};
 use futures::future::{join_all, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
 
-use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-
 use crate::client::Client;
-use crate::fleet::{FleetState, SpokeState};
+use crate::pipeline::{Fleet, SpokeState};
 use crate::plan::{Action, Kind, Plan};
 use crate::state::snapshot::{Snapshot, SnapshotSource};
 use crate::topology::{Location, Spoke, Topology};
@@ -36,8 +34,6 @@ pub struct Options {
     pub parallelism: usize,
     /// Folder for the pre-apply snapshots.
     pub backup_dir: PathBuf,
-    /// Where progress goes.
-    pub progress: Progress,
     /// Set on a first SIGINT/SIGTERM: start no new action.
     pub interrupt: Interrupt,
     /// How long requests in flight may still take once interrupted (the request timeout).
@@ -73,16 +69,28 @@ impl Interrupt {
     }
 }
 
-/// Progress reporting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// A progress bar per spoke on stderr (when it is a terminal).
-    Bars,
-    /// One line per action on stderr.
-    Lines,
-    /// Nothing until the final report.
-    Quiet,
+/// Where apply reports its progress as it goes. The command line provides it (bars, lines
+/// or nothing), so that the library itself writes nothing.
+pub trait Progress: Sync {
+    /// Apply to `spoke` begins: `actions` changing actions, its backup first.
+    fn spoke_started(&self, _spoke: &str, _actions: usize) {}
+    /// One action of `spoke` ended; `elapsed` is how long it ran (none if not attempted).
+    fn action_done(
+        &self,
+        _spoke: &str,
+        _action: &Action,
+        _outcome: &Outcome,
+        _elapsed: Option<Duration>,
+    ) {
+    }
+    /// Apply to a spoke that began ended.
+    fn spoke_done(&self, _report: &SpokeReport) {}
 }
+
+/// No progress: only the final report.
+pub struct Quiet;
+
+impl Progress for Quiet {}
 
 /// What became of one action.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -143,22 +151,20 @@ impl SpokeReport {
     }
 }
 
-/// Applies `plan`, which must have been made from `fleet`, to every spoke in it.
+/// Applies `plan`, which must have been made from `fleet`, to every spoke in it, telling
+/// `progress` how it goes.
 pub async fn apply(
     topology: &Topology,
-    fleet: &FleetState,
+    fleet: &Fleet,
     plan: &Plan,
     options: &Options,
+    progress: &dyn Progress,
 ) -> Vec<SpokeReport> {
     let timestamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
             "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
         ))
         .unwrap_or_default();
-    let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
-    let style = ProgressStyle::with_template("{prefix:>14} [{bar:30}] {pos}/{len} {wide_msg}")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
     let spokes = plan.spokes.iter().filter(|s| s.error.is_none());
     join_all(spokes.filter_map(|sp| {
         let spoke = topology.spoke(&sp.name)?;
@@ -173,13 +179,8 @@ pub async fn apply(
         }
         let read = fleet.spokes.iter().find(|r| r.name == sp.name)?;
         let actual = read.state.as_ref().ok()?;
-        let bar = (options.progress == Progress::Bars && !actions.is_empty()).then(|| {
-            let bar = bars.add(ProgressBar::new(actions.len() as u64));
-            bar.set_style(style.clone());
-            bar.set_prefix(sp.name.clone());
-            bar
-        });
-        let target = Target::new(topology, &fleet.hub, spoke, actual);
+        progress.spoke_started(&sp.name, actions.len());
+        let target = Target::new(topology, &fleet.hub.state, spoke, actual);
         let job = SpokeJob {
             spoke,
             location: &sp.location,
@@ -188,7 +189,7 @@ pub async fn apply(
             actions,
             backup_stem: format!("{}-{timestamp}", sp.name),
         };
-        Some(Either::Right(apply_spoke(job, target, options, bar)))
+        Some(Either::Right(apply_spoke(job, target, options, progress)))
     }))
     .await
 }
@@ -209,7 +210,7 @@ async fn apply_spoke(
     job: SpokeJob<'_>,
     target: Target<'_>,
     options: &Options,
-    bar: Option<ProgressBar>,
+    progress: &dyn Progress,
 ) -> SpokeReport {
     let name = &job.spoke.instance.name;
     let mut report = SpokeReport::new(name);
@@ -254,7 +255,7 @@ async fn apply_spoke(
             match live::LiveSpoke::new(client, &job.spoke.instance.project, &target).await {
                 Ok(writer) => {
                     let execute = |a| writer.execute(a);
-                    report.outcomes = run(name, &job.actions, options, bar.as_ref(), execute).await;
+                    report.outcomes = run(name, &job.actions, options, progress, execute).await;
                 }
                 Err(e) => report.error = Some(format!("{e}; nothing was changed")),
             }
@@ -263,12 +264,7 @@ async fn apply_spoke(
             report.error = Some("no connection to the spoke".into());
         }
     }
-    if let Some(bar) = bar {
-        let (applied, failed, skipped) = report.counts();
-        bar.finish_with_message(format!(
-            "{applied} applied, {failed} failed, {skipped} not attempted"
-        ));
-    }
+    progress.spoke_done(&report);
     report
 }
 
@@ -288,11 +284,16 @@ fn not_started(actions: &[&Action], why: &str) -> Vec<(String, Outcome)> {
 /// have changed it since.
 async fn unchanged_since_plan(job: &SpokeJob<'_>) -> Result<(), String> {
     let spoke = job.spoke;
-    let mut envs: Vec<String> = spoke.environments.values().cloned().collect();
-    envs.sort();
-    let now = crate::state::read(&spoke.instance, job.client, &envs, false)
-        .await
-        .map_err(|e| format!("cannot read it again before writing: {e}; nothing was changed"))?;
+    let envs = spoke.synced_environments();
+    let now = crate::state::read_with(
+        &spoke.instance,
+        job.client,
+        &envs,
+        false,
+        crate::state::Taken::Later,
+    )
+    .await
+    .map_err(|e| format!("cannot read it again before writing: {e}; nothing was changed"))?;
     if Some(crate::state::fingerprint(&now)) != job.read.fingerprint {
         return Err(
             "it changed since the plan was made (its state fingerprint differs now, right before the first write); nothing was changed: run plan again"
@@ -310,7 +311,7 @@ async fn run<'a, F, Fut>(
     spoke: &str,
     actions: &[&'a Action],
     options: &Options,
-    bar: Option<&ProgressBar>,
+    progress: &dyn Progress,
     execute: F,
 ) -> Vec<(String, Outcome)>
 where
@@ -339,8 +340,9 @@ where
             }) {
                 started.insert(key.clone());
                 let why = format!("depends on {}:{}, which was not applied", bad.0, bad.1);
-                progress(options, bar, spoke, a, "not attempted", &why);
-                outcome.insert(key, Outcome::NotAttempted(why));
+                let not_attempted = Outcome::NotAttempted(why);
+                progress.action_done(spoke, a, &not_attempted, None);
+                outcome.insert(key, not_attempted);
                 continue;
             }
             if deps
@@ -374,24 +376,12 @@ where
         let Some((a, result, elapsed)) = next else {
             break;
         };
-        let key = (a.kind, a.name.clone());
-        match result {
-            Ok(()) => {
-                progress(
-                    options,
-                    bar,
-                    spoke,
-                    a,
-                    "ok",
-                    &format!("{} ms", elapsed.as_millis()),
-                );
-                outcome.insert(key, Outcome::Applied);
-            }
-            Err(e) => {
-                progress(options, bar, spoke, a, "FAILED", &e);
-                outcome.insert(key, Outcome::Failed(e));
-            }
-        }
+        let done = match result {
+            Ok(()) => Outcome::Applied,
+            Err(e) => Outcome::Failed(e),
+        };
+        progress.action_done(spoke, a, &done, Some(elapsed));
+        outcome.insert((a.kind, a.name.clone()), done);
     }
     actions
         .iter()
@@ -413,29 +403,6 @@ where
         .collect()
 }
 
-fn progress(
-    options: &Options,
-    bar: Option<&ProgressBar>,
-    spoke: &str,
-    a: &Action,
-    status: &str,
-    detail: &str,
-) {
-    if let Some(bar) = bar {
-        bar.inc(1);
-        bar.set_message(format!("{} {}: {status}", a.kind, a.name));
-    }
-    if options.progress == Progress::Lines {
-        let verb = match a.action {
-            crate::plan::Verb::Create => "create",
-            crate::plan::Verb::Overwrite => "overwrite",
-            crate::plan::Verb::Archive => "archive",
-            crate::plan::Verb::Skip => "skip",
-        };
-        eprintln!("{spoke}: {verb} {} {}: {status} ({detail})", a.kind, a.name);
-    }
-}
-
 /// The default backup folder, `.flagfleet/backups`.
 pub fn default_backup_dir() -> PathBuf {
     Path::new(".flagfleet").join("backups")
@@ -451,7 +418,7 @@ mod tests {
             kind: Kind::Flag,
             name: name.into(),
             action: Verb::Create,
-            reason: "missing on spoke".into(),
+            reason: crate::plan::Reason::MissingOnSpoke,
             blocked: false,
             depends_on: vec![],
             diff: None,
@@ -464,7 +431,6 @@ mod tests {
         Options {
             parallelism,
             backup_dir: PathBuf::new(),
-            progress: Progress::Quiet,
             interrupt: Interrupt::default(),
             grace,
         }
@@ -476,7 +442,7 @@ mod tests {
         let refs: Vec<&Action> = actions.iter().collect();
         let options = options(1, Duration::from_secs(5));
         let interrupt = options.interrupt.clone();
-        let outcomes = run("eu", &refs, &options, None, |a: &Action| {
+        let outcomes = run("eu", &refs, &options, &Quiet, |a: &Action| {
             let interrupt = interrupt.clone();
             let first = a.name == "a";
             async move {
@@ -505,7 +471,7 @@ mod tests {
         let refs: Vec<&Action> = actions.iter().collect();
         let options = options(1, Duration::from_millis(100));
         let interrupt = options.interrupt.clone();
-        let outcomes = run("eu", &refs, &options, None, |_| {
+        let outcomes = run("eu", &refs, &options, &Quiet, |_| {
             let interrupt = interrupt.clone();
             async move {
                 interrupt.set();

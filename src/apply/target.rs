@@ -18,8 +18,7 @@ pub(crate) struct Target<'a> {
 
 impl<'a> Target<'a> {
     pub fn new(topology: &Topology, hub: &'a State, spoke: &Spoke, actual: &'a State) -> Self {
-        let mut environments: Vec<String> = spoke.environments.values().cloned().collect();
-        environments.sort();
+        let environments = spoke.synced_environments();
         Self {
             hub,
             actual,

@@ -10,10 +10,11 @@ use std::time::Duration;
 
 use comfy_table::{presets, CellAlignment, Table};
 
-use super::plan::{read_and_plan, SPOKES_AT_ONCE};
-use super::{CliError, Context, HubArgs};
+use super::plan::SPOKES_AT_ONCE;
+use super::{progress, CliError, Context, HubArgs};
 use crate::apply::lock::{self, Locks};
 use crate::apply::{self, Outcome, Progress, SpokeReport};
+use crate::pipeline;
 use crate::plan::{self, Action, Plan, SpokePlan};
 use crate::render::{self, human};
 
@@ -96,7 +97,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
             spokes.into_iter().filter(|s| in_plan.contains(s)).collect()
         };
     }
-    let locked = crate::fleet::select_spokes(&topology, &spokes)?;
+    let locked = pipeline::select_spokes(&topology, &spokes)?;
     let locks = Locks::acquire(
         &locked,
         &lock::default_lock_dir(),
@@ -113,22 +114,17 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     let _stop_signals = AbortOnDrop(signals);
 
     // A spoke's state is kept (for its backup and the writes) only if it will change.
-    let keep = |p: &SpokePlan| p.actions.iter().any(Action::changes);
-    let (topology, fleet, plan) = read_and_plan(
-        ctx,
-        topology,
-        topology_fp,
-        &spokes,
-        args.read_parallelism,
-        keep,
-    )
-    .await?;
+    let keep = SpokePlan::has_changes;
+    let topology = Arc::new(topology);
+    let reading = ctx.reading(args.read_parallelism);
+    let (fleet, plan) =
+        pipeline::plan_fleet(topology.clone(), topology_fp, &spokes, &reading, keep).await?;
     let unreachable: Vec<&SpokePlan> = plan.spokes.iter().filter(|s| s.error.is_some()).collect();
     if let (Some(first), false) = (unreachable.first(), args.skip_unreachable) {
         return Err(CliError::Apply(format!(
             "spoke {} could not be read, so nothing was applied (leave it out with --spoke, or apply the others with --skip-unreachable): {}",
             first.name,
-            first.error.as_deref().unwrap_or_default()
+            first.error.as_ref().map(ToString::to_string).unwrap_or_default()
         )));
     }
     match &saved {
@@ -151,7 +147,10 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         .map(|s| SpokeReport {
             error: Some(format!(
                 "could not be read, skipped (--skip-unreachable): {}",
-                s.error.as_deref().unwrap_or_default()
+                s.error
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
             )),
             ..SpokeReport::new(&s.name)
         })
@@ -171,18 +170,18 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     let options = apply::Options {
         parallelism: args.parallelism,
         backup_dir: args.backup_dir,
-        progress: if ctx.quiet {
-            Progress::Quiet
-        } else if std::io::stderr().is_terminal() {
-            Progress::Bars
-        } else {
-            Progress::Lines
-        },
         interrupt: interrupt.clone(),
         grace: ctx.client.timeout,
     };
+    let progress: Box<dyn Progress> = if ctx.quiet {
+        Box::new(apply::Quiet)
+    } else if std::io::stderr().is_terminal() {
+        Box::new(progress::Bars::new())
+    } else {
+        Box::new(progress::Lines)
+    };
     applying.store(true, Ordering::SeqCst);
-    let mut reports = apply::apply(&topology, &fleet, &plan, &options).await;
+    let mut reports = apply::apply(&topology, &fleet, &plan, &options, progress.as_ref()).await;
     reports.extend(skipped);
     ctx.ui.out(&render_report(&reports))?;
     drop(locks);

@@ -17,7 +17,7 @@ pub enum CliError {
     Read(#[from] ReadError),
     /// The fleet could not be read or planned.
     #[error(transparent)]
-    Fleet(#[from] crate::fleet::FleetError),
+    Fleet(#[from] crate::pipeline::FleetError),
     /// An instance name on the command line is not in the topology.
     #[error("no instance named `{name}` in {topology}")]
     UnknownInstance {
@@ -75,8 +75,8 @@ impl CliError {
                     .into(),
             ),
             CliError::Read(e) => e.hint(),
-            CliError::Fleet(crate::fleet::FleetError::Hub(e)) => e.hint(),
-            CliError::Fleet(crate::fleet::FleetError::UnknownSpoke { known, .. }) => {
+            CliError::Fleet(crate::pipeline::FleetError::Hub(e)) => e.hint(),
+            CliError::Fleet(crate::pipeline::FleetError::UnknownSpoke { known, .. }) => {
                 Some(format!("spokes: {}", known.join(", ")))
             }
             CliError::Lock(crate::apply::lock::LockError::Held { .. }) => Some(

@@ -78,9 +78,7 @@ fn resolve<'t>(
         ));
     }
     if let Some(spoke) = topology.spoke(name) {
-        let mut envs: Vec<String> = spoke.environments.values().cloned().collect();
-        envs.sort();
-        return Ok((&spoke.instance, envs, false));
+        return Ok((&spoke.instance, spoke.synced_environments(), false));
     }
     Err(CliError::UnknownInstance {
         name: name.to_string(),

@@ -1,9 +1,11 @@
 //! `flagfleet graph`: the dependency graph of each spoke's plan, as Graphviz DOT.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::plan::SPOKES_AT_ONCE;
 use super::{CliError, Context, HubArgs};
+use crate::pipeline;
 
 /// Print each spoke's dependency graph as Graphviz DOT.
 ///
@@ -24,12 +26,12 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
     let (topology, fingerprint) = ctx.topology_for_plan(&args.hub)?;
-    let (_, _, plan) = super::plan::read_and_plan(
-        ctx,
-        topology,
+    let reading = ctx.reading(SPOKES_AT_ONCE);
+    let (_, plan) = pipeline::plan_fleet(
+        Arc::new(topology),
         fingerprint,
         &args.spokes,
-        SPOKES_AT_ONCE,
+        &reading,
         |_| false,
     )
     .await?;
@@ -37,7 +39,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     for spoke in &plan.spokes {
         match &spoke.error {
             Some(e) => ctx.ui.err(&format!("Error: {}\n", e))?,
-            None => out.push_str(&crate::graph::to_dot(&spoke.name, &spoke.actions)),
+            None => out.push_str(&crate::render::dot::to_dot(&spoke.name, &spoke.actions)),
         }
     }
     ctx.ui.out(&out)?;

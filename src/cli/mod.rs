@@ -12,6 +12,7 @@ mod graph;
 mod hub_snapshot;
 mod init;
 mod plan;
+mod progress;
 mod schema;
 mod show;
 mod validate;
@@ -102,6 +103,14 @@ impl Context {
     /// Loads and checks the topology file.
     pub fn topology(&self) -> Result<Topology, CliError> {
         Ok(topology::load(&self.config)?)
+    }
+
+    /// How the pipeline reads, `parallelism` spokes at once.
+    pub fn reading(&self, parallelism: u16) -> crate::pipeline::Options {
+        crate::pipeline::Options {
+            client: self.client.clone(),
+            parallelism,
+        }
     }
 
     /// Loads the topology and fingerprints its text (plans record which topology made them).

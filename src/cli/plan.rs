@@ -5,23 +5,19 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use futures::StreamExt;
-
 use super::{CliError, Context, HubArgs};
-use crate::client::ClientOptions;
-use crate::fleet::{FleetState, SpokeState};
+use crate::pipeline;
 use crate::plan::{self, JsonWriter, Plan, SpokePlan};
-use crate::render::{self, human, markdown};
+use crate::render::{self, human, markdown, Review, ReviewCopy};
 use crate::state::snapshot::AtomicFile;
-use crate::state::State;
-use crate::topology::Topology;
 
 /// Show what apply would change on each spoke.
 ///
-/// Reads the hub, then the spokes (several at once, see --parallelism), derives what each
+/// Reads the hub and the spokes (several at once, see --parallelism), derives what each
 /// spoke should hold (the selected hub flags with the spoke's mappings and overrides, and
 /// the scaffolding they need), and prints one action per object: + create, ~ overwrite
-/// (with a diff), = unchanged, ! blocked (with the reason), - other skips. Actions are
+/// (with a diff), - archive (pruning spokes), = unchanged, ! blocked (with the reason),
+/// . other skips (policy, the spoke's definition kept). Actions are
 /// listed in the dependency order apply follows. An unreachable spoke is reported for
 /// itself while the others are still planned (exit code 1). Each spoke's state is
 /// dropped once it is planned, so memory grows with --parallelism, not with the fleet.
@@ -77,17 +73,25 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     if args.allow_mass_archive {
         super::lift_archive_limits(&mut topology);
     }
-    let names: Vec<String> = crate::fleet::select_spokes(&topology, &args.spokes)?
-        .iter()
-        .map(|s| s.instance.name.clone())
-        .collect();
-    let (hub, _client) = crate::fleet::read_hub(&topology, &ctx.client).await;
-    let hub = hub.map_err(crate::fleet::FleetError::Hub)?;
-    let hub_info = plan::hub_info(&topology, crate::state::hub_fingerprint(&hub));
     let options = render::Options {
         color: ctx.color,
         verbose: ctx.verbose,
     };
+    let finish = Finish {
+        json: args.format == Format::Json || args.out.is_some(),
+        options,
+    };
+    let mut running = pipeline::start(
+        Arc::new(topology),
+        &args.spokes,
+        &ctx.reading(args.parallelism),
+        move |read, plan| {
+            drop(read);
+            finish.finish(plan)
+        },
+    )
+    .await?;
+    let hub_info = running.hub.info.clone();
 
     // Where each spoke's plan goes as soon as it is made: JSON to stdout and/or the plan
     // file, and a review copy (unchanged objects only counted) for the text renderings.
@@ -107,29 +111,11 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         )?),
         _ => None,
     };
-    let mut review = Plan {
-        format_version: plan::FORMAT_VERSION,
-        topology_fingerprint: topology_fingerprint.clone(),
-        hub: hub_info.clone(),
+    let mut review = Review {
+        hub: hub_info,
         spokes: Vec::new(),
     };
-
-    let finish = Finish {
-        json: stdout_json.is_some() || file.is_some(),
-        options,
-    };
-    let mut plans = std::pin::pin!(spoke_plans(
-        Arc::new(topology),
-        Arc::new(hub),
-        names,
-        ctx.client.clone(),
-        args.parallelism,
-        move |read, plan| {
-            drop(read);
-            finish.finish(plan)
-        },
-    ));
-    while let Some(spoke) = plans.next().await {
+    while let Some(spoke) = running.next().await {
         let Finished { json, review: copy } = spoke?;
         if let (Some(w), Some(json)) = (&mut stdout_json, &json) {
             w.spoke_json(json)?;
@@ -157,7 +143,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
 /// plan is made, so `Format::Json` prints nothing here.
 fn print_review(
     ctx: &mut Context,
-    review: &Plan,
+    review: &Review,
     format: Format,
     options: render::Options,
 ) -> std::io::Result<()> {
@@ -182,13 +168,13 @@ pub(super) fn render_plan(
         ctx.ui.out(&plan.to_json())?;
         return Ok(());
     }
-    let review = Plan {
+    let review = Review {
+        hub: plan.hub,
         spokes: plan
             .spokes
             .into_iter()
             .map(|s| render::for_review(s, options))
             .collect(),
-        ..plan
     };
     print_review(ctx, &review, format, options)?;
     Ok(())
@@ -217,44 +203,7 @@ struct Finished {
     /// The spoke's part of the plan JSON ([`plan::spoke_json`]), when asked for.
     json: Option<Vec<u8>>,
     /// The review copy ([`render::for_review`]).
-    review: SpokePlan,
-}
-
-/// The spokes `names`, each read and planned on its own task, `parallelism` at a time, in
-/// the order given. `finish` runs on that task too and decides what is kept: the spoke's
-/// state is dropped unless `finish` keeps it, so memory grows with `parallelism` and what
-/// is kept, not with the fleet.
-pub(super) fn spoke_plans<T, F>(
-    topology: Arc<Topology>,
-    hub: Arc<State>,
-    names: Vec<String>,
-    client: ClientOptions,
-    parallelism: u16,
-    finish: F,
-) -> impl futures::Stream<Item = T>
-where
-    T: Send + 'static,
-    F: Fn(SpokeState, SpokePlan) -> T + Clone + Send + 'static,
-{
-    futures::stream::iter(names)
-        .map(move |name| {
-            let (topology, hub, client) = (topology.clone(), hub.clone(), client.clone());
-            let finish = finish.clone();
-            tokio::spawn(async move {
-                let spoke = topology.spoke(&name)?;
-                let mut read = crate::fleet::read_spoke(spoke, &client).await;
-                read.look_up_hub_flags(&topology, spoke, &hub).await;
-                let plan = plan::plan_one(&topology, &hub, &read)?;
-                Some(finish(read, plan))
-            })
-        })
-        .buffered(usize::from(parallelism))
-        .filter_map(|joined| async move {
-            match joined {
-                Ok(plan) => plan,
-                Err(e) => std::panic::resume_unwind(e.into_panic()),
-            }
-        })
+    review: ReviewCopy,
 }
 
 fn write_error(path: &Path, source: std::io::Error) -> CliError {
@@ -264,58 +213,11 @@ fn write_error(path: &Path, source: std::io::Error) -> CliError {
     }
 }
 
-/// Reads the hub, then reads and plans the spokes `only` names (all when empty),
-/// `parallelism` at a time, as `flagfleet plan` does. Returns the plan and the fleet as
-/// read, holding the hub and only the spokes `keep` chooses by their plan: the others'
-/// states are dropped once planned, so the fleet is never held in memory all at once.
-pub(super) async fn read_and_plan(
-    ctx: &Context,
-    topology: Topology,
-    topology_fingerprint: String,
-    only: &[String],
-    parallelism: u16,
-    keep: fn(&SpokePlan) -> bool,
-) -> Result<(Arc<Topology>, FleetState, Plan), CliError> {
-    let names: Vec<String> = crate::fleet::select_spokes(&topology, only)?
-        .iter()
-        .map(|s| s.instance.name.clone())
-        .collect();
-    let (hub, hub_client) = crate::fleet::read_hub(&topology, &ctx.client).await;
-    let hub = Arc::new(hub.map_err(crate::fleet::FleetError::Hub)?);
-    let hub_fingerprint = crate::state::hub_fingerprint(&hub);
-    let topology = Arc::new(topology);
-    let mut plan = Plan {
-        format_version: plan::FORMAT_VERSION,
-        topology_fingerprint,
-        hub: plan::hub_info(&topology, hub_fingerprint.clone()),
-        spokes: Vec::new(),
-    };
-    let mut kept = Vec::new();
-    let mut plans = std::pin::pin!(spoke_plans(
-        topology.clone(),
-        hub.clone(),
-        names,
-        ctx.client.clone(),
-        parallelism,
-        move |read, plan| (keep(&plan).then_some(read), plan),
-    ));
-    while let Some((read, spoke)) = plans.next().await {
-        kept.extend(read);
-        plan.spokes.push(spoke);
-    }
-    let fleet = FleetState {
-        hub: Arc::unwrap_or_clone(hub),
-        hub_fingerprint,
-        hub_client,
-        spokes: kept,
-    };
-    Ok((topology, fleet, plan))
-}
-
-fn exit_code(plan: &Plan, detailed: bool) -> ExitCode {
-    if plan.has_errors() {
+fn exit_code(review: &Review, detailed: bool) -> ExitCode {
+    let spokes = review.spokes.iter().map(|s| &s.plan);
+    if spokes.clone().any(|s| s.error.is_some()) {
         ExitCode::FAILURE
-    } else if detailed && plan.has_changes() {
+    } else if detailed && spokes.clone().any(SpokePlan::has_changes) {
         ExitCode::from(2)
     } else {
         ExitCode::SUCCESS

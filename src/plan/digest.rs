@@ -69,7 +69,7 @@ mod tests {
             kind: Kind::Flag,
             name: name.into(),
             action: verb,
-            reason: "missing on spoke".into(),
+            reason: crate::plan::Reason::MissingOnSpoke,
             blocked: false,
             depends_on: vec![],
             diff: None,
@@ -82,7 +82,7 @@ mod tests {
     fn the_digest_follows_what_apply_does_not_the_wording() {
         let plan = vec![action("a", Verb::Create), action("b", Verb::Skip)];
         let mut reworded = plan.clone();
-        reworded[0].reason = "not there yet".into();
+        reworded[0].reason = crate::plan::Reason::DiffersFromHub;
         reworded[0].notes = vec!["a note".into()];
         assert_eq!(actions_digest(&plan), actions_digest(&reworded));
         assert_eq!(first_difference(&plan, &reworded), None);

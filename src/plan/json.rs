@@ -111,7 +111,7 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
     write_actions(&mut out, &spoke.actions)?;
     if let Some(error) = &spoke.error {
         out.extend_from_slice(b",\n      \"error\": ");
-        string(&mut out, error)?;
+        string(&mut out, &error.to_string())?;
     }
     out.extend_from_slice(b"\n    }");
     out.shrink_to_fit();
@@ -139,7 +139,7 @@ fn write_actions(out: &mut Vec<u8>, actions: &[Action]) -> io::Result<()> {
         out.extend_from_slice(b",\n          \"action\": \"");
         out.extend_from_slice(a.action.as_str().as_bytes());
         out.extend_from_slice(b"\",\n          \"reason\": ");
-        string(out, &a.reason)?;
+        string(out, &a.reason.to_string())?;
         out.extend_from_slice(if a.blocked {
             b",\n          \"blocked\": true,\n          \"depends_on\": "
         } else {

@@ -10,6 +10,7 @@
 mod compare;
 mod digest;
 mod json;
+mod reason;
 mod spoke;
 
 use std::collections::BTreeMap;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use digest::{actions_digest, first_difference};
 pub use json::{spoke_json, JsonWriter};
+pub use reason::{Mark, Reason};
 pub use spoke::{check_archives, plan_spoke, MassArchive};
 
 /// The version of the plan JSON format (`docs/plan-format.md`).
@@ -96,8 +98,8 @@ pub struct Action {
     pub name: String,
     /// What apply does.
     pub action: Verb,
-    /// Why, in words.
-    pub reason: String,
+    /// Why (in JSON, the texts of docs/plan-format.md).
+    pub reason: Reason,
     /// Whether the skip is a problem that stops this object from being synced.
     #[serde(default)]
     pub blocked: bool,
@@ -178,11 +180,65 @@ pub struct SpokePlan {
     pub actions: Vec<Action>,
     /// Why the spoke could not be planned (unreachable, refused token, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub error: Option<String>,
-    /// Unchanged actions left out of `actions` for review (see
-    /// [`crate::render::for_review`]); never part of the JSON.
-    #[serde(skip)]
-    pub unchanged_omitted: usize,
+    pub error: Option<SpokeError>,
+}
+
+/// Why a spoke could not be planned: what went wrong and, where known, the fix. In JSON
+/// (and shown) as one text: the message, then a line `Hint: ` and the hint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpokeError {
+    /// What went wrong.
+    pub message: String,
+    /// The fix, where known.
+    pub hint: Option<String>,
+}
+
+impl From<&crate::state::ReadError> for SpokeError {
+    fn from(e: &crate::state::ReadError) -> Self {
+        Self {
+            message: e.to_string(),
+            hint: e.hint(),
+        }
+    }
+}
+
+impl fmt::Display for SpokeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)?;
+        match &self.hint {
+            Some(hint) => write!(f, "\nHint: {hint}"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Serialize for SpokeError {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for SpokeError {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Ok(match text.split_once("\nHint: ") {
+            Some((message, hint)) => Self {
+                message: message.to_string(),
+                hint: Some(hint.to_string()),
+            },
+            None => Self {
+                message: text,
+                hint: None,
+            },
+        })
+    }
+}
+
+impl SpokePlan {
+    /// Whether apply will change this spoke (a create, overwrite or archive).
+    pub fn has_changes(&self) -> bool {
+        self.actions.iter().any(Action::changes)
+    }
 }
 
 /// The hub a plan was made from.
@@ -216,9 +272,7 @@ pub struct Plan {
 impl Plan {
     /// Whether any spoke has a create or overwrite.
     pub fn has_changes(&self) -> bool {
-        self.spokes
-            .iter()
-            .any(|s| s.actions.iter().any(Action::changes))
+        self.spokes.iter().any(SpokePlan::has_changes)
     }
 
     /// Whether any spoke could not be planned.
@@ -246,25 +300,6 @@ pub fn fingerprint_bytes(bytes: &[u8]) -> String {
     format!("xxh3:{:032x}", xxhash_rust::xxh3::xxh3_128(bytes))
 }
 
-/// Plans every spoke of `fleet` (pure: no I/O).
-pub fn plan_fleet(
-    topology: &crate::topology::Topology,
-    topology_fingerprint: String,
-    fleet: &crate::fleet::FleetState,
-) -> Plan {
-    // Spokes are independent: plan them on all cores.
-    let spokes = parallel_map(&fleet.spokes, |read| plan_one(topology, &fleet.hub, read))
-        .into_iter()
-        .flatten()
-        .collect();
-    Plan {
-        format_version: FORMAT_VERSION,
-        topology_fingerprint,
-        hub: hub_info(topology, fleet.hub_fingerprint.clone()),
-        spokes,
-    }
-}
-
 /// What a plan says about the hub.
 pub fn hub_info(topology: &crate::topology::Topology, fingerprint: String) -> HubInfo {
     let hub = &topology.hub;
@@ -277,36 +312,33 @@ pub fn hub_info(topology: &crate::topology::Topology, fingerprint: String) -> Hu
     }
 }
 
-/// Plans one spoke as read (`None` when the topology has no spoke of that name).
+/// Plans `spoke` as read: its state `actual` (fingerprinted `fingerprint`) against the
+/// hub's, or why it could not be read (pure: no I/O).
 pub fn plan_one(
     topology: &crate::topology::Topology,
     hub: &crate::state::State,
-    read: &crate::fleet::SpokeState,
-) -> Option<SpokePlan> {
-    let spoke = topology.spoke(&read.name)?;
-    let (fingerprint, actions, error) = match &read.state {
+    spoke: &crate::topology::Spoke,
+    actual: Result<&crate::state::State, &crate::state::ReadError>,
+    fingerprint: Option<String>,
+) -> SpokePlan {
+    let (fingerprint, actions, error) = match actual {
         Ok(actual) => {
             let actions = plan_spoke(topology, hub, spoke, actual);
             match check_archives(topology, spoke, actual, &actions) {
-                Ok(()) => (read.fingerprint.clone(), actions, None),
+                Ok(()) => (fingerprint, actions, None),
                 Err(e) => (
-                    read.fingerprint.clone(),
+                    fingerprint,
                     Vec::new(),
-                    Some(format!(
-                        "{e}\nHint: check that the hub holds what it should; if these archives are meant, raise `max_archive` or pass --allow-mass-archive for one run"
-                    )),
+                    Some(SpokeError {
+                        message: e.to_string(),
+                        hint: Some("check that the hub holds what it should; if these archives are meant, raise `max_archive` or pass --allow-mass-archive for one run".into()),
+                    }),
                 ),
             }
         }
-        Err(e) => {
-            let mut text = e.to_string();
-            if let Some(hint) = e.hint() {
-                text.push_str(&format!("\nHint: {hint}"));
-            }
-            (None, Vec::new(), Some(text))
-        }
+        Err(e) => (None, Vec::new(), Some(SpokeError::from(e))),
     };
-    Some(SpokePlan {
+    SpokePlan {
         name: spoke.instance.name.clone(),
         location: spoke.instance.location.to_string(),
         project: spoke.instance.project.clone(),
@@ -315,34 +347,8 @@ pub fn plan_one(
         summary: Summary::of(&actions),
         actions,
         error,
-        unchanged_omitted: 0,
-    })
+    }
 }
 
 #[cfg(test)]
 mod tests;
-
-/// `items.iter().map(f)`, spread over the machine's cores, in order (spokes are
-/// independent: [`plan_fleet`] plans them this way, and so does the planner benchmark).
-pub fn parallel_map<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> R + Sync) -> Vec<R> {
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(items.len());
-    if threads <= 1 {
-        return items.iter().map(f).collect();
-    }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items
-            .chunks(items.len().div_ceil(threads))
-            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-            .collect()
-    })
-}

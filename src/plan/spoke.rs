@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::compare::{
     diff, diff_texts, env_matches, expected_flag, flag_differences, flag_text, view,
 };
-use super::{Action, Kind, Verb};
+use super::{Action, Kind, Reason, Verb};
 use crate::desired::{desired, flag_uses, merge_context_field, segment_uses, Uses};
 use crate::graph;
 use crate::state::model::{Flag, State, BUILTIN_CONTEXT_FIELDS, BUILTIN_TAG_TYPES};
@@ -21,8 +21,7 @@ type Key<'a> = (Kind, &'a str);
 /// Plans `spoke` (whose state is `actual`) against the hub state `hub`.
 pub fn plan_spoke(topology: &Topology, hub: &State, spoke: &Spoke, actual: &State) -> Vec<Action> {
     let desired = desired(topology, hub, spoke);
-    let mut environments: Vec<String> = spoke.environments.values().cloned().collect();
-    environments.sort();
+    let environments = spoke.synced_environments();
     let uses: Vec<Uses> = desired.flags.values().map(|flag| flag_uses(flag)).collect();
 
     let mut b = Builder {
@@ -130,12 +129,12 @@ struct Builder<'a> {
     needs: Vec<Vec<Key<'a>>>,
 }
 
-fn action(kind: Kind, name: &str, verb: Verb, reason: impl Into<String>) -> Action {
+fn action(kind: Kind, name: &str, verb: Verb, reason: Reason) -> Action {
     Action {
         kind,
         name: name.to_string(),
         action: verb,
-        reason: reason.into(),
+        reason,
         blocked: false,
         depends_on: Vec::new(),
         diff: None,
@@ -144,7 +143,7 @@ fn action(kind: Kind, name: &str, verb: Verb, reason: impl Into<String>) -> Acti
     }
 }
 
-fn blocked(kind: Kind, name: &str, reason: impl Into<String>) -> Action {
+fn blocked(kind: Kind, name: &str, reason: Reason) -> Action {
     Action {
         blocked: true,
         ..action(kind, name, Verb::Skip, reason)
@@ -168,33 +167,24 @@ impl<'a> Builder<'a> {
         notes: Vec<String>,
     ) -> Action {
         let mut a = match (hub, spoke) {
-            (None, Some(_)) => action(
-                kind,
-                name,
-                Verb::Skip,
-                "not defined on the hub; the spoke's is kept",
-            ),
-            (None, None) => blocked(
-                kind,
-                name,
-                "used by the hub but defined neither on the hub nor on the spoke",
-            ),
+            (None, Some(_)) => action(kind, name, Verb::Skip, Reason::SpokeDefinitionKept),
+            (None, None) => blocked(kind, name, Reason::Undefined),
             (Some(_), None) if policy == Policy::Ignore => {
-                action(kind, name, Verb::Skip, "ignored by policy")
+                action(kind, name, Verb::Skip, Reason::IgnoredByPolicy)
             }
-            (Some(_), None) => action(kind, name, Verb::Create, "missing on spoke"),
+            (Some(_), None) => action(kind, name, Verb::Create, Reason::MissingOnSpoke),
             (Some(h), Some(s)) => match diff(&self.spoke.instance.name, &s, &h) {
-                None => action(kind, name, Verb::Skip, "unchanged"),
+                None => action(kind, name, Verb::Skip, Reason::Unchanged),
                 Some(_) if policy == Policy::Ignore => {
-                    action(kind, name, Verb::Skip, "ignored by policy")
+                    action(kind, name, Verb::Skip, Reason::IgnoredByPolicy)
                 }
                 Some(d) if policy == Policy::CreateOnly => Action {
                     diff: Some(d),
-                    ..action(kind, name, Verb::Skip, "create-only policy, spoke differs")
+                    ..action(kind, name, Verb::Skip, Reason::CreateOnlyDiffers)
                 },
                 Some(d) => Action {
                     diff: Some(d),
-                    ..action(kind, name, Verb::Overwrite, "differs from the hub")
+                    ..action(kind, name, Verb::Overwrite, Reason::DiffersFromHub)
                 },
             },
         };
@@ -263,11 +253,7 @@ impl<'a> Builder<'a> {
         if hub.is_some_and(|s| s.builtin) || spoke.is_some_and(|s| s.builtin) {
             if spoke.is_none() && !self.actual.strategies.is_empty() {
                 self.add(
-                    blocked(
-                        Kind::Strategy,
-                        name,
-                        "built-in strategy of the hub's Unleash that the spoke's Unleash does not have",
-                    ),
+                    blocked(Kind::Strategy, name, Reason::BuiltinMissing),
                     Vec::new(),
                 );
             }
@@ -336,14 +322,9 @@ impl<'a> Builder<'a> {
                 diff_texts(&self.spoke.instance.name, &now, &after)
             };
             match changed {
-                None => action(Kind::Flag, name, Verb::Skip, "unchanged"),
+                None => action(Kind::Flag, name, Verb::Skip, Reason::Unchanged),
                 Some(d) => {
-                    let mut a = action(
-                        Kind::Flag,
-                        name,
-                        Verb::Overwrite,
-                        format!("differs: {}", what.join(", ")),
-                    );
+                    let mut a = action(Kind::Flag, name, Verb::Overwrite, Reason::Differs(what));
                     a.diff = Some(d);
                     a.environments = environments
                         .iter()
@@ -360,16 +341,12 @@ impl<'a> Builder<'a> {
             }
         } else if let Some(e) = self.actual.elsewhere.get(name) {
             if e.archived {
-                blocked(Kind::Flag, name, "archived on spoke")
+                blocked(Kind::Flag, name, Reason::ArchivedOnSpoke)
             } else {
-                blocked(
-                    Kind::Flag,
-                    name,
-                    format!("exists in project {} on spoke", e.project),
-                )
+                blocked(Kind::Flag, name, Reason::InOtherProject(e.project.clone()))
             }
         } else {
-            let mut a = action(Kind::Flag, name, Verb::Create, "missing on spoke");
+            let mut a = action(Kind::Flag, name, Verb::Create, Reason::MissingOnSpoke);
             a.environments = environments.to_vec();
             a
         };
@@ -378,7 +355,7 @@ impl<'a> Builder<'a> {
                 a = blocked(
                     Kind::Flag,
                     name,
-                    format!("parent {parent} is not selected and missing on spoke"),
+                    Reason::ParentNotSelected(parent.to_string()),
                 );
             }
         }
@@ -410,8 +387,8 @@ impl<'a> Builder<'a> {
                 continue;
             }
             let reason = match self.hub.elsewhere.get(name) {
-                Some(e) if e.archived => "archived on the hub (prune)",
-                _ => "absent on the hub (prune)",
+                Some(e) if e.archived => Reason::ArchivedOnHub,
+                _ => Reason::AbsentOnHub,
             };
             self.add(action(Kind::Flag, name, Verb::Archive, reason), Vec::new());
         }
@@ -456,7 +433,7 @@ impl<'a> Builder<'a> {
                 .iter()
                 .map(|&n| format!("{}:{}", actions[n].kind, actions[n].name))
                 .collect();
-            let reason = format!("dependency cycle: {}", names.join(" -> "));
+            let reason = Reason::Cycle(names);
             for &n in cycle {
                 let a = &mut actions[n];
                 a.action = Verb::Skip;
@@ -477,7 +454,8 @@ impl<'a> Builder<'a> {
 
         // Walk in order: an action is available once it will exist on the spoke.
         let mut available = vec![false; actions.len()];
-        let mut why_missing: Vec<Option<String>> = vec![None; actions.len()];
+        // Why an action's object will not exist, and whether it is missing now.
+        let mut why_missing: Vec<Option<(Reason, bool)>> = vec![None; actions.len()];
         let mut slots: Vec<Option<Action>> = actions.into_iter().map(Some).collect();
         let mut out = Vec::with_capacity(slots.len());
         for n in order.nodes {
@@ -486,10 +464,17 @@ impl<'a> Builder<'a> {
                 // depends_on[j] is node deps[n][j].
                 if let Some(j) = deps[n].iter().position(|&d| !available[d]) {
                     let (kind, name) = &a.depends_on[j];
-                    let why = why_missing[deps[n][j]].as_deref().unwrap_or_default();
+                    let (why, missing) = why_missing[deps[n][j]]
+                        .clone()
+                        .unwrap_or((Reason::Other(String::new()), false));
                     let reason = match kind {
-                        Kind::Flag => format!("parent blocked: {name}"),
-                        _ => format!("needs {kind} {name} ({why})"),
+                        Kind::Flag => Reason::ParentBlocked(name.clone()),
+                        _ => Reason::Needs {
+                            kind: *kind,
+                            name: name.clone(),
+                            why: Box::new(why),
+                            missing,
+                        },
                     };
                     let depends_on = std::mem::take(&mut a.depends_on);
                     a = Action {
@@ -508,11 +493,7 @@ impl<'a> Builder<'a> {
             if (a.changes() && !a.blocked) || (a.action == Verb::Skip && exists_now && !a.blocked) {
                 available[n] = true;
             } else {
-                why_missing[n] = Some(if exists_now {
-                    a.reason.clone()
-                } else {
-                    format!("{}; missing on spoke", a.reason)
-                });
+                why_missing[n] = Some((a.reason.clone(), !exists_now));
             }
             out.push(a);
         }

@@ -5,10 +5,9 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
-use crate::fleet::{FleetState, SpokeState};
 use crate::render::{self, human, markdown};
 use crate::state::State;
-use crate::topology;
+use crate::topology::{self, Topology};
 
 #[track_caller]
 fn state(v: serde_json::Value) -> State {
@@ -111,19 +110,21 @@ flags = ["drifted"]
 parameters = { rollout = "10" }
 "#;
 
-/// A fleet of the hub and one spoke, `dc1`.
-fn one_spoke(hub: State, spoke: State) -> FleetState {
-    FleetState::new(
-        hub,
-        None,
-        vec![SpokeState::new("dc1".into(), Ok(spoke), None)],
-    )
+/// The plan of the hub and one spoke, `dc1`, as the pipeline makes it.
+fn plan_with(topology: &Topology, hub: State, spoke: State) -> Plan {
+    let fingerprint = crate::state::fingerprint(&spoke);
+    let dc1 = topology.spoke("dc1").unwrap();
+    Plan {
+        format_version: FORMAT_VERSION,
+        topology_fingerprint: "xxh3:topology".into(),
+        hub: hub_info(topology, crate::state::fingerprint(&hub)),
+        spokes: vec![plan_one(topology, &hub, dc1, Ok(&spoke), Some(fingerprint))],
+    }
 }
 
 fn plan_of(hub: State, spoke: State) -> Plan {
     let topology = topology::parse(Path::new("fleet/flagfleet.toml"), TOPOLOGY).unwrap();
-    let fleet = one_spoke(hub, spoke);
-    plan_fleet(&topology, "xxh3:topology".into(), &fleet)
+    plan_with(&topology, hub, spoke)
 }
 
 fn find<'p>(plan: &'p Plan, kind: Kind, name: &str) -> &'p Action {
@@ -138,7 +139,7 @@ fn find<'p>(plan: &'p Plan, kind: Kind, name: &str) -> &'p Action {
 fn assert_action(plan: &Plan, kind: Kind, name: &str, verb: Verb, reason: &str, blocked: bool) {
     let a = find(plan, kind, name);
     assert_eq!(
-        (a.action, a.reason.as_str(), a.blocked),
+        (a.action, a.reason.to_string().as_str(), a.blocked),
         (verb, reason, blocked),
         "{kind}:{name}"
     );
@@ -148,121 +149,89 @@ fn assert_action(plan: &Plan, kind: Kind, name: &str, verb: Verb, reason: &str, 
 fn every_action_and_skip_reason() {
     let plan = plan_of(hub(), spoke());
     use Kind::*;
-    assert_action(
-        &plan,
-        Flag,
-        "new-flag",
-        Verb::Create,
-        "missing on spoke",
-        false,
-    );
-    assert_action(
-        &plan,
-        Flag,
-        "drifted",
-        Verb::Overwrite,
-        "differs: production: strategies",
-        false,
-    );
-    assert_action(&plan, Flag, "same", Verb::Skip, "unchanged", false);
-    assert_action(
-        &plan,
-        Flag,
-        "archived-there",
-        Verb::Skip,
-        "archived on spoke",
-        true,
-    );
-    assert_action(
-        &plan,
-        Flag,
-        "other-project",
-        Verb::Skip,
-        "exists in project payments on spoke",
-        true,
-    );
-    assert_action(
-        &plan,
-        Flag,
-        "child-of-archived",
-        Verb::Skip,
-        "parent blocked: archived-there",
-        true,
-    );
-    assert_action(
-        &plan,
-        Flag,
-        "child-of-unselected",
-        Verb::Skip,
-        "parent excluded-parent is not selected and missing on spoke",
-        true,
-    );
-    assert_action(
-        &plan,
-        Segment,
-        "beta",
-        Verb::Skip,
-        "create-only policy, spoke differs",
-        false,
-    );
+    let expected = [
+        (Flag, "new-flag", Verb::Create, "missing on spoke", false),
+        (
+            Flag,
+            "drifted",
+            Verb::Overwrite,
+            "differs: production: strategies",
+            false,
+        ),
+        (Flag, "same", Verb::Skip, "unchanged", false),
+        (
+            Flag,
+            "archived-there",
+            Verb::Skip,
+            "archived on spoke",
+            true,
+        ),
+        (
+            Flag,
+            "other-project",
+            Verb::Skip,
+            "exists in project payments on spoke",
+            true,
+        ),
+        (
+            Flag,
+            "child-of-archived",
+            Verb::Skip,
+            "parent blocked: archived-there",
+            true,
+        ),
+        (
+            Flag,
+            "child-of-unselected",
+            Verb::Skip,
+            "parent excluded-parent is not selected and missing on spoke",
+            true,
+        ),
+        (
+            Segment,
+            "beta",
+            Verb::Skip,
+            "create-only policy, spoke differs",
+            false,
+        ),
+        (Flag, "segmented", Verb::Create, "missing on spoke", false),
+        (TagType, "team", Verb::Skip, "ignored by policy", false),
+        (
+            Flag,
+            "tagged",
+            Verb::Skip,
+            "needs tag_type team (ignored by policy; missing on spoke)",
+            true,
+        ),
+        (
+            ContextField,
+            "region",
+            Verb::Overwrite,
+            "differs from the hub",
+            false,
+        ),
+        (ContextField, "tenant", Verb::Skip, "unchanged", false),
+        (
+            Strategy,
+            "by-tenant",
+            Verb::Create,
+            "missing on spoke",
+            false,
+        ),
+        // The server's default strategy on an enabled flag without strategies is no drift.
+        (Flag, "enabled-bare", Verb::Skip, "unchanged", false),
+    ];
+    for (kind, name, verb, reason, blocked) in expected {
+        assert_action(&plan, kind, name, verb, reason, blocked);
+    }
     assert!(
         find(&plan, Segment, "beta").diff.is_some(),
         "create-only differences are shown"
-    );
-    assert_action(
-        &plan,
-        Flag,
-        "segmented",
-        Verb::Create,
-        "missing on spoke",
-        false,
-    );
-    assert_action(
-        &plan,
-        TagType,
-        "team",
-        Verb::Skip,
-        "ignored by policy",
-        false,
-    );
-    assert_action(
-        &plan,
-        Flag,
-        "tagged",
-        Verb::Skip,
-        "needs tag_type team (ignored by policy; missing on spoke)",
-        true,
-    );
-    assert_action(
-        &plan,
-        ContextField,
-        "region",
-        Verb::Overwrite,
-        "differs from the hub",
-        false,
     );
     assert_eq!(
         find(&plan, ContextField, "region").notes,
         ["legal values only the spoke has are kept: apac"]
     );
-    assert_action(
-        &plan,
-        ContextField,
-        "tenant",
-        Verb::Skip,
-        "unchanged",
-        false,
-    );
-    assert_action(
-        &plan,
-        Strategy,
-        "by-tenant",
-        Verb::Create,
-        "missing on spoke",
-        false,
-    );
-    // The server's default strategy on an enabled flag without strategies is no drift.
-    assert_action(&plan, Flag, "enabled-bare", Verb::Skip, "unchanged", false);
     // Built-ins need no action; spoke-only flags are never touched; excluded flags absent.
     assert!(plan.spokes[0]
         .actions
@@ -418,8 +387,7 @@ fn a_pruning_spoke_archives_selected_flags_the_hub_does_not_have_first() {
         "app-stray": flag(json!({"production": {"enabled": false}})),
         "local-only": flag(json!({"production": {"enabled": true}}))
     }}));
-    let fleet = one_spoke(hub, spoke);
-    let plan = plan_fleet(&topology, String::new(), &fleet);
+    let plan = plan_with(&topology, hub, spoke);
     let lines: Vec<String> = plan.spokes[0]
         .actions
         .iter()
@@ -469,7 +437,7 @@ fn json_written_spoke_by_spoke_is_serde_json_pretty_byte_for_byte() {
     let mut plan = plan_of(hub(), spoke());
     // Diffs and reasons carry newlines, quotes and non-ASCII text.
     assert!(plan.spokes[0].actions.iter().any(|a| a.diff.is_some()));
-    plan.spokes[0].actions[0].reason = "line\nbreak \"quoted\" → ünïcode".into();
+    plan.spokes[0].actions[0].reason = Reason::Other("line\nbreak \"quoted\" → ünïcode".into());
     // Every optional part of an action and of a spoke, set and unset, every kind and verb.
     let kinds = [
         Kind::ContextField,
@@ -488,7 +456,7 @@ fn json_written_spoke_by_spoke_is_serde_json_pretty_byte_for_byte() {
             kind,
             name: format!("n\\{i} \"x\""),
             action: verb,
-            reason: "r".into(),
+            reason: Reason::Other("r".into()),
             blocked: i % 2 == 0,
             depends_on: (0..i % 3).map(|j| (kinds[j], format!("d{j}"))).collect(),
             diff: (i % 4 == 1).then(|| "--- a\n+++ b\n@@ -1 +1 @@\n-\t1\n+2\n".into()),
@@ -500,7 +468,10 @@ fn json_written_spoke_by_spoke_is_serde_json_pretty_byte_for_byte() {
     failed.name = "down".into();
     failed.fingerprint = None;
     failed.actions.clear();
-    failed.error = Some("unreachable:\n\"refused\"".into());
+    failed.error = Some(SpokeError {
+        message: "unreachable:\n\"refused\"".into(),
+        hint: Some("start it".into()),
+    });
     plan.spokes.push(failed);
     let whole = |p: &Plan| format!("{}\n", serde_json::to_string_pretty(p).unwrap());
     for spokes in [0, 1, 3] {
@@ -551,7 +522,7 @@ fn renderings_of_the_review_copy_equal_those_of_the_whole_plan() {
             kind: Kind::Flag,
             name: format!("same-{i:02}"),
             action: Verb::Skip,
-            reason: "unchanged".into(),
+            reason: Reason::Unchanged,
             blocked: false,
             depends_on: vec![],
             diff: None,
@@ -564,14 +535,16 @@ fn renderings_of_the_review_copy_equal_those_of_the_whole_plan() {
             color: false,
             verbose,
         };
-        let mut review = plan.clone();
-        review.spokes = review
-            .spokes
-            .into_iter()
-            .map(|s| render::for_review(s, options))
-            .collect();
+        let review = render::Review {
+            hub: plan.hub.clone(),
+            spokes: plan
+                .spokes
+                .iter()
+                .map(|s| render::for_review(s.clone(), options))
+                .collect(),
+        };
         if !verbose {
-            assert!(review.spokes[0].actions.len() < plan.spokes[0].actions.len());
+            assert!(review.spokes[0].plan.actions.len() < plan.spokes[0].actions.len());
         }
         assert_eq!(
             human::render(&review, options),
@@ -622,11 +595,11 @@ fn pruning_fleet(extra: &str, strays: usize, hub_has_a_flag: bool) -> Plan {
     for i in 0..strays {
         spoke_flags.insert(format!("app-stray-{i:03}"), kept.clone());
     }
-    let fleet = one_spoke(
+    plan_with(
+        &topology,
         state(json!({ "flags": hub_flags })),
         state(json!({ "flags": spoke_flags })),
-    );
-    plan_fleet(&topology, String::new(), &fleet)
+    )
 }
 
 #[test]
@@ -636,7 +609,7 @@ fn a_plan_archiving_more_than_the_limit_is_refused_for_the_spoke() {
     let refused = &pruning_fleet("", 11, true).spokes[0];
     assert!(refused.actions.is_empty());
     assert_eq!(
-        refused.error.as_deref().unwrap().lines().next(),
+        refused.error.as_ref().unwrap().message.lines().next(),
         Some("refusing to archive 11 flags, more than this spoke's limit of 10 (the default: 10 flags or 10 % of its 12 selected flags); nothing is planned for it")
     );
     assert_eq!(pruning_fleet("", 120, true).spokes[0].summary.archive, 0);
@@ -645,7 +618,7 @@ fn a_plan_archiving_more_than_the_limit_is_refused_for_the_spoke() {
     // An explicit limit, lower or higher.
     let low = &pruning_fleet("max_archive = 2\n", 3, true).spokes[0];
     assert_eq!(
-        low.error.as_deref().unwrap().lines().next(),
+        low.error.as_ref().unwrap().message.lines().next(),
         Some("refusing to archive 3 flags, more than this spoke's limit of 2 (max_archive); nothing is planned for it")
     );
     assert_eq!(

@@ -4,8 +4,8 @@
 
 use comfy_table::{presets, CellAlignment, Table};
 
-use super::{counts, listed, mapping, meaning, symbol, Options};
-use crate::plan::{Plan, SpokePlan};
+use super::{counts, listed, mapping, Options, View};
+use crate::plan::{Mark, SpokePlan};
 
 const RESET: &str = "\x1b[0m";
 
@@ -17,35 +17,25 @@ fn paint(text: &str, code: &str, options: Options) -> String {
     }
 }
 
-fn symbol_colour(symbol: char) -> &'static str {
-    match symbol {
-        '+' => "32",
-        '~' => "33",
-        '!' => "31",
-        _ => "2",
-    }
+fn painted(mark: Mark, options: Options) -> String {
+    paint(&mark.symbol().to_string(), mark.ansi(), options)
 }
 
-/// Renders `plan` for a terminal.
-pub fn render(plan: &Plan, options: Options) -> String {
+/// Renders a plan (a whole [`crate::plan::Plan`] or a [`super::Review`]) for a terminal.
+pub fn render<'a>(plan: impl Into<View<'a>>, options: Options) -> String {
+    let plan = plan.into();
     let mut out = String::new();
-    let mut symbols: Vec<char> = plan
+    let mut marks: Vec<Mark> = plan
         .spokes
         .iter()
-        .flat_map(|s| s.actions.iter().map(symbol))
+        .flat_map(|(s, _)| s.actions.iter().map(Mark::of))
         .collect();
-    symbols.sort_by_key(|c| "+~-=!.".find(*c));
-    symbols.dedup();
-    if !symbols.is_empty() {
-        let legend: Vec<String> = symbols
+    marks.sort();
+    marks.dedup();
+    if !marks.is_empty() {
+        let legend: Vec<String> = marks
             .iter()
-            .map(|c| {
-                format!(
-                    "{} {}",
-                    paint(&c.to_string(), symbol_colour(*c), options),
-                    meaning(*c)
-                )
-            })
+            .map(|m| format!("{} {}", painted(*m, options), m.label()))
             .collect();
         out.push_str(&format!("Legend: {}\n\n", legend.join("   ")));
     }
@@ -56,14 +46,14 @@ pub fn render(plan: &Plan, options: Options) -> String {
         plan.hub.project,
         plan.hub.environments.join(", ")
     ));
-    for spoke in &plan.spokes {
-        spoke_section(&mut out, spoke, options);
+    for (spoke, omitted) in &plan.spokes {
+        spoke_section(&mut out, spoke, *omitted, options);
     }
-    out.push_str(&summary_table(plan));
+    out.push_str(&summary_table(&plan));
     out
 }
 
-fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options) {
+fn spoke_section(out: &mut String, spoke: &SpokePlan, omitted: usize, options: Options) {
     out.push_str(&paint(&format!("Spoke {}", spoke.name), "1", options));
     out.push_str(&format!(
         " ({}, project {}, {})\n",
@@ -75,7 +65,7 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options) {
         out.push_str(&format!(
             "  {} {}\n\n",
             paint("error:", "31;1", options),
-            error.replace('\n', "\n  ")
+            error.to_string().replace('\n', "\n  ")
         ));
         return;
     }
@@ -93,11 +83,10 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options) {
             unchanged.push(format!("{}:{}", a.kind, a.name));
             continue;
         }
-        let sym = symbol(a);
         let label = format!("{} {}", a.kind, a.name);
         out.push_str(&format!(
             "  {} {label:<width$}  {}\n",
-            paint(&sym.to_string(), symbol_colour(sym), options),
+            painted(Mark::of(a), options),
             a.reason
         ));
         for note in &a.notes {
@@ -124,9 +113,9 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options) {
     if !unchanged.is_empty() {
         out.push_str(&format!(
             "  {} {} unchanged (-v lists them): {}\n",
-            paint("=", "2", options),
-            unchanged.len() + spoke.unchanged_omitted,
-            abbreviate(&unchanged, unchanged.len() + spoke.unchanged_omitted, 6)
+            painted(Mark::Unchanged, options),
+            unchanged.len() + omitted,
+            abbreviate(&unchanged, unchanged.len() + omitted, 6)
         ));
     }
     out.push_str(&format!(
@@ -147,8 +136,8 @@ pub(crate) fn abbreviate(names: &[String], total: usize, n: usize) -> String {
     }
 }
 
-fn summary_table(plan: &Plan) -> String {
-    let prunes = plan.spokes.iter().any(|s| s.summary.archive > 0);
+fn summary_table(plan: &View<'_>) -> String {
+    let prunes = plan.spokes.iter().any(|(s, _)| s.summary.archive > 0);
     let mut header = vec!["spoke", "create", "overwrite"];
     if prunes {
         header.push("archive");
@@ -158,7 +147,7 @@ fn summary_table(plan: &Plan) -> String {
     table
         .load_preset(presets::UTF8_FULL_CONDENSED)
         .set_header(header.clone());
-    for s in &plan.spokes {
+    for (s, _) in &plan.spokes {
         let mut row = vec![s.name.clone()];
         if s.error.is_some() {
             row.extend(std::iter::repeat_n("error".to_string(), header.len() - 1));

@@ -6,8 +6,8 @@
 use std::fmt::Write as _;
 
 use super::human::abbreviate;
-use super::{counts, mapping, symbol, Options};
-use crate::plan::{Plan, SpokePlan};
+use super::{counts, mapping, Options, View};
+use crate::plan::{Mark, SpokePlan};
 
 /// GitHub's limit for one comment.
 pub const COMMENT_LIMIT: usize = 65_536;
@@ -19,8 +19,10 @@ struct Detail {
     max_rows: usize,
 }
 
-/// Renders `plan` as Markdown no longer than `limit` characters.
-pub fn render(plan: &Plan, options: Options, limit: usize) -> String {
+/// Renders a plan (a whole [`crate::plan::Plan`] or a [`super::Review`]) as Markdown no
+/// longer than `limit` characters.
+pub fn render<'a>(plan: impl Into<View<'a>>, options: Options, limit: usize) -> String {
+    let plan = &plan.into();
     let attempts = [
         Detail {
             diffs: true,
@@ -62,7 +64,7 @@ pub fn render(plan: &Plan, options: Options, limit: usize) -> String {
     text
 }
 
-fn attempt(plan: &Plan, options: Options, detail: Detail, truncated: bool) -> String {
+fn attempt(plan: &View<'_>, options: Options, detail: Detail, truncated: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "### flagfleet plan\n");
     let _ = writeln!(
@@ -78,7 +80,7 @@ fn attempt(plan: &Plan, options: Options, detail: Detail, truncated: bool) -> St
             .collect::<Vec<_>>()
             .join(", ")
     );
-    let prunes = plan.spokes.iter().any(|s| s.summary.archive > 0);
+    let prunes = plan.spokes.iter().any(|(s, _)| s.summary.archive > 0);
     let archive_head = if prunes { " archive |" } else { "" };
     let _ = writeln!(
         out,
@@ -89,7 +91,7 @@ fn attempt(plan: &Plan, options: Options, detail: Detail, truncated: bool) -> St
         "| --- | ---: | ---: |{} ---: | ---: |",
         if prunes { " ---: |" } else { "" }
     );
-    for s in &plan.spokes {
+    for (s, _) in &plan.spokes {
         if s.error.is_some() {
             let cells = if prunes { 5 } else { 4 };
             let _ = writeln!(out, "| {} |{}", md(&s.name), " error |".repeat(cells));
@@ -119,13 +121,19 @@ fn attempt(plan: &Plan, options: Options, detail: Detail, truncated: bool) -> St
         );
     }
     out.push('\n');
-    for s in &plan.spokes {
-        spoke_section(&mut out, s, options, detail);
+    for (s, omitted) in &plan.spokes {
+        spoke_section(&mut out, s, *omitted, options, detail);
     }
     out
 }
 
-fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options, detail: Detail) {
+fn spoke_section(
+    out: &mut String,
+    spoke: &SpokePlan,
+    omitted: usize,
+    options: Options,
+    detail: Detail,
+) {
     let headline = match &spoke.error {
         Some(_) => "could not be planned".to_string(),
         None => counts(&spoke.summary),
@@ -143,7 +151,7 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options, detail: 
         md(&mapping(&spoke.environments, "→"))
     );
     if let Some(error) = &spoke.error {
-        let _ = writeln!(out, "**Error:** {}\n\n</details>\n", md(error));
+        let _ = writeln!(out, "**Error:** {}\n\n</details>\n", md(&error.to_string()));
         return;
     }
     let (listed, unchanged): (Vec<_>, Vec<_>) = spoke
@@ -154,14 +162,14 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options, detail: 
         let _ = writeln!(out, "| | kind | name | reason |");
         let _ = writeln!(out, "| --- | --- | --- | --- |");
         for a in listed.iter().take(detail.max_rows) {
-            let mut reason = md(&a.reason);
+            let mut reason = md(&a.reason.to_string());
             for note in &a.notes {
                 reason.push_str(&format!("<br>_{}_", md(note)));
             }
             let _ = writeln!(
                 out,
                 "| `{}` | {} | `{}` | {} |",
-                symbol(a),
+                Mark::of(a).symbol(),
                 a.kind,
                 md(&a.name),
                 reason
@@ -176,7 +184,7 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options, detail: 
         }
         out.push('\n');
     }
-    if !unchanged.is_empty() || spoke.unchanged_omitted > 0 {
+    if !unchanged.is_empty() || omitted > 0 {
         let names: Vec<String> = unchanged
             .iter()
             .map(|a| format!("{}:{}", a.kind, a.name))
@@ -184,10 +192,10 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, options: Options, detail: 
         let _ = writeln!(
             out,
             "{} unchanged: {}\n",
-            unchanged.len() + spoke.unchanged_omitted,
+            unchanged.len() + omitted,
             md(&abbreviate(
                 &names,
-                unchanged.len() + spoke.unchanged_omitted,
+                unchanged.len() + omitted,
                 super::UNCHANGED_NAMED
             ))
         );

@@ -2,10 +2,11 @@
 //! ([`human`]), for a pull-request comment ([`markdown`]) or for machines (JSON,
 //! [`Plan::to_json`]).
 
+pub mod dot;
 pub mod human;
 pub mod markdown;
 
-use crate::plan::{Action, SpokePlan, Verb};
+use crate::plan::{Action, HubInfo, Mark, Plan, SpokePlan};
 
 /// How many unchanged objects a rendering names before it only counts them.
 pub(crate) const UNCHANGED_NAMED: usize = 10;
@@ -19,37 +20,63 @@ pub struct Options {
     pub verbose: bool,
 }
 
-/// The symbol of an action: `+` create, `~` overwrite, `-` archive, `=` unchanged, `!`
-/// blocked, `.` any other skip (policy, definition kept).
-pub fn symbol(a: &Action) -> char {
-    match (a.action, a.blocked) {
-        (Verb::Create, _) => '+',
-        (Verb::Overwrite, _) => '~',
-        (Verb::Archive, _) => '-',
-        (Verb::Skip, true) => '!',
-        (Verb::Skip, false) if a.reason == "unchanged" => '=',
-        (Verb::Skip, false) => '.',
+/// A spoke's plan kept for review ([`for_review`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReviewCopy {
+    /// The plan, without the unchanged actions a rendering only counts.
+    pub plan: SpokePlan,
+    /// How many unchanged actions were left out of `plan`.
+    pub unchanged_omitted: usize,
+}
+
+/// A plan kept for review: the hub and each spoke's [`ReviewCopy`], in plan order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    /// The hub the plan was made from.
+    pub hub: HubInfo,
+    /// The spokes' review copies.
+    pub spokes: Vec<ReviewCopy>,
+}
+
+/// What the renderings take: a whole [`Plan`] or a [`Review`], borrowed.
+#[derive(Debug, Clone)]
+pub struct View<'a> {
+    hub: &'a HubInfo,
+    /// Each spoke's plan with the number of unchanged actions left out of it.
+    spokes: Vec<(&'a SpokePlan, usize)>,
+}
+
+impl<'a> From<&'a Plan> for View<'a> {
+    fn from(plan: &'a Plan) -> Self {
+        View {
+            hub: &plan.hub,
+            spokes: plan.spokes.iter().map(|s| (s, 0)).collect(),
+        }
     }
 }
 
-/// What a symbol means, for legends.
-pub fn meaning(symbol: char) -> &'static str {
-    match symbol {
-        '+' => "create",
-        '~' => "overwrite",
-        '-' => "archive",
-        '=' => "unchanged",
-        '!' => "blocked",
-        _ => "skip",
+impl<'a> From<&'a Review> for View<'a> {
+    fn from(review: &'a Review) -> Self {
+        View {
+            hub: &review.hub,
+            spokes: review
+                .spokes
+                .iter()
+                .map(|s| (&s.plan, s.unchanged_omitted))
+                .collect(),
+        }
     }
 }
 
 /// A spoke's plan with what a rendering only counts left out: unchanged actions past the
 /// first [`UNCHANGED_NAMED`] (unless verbose). A large fleet's plan is then reviewed
 /// without holding every unchanged object of every spoke.
-pub fn for_review(mut spoke: SpokePlan, options: Options) -> SpokePlan {
+pub fn for_review(mut spoke: SpokePlan, options: Options) -> ReviewCopy {
     if options.verbose {
-        return spoke;
+        return ReviewCopy {
+            plan: spoke,
+            unchanged_omitted: 0,
+        };
     }
     let mut named = 0;
     spoke.actions.retain(|a| {
@@ -59,14 +86,16 @@ pub fn for_review(mut spoke: SpokePlan, options: Options) -> SpokePlan {
         named += 1;
         named <= UNCHANGED_NAMED
     });
-    spoke.unchanged_omitted += named.saturating_sub(UNCHANGED_NAMED);
     spoke.actions.shrink_to_fit();
-    spoke
+    ReviewCopy {
+        plan: spoke,
+        unchanged_omitted: named.saturating_sub(UNCHANGED_NAMED),
+    }
 }
 
 /// Whether an action is shown one by one (everything but unchanged items, unless verbose).
 pub(crate) fn listed(a: &Action, options: Options) -> bool {
-    options.verbose || symbol(a) != '='
+    options.verbose || Mark::of(a) != Mark::Unchanged
 }
 
 /// `N to create, N to overwrite, N to skip (N blocked)`, with `N to archive` on pruning

@@ -73,110 +73,150 @@ pub fn normalize(parts: Parts) -> Result<State, NormalizeError> {
         elsewhere: parts.elsewhere,
         ..State::default()
     };
-
     for (env, export) in &parts.exports {
-        for f in &export.features {
-            let archived = f.archived.unwrap_or(false);
-            let project = f.project.clone().unwrap_or_else(|| parts.project.clone());
-            if archived || project != parts.project {
-                state
-                    .elsewhere
-                    .insert(f.name.clone(), Elsewhere { project, archived });
-                continue;
-            }
-            let flag = state.flags.entry(f.name.clone()).or_insert_with(|| Flag {
-                kind: f.kind.clone().unwrap_or_else(|| "release".to_string()),
-                description: text(&f.description),
-                impression_data: f.impression_data.unwrap_or(false),
-                stale: f.stale.unwrap_or(false),
-                ..Flag::default()
-            });
-            let mut environment = FlagEnvironment::default();
-            if let Some(legacy) = &f.variants {
-                environment.variants = legacy.iter().map(variant).collect();
-            }
-            flag.environments.insert(env.clone(), environment);
+        flags(&mut state, env, export);
+        flag_environments(&mut state, env, export);
+        flag_strategies(&mut state, env, export, &parts.order, &segment_names)?;
+        tags_dependencies_links(&mut state, export);
+    }
+    context_fields(&mut state, &parts.context_fields, &parts.exports);
+    segments(&mut state, parts.segments.as_deref(), segment_names);
+    strategy_definitions(&mut state, &parts.strategies);
+    tag_types(&mut state, &parts.tag_types, &parts.exports);
+    for name in state.flags.keys() {
+        state.elsewhere.remove(name);
+    }
+    Ok(state)
+}
+
+/// The export's flags in `env`: the project's active ones into the model (metadata and
+/// the environment's legacy variants), the others as names taken elsewhere.
+fn flags(state: &mut State, env: &str, export: &wire::Export) {
+    for f in &export.features {
+        let archived = f.archived.unwrap_or(false);
+        let project = f.project.clone().unwrap_or_else(|| state.project.clone());
+        if archived || project != state.project {
+            state
+                .elsewhere
+                .insert(f.name.clone(), Elsewhere { project, archived });
+            continue;
         }
-        for fe in &export.feature_environments {
-            let Some(name) = fe.feature_name.as_ref().or(fe.name.as_ref()) else {
-                continue;
-            };
-            if let Some(e) = state
-                .flags
-                .get_mut(name)
-                .and_then(|f| f.environments.get_mut(env))
-            {
-                e.enabled = fe.enabled;
-                if !fe.variants.is_empty() {
-                    e.variants = fe.variants.iter().map(variant).collect();
-                }
-            }
+        let flag = state.flags.entry(f.name.clone()).or_insert_with(|| Flag {
+            kind: f.kind.clone().unwrap_or_else(|| "release".to_string()),
+            description: text(&f.description),
+            impression_data: f.impression_data.unwrap_or(false),
+            stale: f.stale.unwrap_or(false),
+            ..Flag::default()
+        });
+        let mut environment = FlagEnvironment::default();
+        if let Some(legacy) = &f.variants {
+            environment.variants = legacy.iter().map(variant).collect();
         }
-        let mut by_flag: BTreeMap<&str, Vec<&wire::FeatureStrategy>> = BTreeMap::new();
-        for s in &export.feature_strategies {
-            if let Some(flag) = &s.feature_name {
-                by_flag.entry(flag).or_default().push(s);
-            }
-        }
-        for (flag, mut strategies) in by_flag {
-            let Some(e) = state
-                .flags
-                .get_mut(flag)
-                .and_then(|f| f.environments.get_mut(env))
-            else {
-                continue;
-            };
-            order_strategies(
-                flag,
-                env,
-                &mut strategies,
-                parts.order.get(&(flag.to_string(), env.clone())),
-            )?;
-            e.strategies = strategies
-                .into_iter()
-                .map(|s| strategy(flag, env, s, &segment_names))
-                .collect::<Result<_, _>>()?;
-        }
-        for t in &export.feature_tags {
-            if let Some(f) = state.flags.get_mut(&t.feature_name) {
-                f.tags.insert(Tag {
-                    kind: t.tag_type.clone(),
-                    value: t.tag_value.clone(),
-                });
-            }
-        }
-        for d in &export.dependencies {
-            if let Some(f) = state.flags.get_mut(&d.feature) {
-                for dep in &d.dependencies {
-                    let dep = dependency(dep);
-                    if !f.dependencies.contains(&dep) {
-                        f.dependencies.push(dep);
-                    }
-                }
-                f.dependencies.sort();
-            }
-        }
-        for l in &export.links {
-            if let Some(f) = state.flags.get_mut(&l.feature) {
-                for link in &l.links {
-                    let link = Link {
-                        url: link.url.clone(),
-                        title: text(&link.title),
-                    };
-                    if !f.links.contains(&link) {
-                        f.links.push(link);
-                    }
-                }
-                f.links.sort();
+        flag.environments.insert(env.to_string(), environment);
+    }
+}
+
+/// Each flag's enabled state and environment variants in `env`.
+fn flag_environments(state: &mut State, env: &str, export: &wire::Export) {
+    for fe in &export.feature_environments {
+        let Some(name) = fe.feature_name.as_ref().or(fe.name.as_ref()) else {
+            continue;
+        };
+        if let Some(e) = state
+            .flags
+            .get_mut(name)
+            .and_then(|f| f.environments.get_mut(env))
+        {
+            e.enabled = fe.enabled;
+            if !fe.variants.is_empty() {
+                e.variants = fe.variants.iter().map(variant).collect();
             }
         }
     }
+}
 
-    // Context fields: the full list when read live; the export's (used) fields otherwise.
-    let mut context: Vec<&wire::ContextField> = parts.context_fields.iter().collect();
+/// Each flag's strategies in `env`, in evaluation order, segments by name.
+fn flag_strategies(
+    state: &mut State,
+    env: &str,
+    export: &wire::Export,
+    order: &HashMap<(String, String), Vec<String>>,
+    segment_names: &HashMap<i64, String>,
+) -> Result<(), NormalizeError> {
+    let mut by_flag: BTreeMap<&str, Vec<&wire::FeatureStrategy>> = BTreeMap::new();
+    for s in &export.feature_strategies {
+        if let Some(flag) = &s.feature_name {
+            by_flag.entry(flag).or_default().push(s);
+        }
+    }
+    for (flag, mut strategies) in by_flag {
+        let Some(e) = state
+            .flags
+            .get_mut(flag)
+            .and_then(|f| f.environments.get_mut(env))
+        else {
+            continue;
+        };
+        order_strategies(
+            flag,
+            env,
+            &mut strategies,
+            order.get(&(flag.to_string(), env.to_string())),
+        )?;
+        e.strategies = strategies
+            .into_iter()
+            .map(|s| strategy(flag, env, s, segment_names))
+            .collect::<Result<_, _>>()?;
+    }
+    Ok(())
+}
+
+/// The flags' tags, dependencies and links (the same in every environment's export).
+fn tags_dependencies_links(state: &mut State, export: &wire::Export) {
+    for t in &export.feature_tags {
+        if let Some(f) = state.flags.get_mut(&t.feature_name) {
+            f.tags.insert(Tag {
+                kind: t.tag_type.clone(),
+                value: t.tag_value.clone(),
+            });
+        }
+    }
+    for d in &export.dependencies {
+        if let Some(f) = state.flags.get_mut(&d.feature) {
+            for dep in &d.dependencies {
+                let dep = dependency(dep);
+                if !f.dependencies.contains(&dep) {
+                    f.dependencies.push(dep);
+                }
+            }
+            f.dependencies.sort();
+        }
+    }
+    for l in &export.links {
+        if let Some(f) = state.flags.get_mut(&l.feature) {
+            for link in &l.links {
+                let link = Link {
+                    url: link.url.clone(),
+                    title: text(&link.title),
+                };
+                if !f.links.contains(&link) {
+                    f.links.push(link);
+                }
+            }
+            f.links.sort();
+        }
+    }
+}
+
+/// Context fields: the full list when read live; the exports' (used) fields otherwise.
+fn context_fields(
+    state: &mut State,
+    full: &[wire::ContextField],
+    exports: &[(String, wire::Export)],
+) {
+    let mut context: Vec<&wire::ContextField> = full.iter().collect();
     if context.is_empty() {
-        context = parts
-            .exports
+        context = exports
             .iter()
             .flat_map(|(_, e)| e.context_fields.iter())
             .collect();
@@ -186,8 +226,15 @@ pub fn normalize(parts: Parts) -> Result<State, NormalizeError> {
             .context_fields
             .insert(c.name.clone(), context_field(c));
     }
+}
 
-    match &parts.segments {
+/// Segments: defined in full when read live, only named (incomplete) from an export.
+fn segments(
+    state: &mut State,
+    full: Option<&[wire::Segment]>,
+    segment_names: HashMap<i64, String>,
+) {
+    match full {
         Some(full) => {
             for s in full {
                 state.segments.insert(
@@ -213,8 +260,11 @@ pub fn normalize(parts: Parts) -> Result<State, NormalizeError> {
             }
         }
     }
+}
 
-    for s in &parts.strategies {
+/// Strategy definitions, built-in and custom.
+fn strategy_definitions(state: &mut State, definitions: &[wire::StrategyDefinition]) {
+    for s in definitions {
         state.strategies.insert(
             s.name.clone(),
             StrategyDefinition {
@@ -235,11 +285,13 @@ pub fn normalize(parts: Parts) -> Result<State, NormalizeError> {
             },
         );
     }
+}
 
-    let mut tag_types: Vec<&wire::TagType> = parts.tag_types.iter().collect();
+/// Tag types: the full list when read live; the exports' (used) types otherwise.
+fn tag_types(state: &mut State, full: &[wire::TagType], exports: &[(String, wire::Export)]) {
+    let mut tag_types: Vec<&wire::TagType> = full.iter().collect();
     if tag_types.is_empty() {
-        tag_types = parts
-            .exports
+        tag_types = exports
             .iter()
             .flat_map(|(_, e)| e.tag_types.iter())
             .collect();
@@ -255,10 +307,6 @@ pub fn normalize(parts: Parts) -> Result<State, NormalizeError> {
             },
         );
     }
-    for name in state.flags.keys() {
-        state.elsewhere.remove(name);
-    }
-    Ok(state)
 }
 
 /// Puts `strategies` in evaluation order: by the per-flag read where there was one, else by
@@ -302,11 +350,7 @@ fn order_strategies(
         }
         None => {
             if strategies.iter().all(|s| s.sort_order.is_some()) {
-                strategies.sort_by(|a, b| {
-                    a.sort_order
-                        .unwrap_or_default()
-                        .total_cmp(&b.sort_order.unwrap_or_default())
-                });
+                strategies.sort_by(|a, b| wire::FeatureStrategy::by_sort_order(a, b));
             }
         }
     }

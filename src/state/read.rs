@@ -272,11 +272,7 @@ async fn flag_order(
             "strategies",
         ]))
         .await?;
-    list.sort_by(|a, b| {
-        a.sort_order
-            .unwrap_or_default()
-            .total_cmp(&b.sort_order.unwrap_or_default())
-    });
+    list.sort_by(wire::FeatureStrategy::by_sort_order);
     Ok(list.into_iter().filter_map(|s| s.id).collect())
 }
 

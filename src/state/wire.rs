@@ -84,6 +84,16 @@ pub struct FeatureStrategy {
     pub segments: Vec<i64>,
 }
 
+impl FeatureStrategy {
+    /// Orders strategies by `sortOrder` (a missing one as 0): the order Unleash evaluates
+    /// them in.
+    pub fn by_sort_order(a: &Self, b: &Self) -> std::cmp::Ordering {
+        a.sort_order
+            .unwrap_or_default()
+            .total_cmp(&b.sort_order.unwrap_or_default())
+    }
+}
+
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FeatureEnvironment {

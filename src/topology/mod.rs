@@ -68,6 +68,15 @@ pub struct Spoke {
     pub overrides: Vec<Override>,
 }
 
+impl Spoke {
+    /// The spoke environments it syncs, sorted (what is read from it and written to it).
+    pub fn synced_environments(&self) -> Vec<String> {
+        let mut environments: Vec<String> = self.environments.values().cloned().collect();
+        environments.sort();
+        environments
+    }
+}
+
 /// One Unleash instance: a live server or a snapshot file.
 #[derive(Debug, Clone)]
 pub struct Instance {
@@ -728,20 +737,9 @@ impl Checker<'_> {
         })
     }
 
-    fn instance(
-        &mut self,
-        name: &str,
-        span: Range<usize>,
-        raw: RawEndpoint,
-        what: &str,
-    ) -> Option<Instance> {
-        let line = self.loc.line(span.start);
-        if let Some(p) = &raw.project {
-            self.check_unleash_name(NameKind::Project, p);
-        }
-        let project = raw
-            .project
-            .map_or_else(|| "default".to_string(), |p| p.into_inner());
+    /// Where a live instance's token comes from, checked: one of `token_env` (naming a
+    /// variable, never holding a token) and `token_file`.
+    fn token_source(&mut self, raw: &RawEndpoint, what: &str) -> Option<TokenSource> {
         let token = match (&raw.token_env, &raw.token_file) {
             (Some(var), None) => Some(TokenSource::Env {
                 var: var.get_ref().clone(),
@@ -779,6 +777,24 @@ impl Checker<'_> {
                 );
             }
         }
+        token
+    }
+
+    fn instance(
+        &mut self,
+        name: &str,
+        span: Range<usize>,
+        raw: RawEndpoint,
+        what: &str,
+    ) -> Option<Instance> {
+        let line = self.loc.line(span.start);
+        if let Some(p) = &raw.project {
+            self.check_unleash_name(NameKind::Project, p);
+        }
+        let token = self.token_source(&raw, what);
+        let project = raw
+            .project
+            .map_or_else(|| "default".to_string(), |p| p.into_inner());
         let allow_insecure_http = raw
             .allow_insecure_http
             .as_ref()

@@ -299,10 +299,20 @@ fn a_spoke_changed_between_plan_and_first_write_is_refused_and_nothing_written()
     std::env::set_var("LAB_SPOKE1_TOKEN", &lab.spoke1.token);
     let t = topology::load(&topo).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let fleet = rt
-        .block_on(flagfleet::fleet::read(&t, &[], &ClientOptions::default()))
+    let t = std::sync::Arc::new(t);
+    let reading = flagfleet::pipeline::Options {
+        client: ClientOptions::default(),
+        parallelism: 4,
+    };
+    let (fleet, plan) = rt
+        .block_on(flagfleet::pipeline::plan_fleet(
+            t.clone(),
+            String::new(),
+            &[],
+            &reading,
+            |_| true,
+        ))
         .unwrap();
-    let plan = flagfleet::plan::plan_fleet(&t, String::new(), &fleet);
     assert!(plan.has_changes());
     // Another pipeline, on another runner (no shared lock), writes to the spoke now.
     seed::feature(
@@ -315,11 +325,16 @@ fn a_spoke_changed_between_plan_and_first_write_is_refused_and_nothing_written()
     let options = flagfleet::apply::Options {
         parallelism: 4,
         backup_dir: dir.path().join("b"),
-        progress: flagfleet::apply::Progress::Quiet,
         interrupt: Default::default(),
         grace: Duration::from_secs(5),
     };
-    let reports = rt.block_on(flagfleet::apply::apply(&t, &fleet, &plan, &options));
+    let reports = rt.block_on(flagfleet::apply::apply(
+        &t,
+        &fleet,
+        &plan,
+        &options,
+        &flagfleet::apply::Quiet,
+    ));
     assert_eq!(
         reports[0].error.as_deref(),
         Some("it changed since the plan was made (its state fingerprint differs now, right before the first write); nothing was changed: run plan again")
