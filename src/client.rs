@@ -4,10 +4,17 @@
 //! The state reader and the applier both go through [`Client`]; nothing else builds URLs.
 //! The token is sent as a sensitive header and never appears in an error, a log line or a
 //! `Debug` dump. A 429 answer is waited out as [`rate_limit`] says, for every request.
+//!
+//! Transport policy (docs/security.md): redirects are never followed (a 3xx is an error);
+//! `http://` only to loopback unless the instance allows it; no credentials in URLs; a
+//! proxy from the environment is logged at `-v` (`--no-proxy` ignores it); a private CA
+//! may be added per instance; answers are capped in size while they stream in; server
+//! text in errors is cleaned by [`crate::redact`].
 
 mod rate_limit;
 
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -35,7 +42,17 @@ impl fmt::Debug for Token {
     }
 }
 
-/// Connection settings shared by every instance of a run.
+/// The largest answer read unless `--max-response-size` says otherwise: 256 MiB.
+pub const DEFAULT_MAX_RESPONSE_SIZE: u64 = 256 * 1024 * 1024;
+
+/// How many characters of server text an error shows: enough for Unleash's `message` and
+/// its `details`, not a whole error page.
+const MESSAGE_CHARS: usize = 1000;
+/// How many characters of a body that is not an Unleash error an error shows.
+const RAW_BODY_CHARS: usize = 300;
+
+/// Connection settings: the run's (timeout, retries, limits, proxy) and the instance's
+/// (`allow_insecure_http`, `ca_file`).
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
     /// Time allowed for one request, connection included.
@@ -47,6 +64,14 @@ pub struct ClientOptions {
     pub backoff: Duration,
     /// How 429 answers are waited out (shared by every client of the run).
     pub rate_limit: RateLimitWait,
+    /// The largest answer read, in bytes; larger ones fail while they stream in.
+    pub max_response_size: u64,
+    /// Ignore the proxy environment variables (`--no-proxy`).
+    pub no_proxy: bool,
+    /// Allow `http://` to an address that is not loopback (the token crosses in clear).
+    pub allow_insecure_http: bool,
+    /// A PEM file of CA certificates trusted in addition to the system's.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// The longest wait between two attempts of one request (before jitter).
@@ -62,6 +87,10 @@ impl Default for ClientOptions {
             retries: 8,
             backoff: Duration::from_millis(200),
             rate_limit: RateLimitWait::default(),
+            max_response_size: DEFAULT_MAX_RESPONSE_SIZE,
+            no_proxy: false,
+            allow_insecure_http: false,
+            ca_file: None,
         }
     }
 }
@@ -76,6 +105,70 @@ pub enum ClientError {
         instance: String,
         /// The URL as configured.
         url: String,
+    },
+    /// `http://` to a host that is not loopback, without `allow_insecure_http`.
+    #[error("{instance}: refusing plain http to {host}, which is not a loopback address: the token would cross the network in clear")]
+    InsecureHttp {
+        /// Instance name.
+        instance: String,
+        /// The host of the URL.
+        host: String,
+    },
+    /// The URL carries a user name or password.
+    #[error("{instance}: the URL carries credentials (user name or password); they would be sent instead of the token")]
+    UrlCredentials {
+        /// Instance name.
+        instance: String,
+    },
+    /// The `ca_file` could not be read or holds no certificate.
+    #[error("{instance}: cannot use ca_file {}: {detail}", path.display())]
+    CaFile {
+        /// Instance name.
+        instance: String,
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        detail: String,
+    },
+    /// The token cannot be sent in an HTTP header.
+    #[error("{instance}: the token contains characters that cannot be sent in a header")]
+    TokenNotSendable {
+        /// Instance name.
+        instance: String,
+    },
+    /// A name would make a path segment that changes the path (`.`, `..`, empty).
+    #[error("{instance}: `{segment}` cannot be a path segment of a request")]
+    PathSegment {
+        /// Instance name.
+        instance: String,
+        /// The segment, escaped.
+        segment: String,
+    },
+    /// The server answered with a redirect, which is never followed.
+    #[error("{instance}: {method} {path} was answered with a redirect (HTTP {status} to {location}), which flagfleet does not follow")]
+    Redirect {
+        /// Instance name.
+        instance: String,
+        /// Method.
+        method: Method,
+        /// Path requested.
+        path: String,
+        /// The 3xx status.
+        status: u16,
+        /// The `Location` header, cleaned.
+        location: String,
+    },
+    /// The answer was larger than the limit.
+    #[error("{instance}: the answer to {method} {path} is larger than {limit} bytes (--max-response-size)")]
+    TooLarge {
+        /// Instance name.
+        instance: String,
+        /// Method.
+        method: Method,
+        /// Path requested.
+        path: String,
+        /// The limit in bytes.
+        limit: u64,
     },
     /// No answer: connection refused, DNS, TLS, timeout.
     #[error("{instance}: cannot reach {url}: {detail}")]
@@ -194,6 +287,9 @@ impl fmt::Debug for Client {
 
 impl Client {
     /// A client for the instance `instance` at `base_url` (which may carry a path prefix).
+    ///
+    /// Refuses URLs with credentials and plain http to a host that is not loopback (unless
+    /// `options.allow_insecure_http`), before anything is sent.
     pub fn new(
         instance: &str,
         base_url: &str,
@@ -202,37 +298,60 @@ impl Client {
     ) -> Result<Self, ClientError> {
         let url_error = || ClientError::Url {
             instance: instance.to_string(),
-            url: base_url.to_string(),
+            url: crate::redact::clean(base_url, RAW_BODY_CHARS),
         };
         let mut base = url::Url::parse(base_url).map_err(|_| url_error())?;
-        if base.cannot_be_a_base() {
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
             return Err(url_error());
+        }
+        if !base.username().is_empty() || base.password().is_some() {
+            return Err(ClientError::UrlCredentials {
+                instance: instance.to_string(),
+            });
+        }
+        if base.scheme() == "http" && !options.allow_insecure_http && !is_loopback(&base) {
+            return Err(ClientError::InsecureHttp {
+                instance: instance.to_string(),
+                host: base.host_str().unwrap_or_default().to_string(),
+            });
         }
         // Path segments are appended to the base; make sure it ends in exactly one slash.
         let trimmed = base.path().trim_end_matches('/').to_string();
         base.set_path(&format!("{trimmed}/"));
 
-        let mut auth = HeaderValue::from_str(&token.0).map_err(|_| ClientError::Unauthorized {
-            instance: instance.to_string(),
-            method: Method::GET,
-            path: String::new(),
-            status: 0,
-            message: "the token contains characters that cannot be sent in a header".into(),
-        })?;
+        let mut auth =
+            HeaderValue::from_str(&token.0).map_err(|_| ClientError::TokenNotSendable {
+                instance: instance.to_string(),
+            })?;
         auth.set_sensitive(true);
         let mut headers = HeaderMap::new();
         headers.insert(AUTHORIZATION, auth);
-        let http = reqwest::Client::builder()
+        let mut builder = reqwest::Client::builder()
             .default_headers(headers)
             .user_agent(concat!("flagfleet/", env!("CARGO_PKG_VERSION")))
             .timeout(options.timeout)
             .connect_timeout(options.timeout.min(Duration::from_secs(10)))
-            .build()
-            .map_err(|e| ClientError::Unreachable {
-                instance: instance.to_string(),
-                url: base_url.to_string(),
-                detail: error_chain(&e),
-            })?;
+            // A redirect of a write turns it into a GET without body that "succeeds", and
+            // may carry the token elsewhere: a 3xx is an error instead.
+            .redirect(reqwest::redirect::Policy::none())
+            // The system's roots (which an enterprise manages) plus `ca_file`; no root
+            // list is compiled into the binary (docs/security.md).
+            .tls_built_in_native_certs(true);
+        if options.no_proxy {
+            builder = builder.no_proxy();
+        } else if let Some(proxy) = proxy_for(&base) {
+            tracing::info!(instance, proxy = %proxy, "requests go through a proxy from the environment (--no-proxy ignores it)");
+        }
+        if let Some(path) = &options.ca_file {
+            for cert in read_ca_file(instance, path)? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        let http = builder.build().map_err(|e| ClientError::Unreachable {
+            instance: instance.to_string(),
+            url: base.to_string(),
+            detail: error_chain(&e),
+        })?;
         Ok(Self {
             instance: instance.to_string(),
             base,
@@ -301,7 +420,7 @@ impl Client {
         body: Option<&B>,
         idempotent: bool,
     ) -> Result<T, ClientError> {
-        let url = self.url(path);
+        let url = self.url(path)?;
         let shown = path.to_string();
         let mut retry = 0;
         let mut limited = 0;
@@ -373,14 +492,21 @@ impl Client {
                 instance = %self.instance, %method, path = %shown, status = status.as_u16(),
                 retry, ms = started.elapsed().as_millis() as u64, "request"
             );
-            let bytes = response
-                .bytes()
-                .await
-                .map_err(|e| ClientError::Unreachable {
+            if status.is_redirection() {
+                let location = response
+                    .headers()
+                    .get(reqwest::header::LOCATION)
+                    .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+                    .unwrap_or_else(|| "(no Location)".into());
+                return Err(ClientError::Redirect {
                     instance: self.instance.clone(),
-                    url: url.to_string(),
-                    detail: error_chain(&e),
-                })?;
+                    method,
+                    path: shown,
+                    status: status.as_u16(),
+                    location: crate::redact::clean(&location, RAW_BODY_CHARS),
+                });
+            }
+            let bytes = self.body(response, &method, &shown, &url).await?;
             if !status.is_success() {
                 let message = server_message(&bytes);
                 let (instance, path) = (self.instance.clone(), shown);
@@ -410,12 +536,67 @@ impl Client {
                 instance: self.instance.clone(),
                 method,
                 path: shown,
-                detail: e.to_string(),
+                // serde quotes the offending value, which the server chose.
+                detail: crate::redact::clean(&e.to_string(), MESSAGE_CHARS),
             });
         }
     }
 
-    fn url(&self, path: &Path<'_>) -> url::Url {
+    /// Reads a body, failing as soon as it grows past `max_response_size`.
+    async fn body(
+        &self,
+        mut response: reqwest::Response,
+        method: &Method,
+        path: &str,
+        url: &url::Url,
+    ) -> Result<Vec<u8>, ClientError> {
+        let limit = self.options.max_response_size;
+        let too_large = || ClientError::TooLarge {
+            instance: self.instance.clone(),
+            method: method.clone(),
+            path: path.to_string(),
+            limit,
+        };
+        if response.content_length().is_some_and(|n| n > limit) {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::with_capacity(
+            response
+                .content_length()
+                .map_or(0, |n| n.min(1 << 20) as usize),
+        );
+        loop {
+            let chunk = response
+                .chunk()
+                .await
+                .map_err(|e| ClientError::Unreachable {
+                    instance: self.instance.clone(),
+                    url: url.to_string(),
+                    detail: error_chain(&e),
+                })?;
+            let Some(chunk) = chunk else {
+                return Ok(bytes);
+            };
+            if (bytes.len() + chunk.len()) as u64 > limit {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+
+    /// The URL of `path`: each segment percent-encoded (`/` and `%` included); a segment
+    /// that would change the path itself (`.`, `..`, empty) is refused.
+    fn url(&self, path: &Path<'_>) -> Result<url::Url, ClientError> {
+        if let Some(bad) = path
+            .segments
+            .iter()
+            .find(|s| matches!(**s, "" | "." | ".."))
+        {
+            return Err(ClientError::PathSegment {
+                instance: self.instance.clone(),
+                segment: (*bad).to_string(),
+            });
+        }
         let mut url = self.base.clone();
         {
             // `base` is known to be a base URL (checked in `new`).
@@ -426,7 +607,7 @@ impl Client {
         if !path.query.is_empty() {
             url.query_pairs_mut().extend_pairs(path.query.iter());
         }
-        url
+        Ok(url)
     }
 
     /// The wait before retry `retry` (1, 2, ...): exponential up to [`MAX_BACKOFF`], with
@@ -541,7 +722,7 @@ fn server_message(body: &[u8]) -> String {
             }
         }
         if !parts.is_empty() {
-            return parts.join("; ");
+            return crate::redact::clean(&parts.join("; "), MESSAGE_CHARS);
         }
     }
     let text = String::from_utf8_lossy(body);
@@ -549,10 +730,57 @@ fn server_message(body: &[u8]) -> String {
     if text.is_empty() {
         "(empty body)".to_string()
     } else {
-        text.chars().take(300).collect()
+        crate::redact::clean(text, RAW_BODY_CHARS)
     }
 }
 
+/// Whether the URL's host is a loopback address (`127.0.0.0/8`, `::1`, `localhost`).
+pub fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => {
+            let d = d.trim_end_matches('.').to_ascii_lowercase();
+            d == "localhost" || d.ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
+/// The proxy reqwest will use for `url` from the environment (`HTTPS_PROXY`,
+/// `HTTP_PROXY`, `ALL_PROXY`, `NO_PROXY`), without its credentials; `None` for none.
+fn proxy_for(url: &url::Url) -> Option<String> {
+    let uri: http::Uri = url.as_str().parse().ok()?;
+    let intercept = hyper_util::client::proxy::matcher::Matcher::from_env().intercept(&uri)?;
+    let proxy = intercept.uri();
+    Some(format!(
+        "{}://{}",
+        proxy.scheme_str().unwrap_or("http"),
+        proxy
+            .authority()
+            .map_or("", |a| a.as_str().rsplit('@').next().unwrap_or(""))
+    ))
+}
+
+/// The certificates of a PEM `ca_file`.
+fn read_ca_file(
+    instance: &str,
+    path: &std::path::Path,
+) -> Result<Vec<reqwest::Certificate>, ClientError> {
+    let error = |detail: String| ClientError::CaFile {
+        instance: instance.to_string(),
+        path: path.to_path_buf(),
+        detail,
+    };
+    let pem = std::fs::read(path).map_err(|e| error(e.to_string()))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| error(error_chain(&e)))?;
+    if certs.is_empty() {
+        return Err(error("no PEM certificate in it".into()));
+    }
+    Ok(certs)
+}
+
+/// An error and its causes, cleaned (a proxy's or server's words may be among them).
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
@@ -564,7 +792,7 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         }
         source = s.source();
     }
-    out
+    crate::redact::clean(&out, MESSAGE_CHARS)
 }
 
 #[cfg(test)]
@@ -594,6 +822,7 @@ mod tests {
             retries: 3,
             backoff: Duration::from_millis(1),
             rate_limit,
+            ..ClientOptions::default()
         };
         Client::new("stub", url, &Token::new("*:*.secret-value"), options).unwrap()
     }
@@ -809,11 +1038,15 @@ mod tests {
 
     #[test]
     fn path_segments_are_escaped_and_appended_to_a_base_with_a_prefix() {
-        let c = client("https://example.com/unleash/");
+        let c = client("https://unleash.example.invalid/unleash/");
         let url = c.url(&Path::new(&["api", "features", "a b/c"]).query("q", "x&y"));
         assert_eq!(
-            url.as_str(),
-            "https://example.com/unleash/api/features/a%20b%2Fc?q=x%26y"
+            url.unwrap().as_str(),
+            "https://unleash.example.invalid/unleash/api/features/a%20b%2Fc?q=x%26y"
         );
+        for bad in [".", "..", ""] {
+            let err = c.url(&Path::new(&["api", "features", bad])).unwrap_err();
+            assert!(matches!(err, ClientError::PathSegment { .. }), "{bad}");
+        }
     }
 }

@@ -142,18 +142,26 @@ pub async fn read(
 }
 
 /// Reads the hub alone, for planning: its names taken outside its project's active
-/// flags are not read (they change no action).
+/// flags are not read (they change no action). A hub read as holding no flags is an error
+/// ([`ReadError::EmptyHub`]): nothing is planned, let alone pruned, from it.
 pub async fn read_hub(
     topology: &Topology,
     options: &ClientOptions,
 ) -> (Result<State, ReadError>, Option<Client>) {
-    read_one(
-        &topology.hub.instance,
-        &topology.hub.environments,
-        true,
-        options,
-    )
-    .await
+    let hub = &topology.hub;
+    let (state, client) = read_one(&hub.instance, &hub.environments, true, options).await;
+    let state = state.and_then(|s| {
+        if s.flags.is_empty() {
+            Err(ReadError::EmptyHub {
+                instance: hub.instance.name.clone(),
+                project: hub.instance.project.clone(),
+                environments: hub.environments.join(", "),
+            })
+        } else {
+            Ok(s)
+        }
+    });
+    (state, client)
 }
 
 /// Reads one spoke, in the environments it syncs; the names a plan needs to know are

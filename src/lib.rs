@@ -12,16 +12,20 @@
 //! - [`graph`]: the dependency order of a spoke's actions.
 //! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with reasons.
 //! - [`apply`]: executes a plan on the spokes, in dependency order, with backups.
+//! - [`files`]: private, atomic files (plans, snapshots, backups, locks).
 //! - [`render`]: a plan as terminal text, JSON or Markdown.
+//! - [`redact`]: server text made safe to print (tokens removed, escapes shown).
 //! - [`cli`]: the command line: argument parsing, commands, output, exit codes.
 
 pub mod apply;
 pub mod cli;
 pub mod client;
 pub mod desired;
+pub mod files;
 pub mod fleet;
 pub mod graph;
 pub mod plan;
+pub mod redact;
 pub mod render;
 pub mod state;
 #[cfg(test)]

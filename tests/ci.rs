@@ -700,3 +700,133 @@ fn the_example_pipelines_use_real_inputs_commands_and_flags() {
         );
     }
 }
+
+/// Runs one `run:` step of action.yml with bash as a runner would: `env` as the step's
+/// environment, the built flagfleet first on the PATH, in `dir`. Returns the step's
+/// outputs (`GITHUB_OUTPUT`) and its exit code.
+fn run_action_step(
+    id_or_name: &str,
+    dir: &Path,
+    env: &[(&str, &str)],
+) -> (BTreeMap<String, String>, i32) {
+    let action = yaml(&root().join("action.yml"));
+    let step = action["runs"]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"] == id_or_name || s["name"] == id_or_name)
+        .unwrap_or_else(|| panic!("no step {id_or_name}"));
+    let script = step["run"].as_str().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let output = temp.path().join("output");
+    let bin = Path::new(env!("CARGO_BIN_EXE_flagfleet")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = Command::new("bash")
+        .args(["-e", "-c", script])
+        .current_dir(dir)
+        .env("PATH", path)
+        .env("RUNNER_TEMP", temp.path())
+        .env("GITHUB_OUTPUT", &output)
+        .env("GITHUB_STEP_SUMMARY", temp.path().join("summary"))
+        .env("GITHUB_JOB", "plan")
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let mut outputs: BTreeMap<String, String> = std::fs::read_to_string(&output)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    if let Some(md) = outputs.get("markdown").cloned() {
+        // The runner's temporary folder goes with this function: keep what it held.
+        outputs.insert(
+            "markdown".into(),
+            std::fs::read_to_string(md).unwrap_or_default(),
+        );
+        let summary = std::fs::read_to_string(temp.path().join("summary")).unwrap_or_default();
+        assert_eq!(
+            summary, outputs["markdown"],
+            "the job summary shows the plan"
+        );
+    }
+    outputs.insert(
+        "stdout".into(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    );
+    outputs.insert(
+        "stderr".into(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    );
+    (outputs, out.status.code().unwrap_or(-1))
+}
+
+/// The action's plan and apply steps, run locally on the quickstart's file spokes: the
+/// plan step reports changes and saves the plan, the apply step applies that saved plan,
+/// and the plan step then reports none.
+#[test]
+fn the_action_plans_then_applies_the_saved_plan() {
+    let dir = tempfile::tempdir().unwrap();
+    for f in ["flagfleet.toml", "hub.json", "eu-west.json", "us-east.json"] {
+        std::fs::copy(
+            root().join("examples/quickstart").join(f),
+            dir.path().join(f),
+        )
+        .unwrap();
+    }
+    let plan_env = [
+        ("CONFIG", "flagfleet.toml"),
+        ("SPOKES", "eu-west, us-east"),
+        ("PLAN_FILE", "plan.json"),
+        ("NO_COLOR", "1"),
+    ];
+    let (outputs, code) = run_action_step("plan", dir.path(), &plan_env);
+    assert_eq!(code, 0, "{outputs:?}");
+    assert_eq!(outputs["exitcode"], "2");
+    assert_eq!(outputs["has-changes"], "true");
+    assert_eq!(outputs["plan-file"], "plan.json");
+    assert!(outputs["markdown"].contains("eu-west"), "{outputs:?}");
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("plan.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["spokes"].as_array().unwrap().len(), 2);
+
+    // One spoke only: the saved plan holds that spoke alone.
+    let one = [
+        ("SPOKES", "us-east"),
+        ("PLAN_FILE", "one.json"),
+        ("CONFIG", "flagfleet.toml"),
+    ];
+    let (outputs, code) = run_action_step("plan", dir.path(), &one);
+    assert_eq!(
+        (code, outputs["exitcode"].as_str()),
+        (0, "2"),
+        "{outputs:?}"
+    );
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("one.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["spokes"][0]["name"], "us-east");
+    assert_eq!(saved["spokes"].as_array().unwrap().len(), 1);
+
+    let apply_env = [
+        ("CONFIG", "flagfleet.toml"),
+        ("PLAN_FILE", "plan.json"),
+        ("NO_COLOR", "1"),
+    ];
+    let (outputs, code) = run_action_step("Apply the saved plan", dir.path(), &apply_env);
+    assert_eq!(code, 0, "{outputs:?}");
+    assert!(
+        outputs["stdout"].contains("Apply to eu-west: "),
+        "{outputs:?}"
+    );
+
+    let (outputs, code) = run_action_step("plan", dir.path(), &plan_env);
+    assert_eq!(code, 0, "{outputs:?}");
+    assert_eq!(outputs["exitcode"], "0");
+    assert_eq!(outputs["has-changes"], "false");
+}

@@ -138,7 +138,7 @@ fn an_invalid_topology_is_reported_with_its_location() {
     assert_eq!(stdout, "");
     insta::assert_snapshot!(stderr, @r"
     Error: invalid topology (1 problem):
-      [DIR]/flagfleet.toml:3:1: unknown key `projct`, expected one of `name`, `url`, `file`, `token_env`, `token_file`, `project`, `environments`
+      [DIR]/flagfleet.toml:3:1: unknown key `projct`, expected one of `name`, `url`, `file`, `token_env`, `token_file`, `project`, `allow_insecure_http`, `ca_file`, `environments`
         hint: did you mean `project`?
     ");
 }

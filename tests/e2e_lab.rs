@@ -216,9 +216,9 @@ fn a_thousand_more_flags_add_no_requests_and_keep_their_strategy_order() {
         requests_after, requests_before,
         "reading 1,100 more flags must not cost more requests"
     );
-    // 2 exports + 4 scaffolding lists + 2 searches + 1 playground (production, where
-    // checkout-v2 has three strategies).
-    assert_eq!(requests_before, 9);
+    // 2 exports + 4 scaffolding lists + the project list twice (flag count check) + 2
+    // searches + 1 playground (production, where checkout-v2 has three strategies).
+    assert_eq!(requests_before, 11);
 }
 
 #[test]
@@ -980,4 +980,64 @@ fn a_pruning_spoke_archives_what_the_hub_no_longer_has() {
         .args(["plan", "--detailed-exitcode"])
         .assert()
         .code(0);
+}
+
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn no_command_leaks_a_token_against_the_lab() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    seed::rich_hub(&Admin::new(&lab.hub));
+    let dir = tempfile::tempdir().unwrap();
+    let topo = live_topology(dir.path(), &lab, r#"["production"]"#);
+    let plan = dir.path().join("plan.json");
+    let backups = dir.path().join("backups");
+    let (plan, backups) = (plan.to_str().unwrap(), backups.to_str().unwrap());
+    let commands: &[&[&str]] = &[
+        &["validate"],
+        &["export", "hub", "--out", "hub-export.json"],
+        &["export", "eu-west"],
+        &["plan", "--out", plan],
+        &["plan", "--format", "json"],
+        &["plan", "--format", "markdown"],
+        &["graph"],
+        &["apply", plan, "--backup-dir", backups],
+        &["apply", "--auto-approve", "--backup-dir", backups],
+    ];
+    for args in commands {
+        let out = flagfleet(&lab, &topo)
+            .current_dir(dir.path())
+            .env("FLAGFLEET_LOG", "trace")
+            .arg("-vv")
+            .args(*args)
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "{args:?}: {all}");
+        for token in [&lab.hub.token, &lab.spoke1.token] {
+            assert!(!all.contains(token.as_str()), "{args:?} printed a token");
+        }
+    }
+    let mut files = vec![dir.path().to_path_buf()];
+    let mut seen = 0;
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            continue;
+        }
+        seen += 1;
+        let text = String::from_utf8_lossy(&std::fs::read(&path).unwrap()).into_owned();
+        for token in [&lab.hub.token, &lab.spoke1.token] {
+            assert!(
+                !text.contains(token.as_str()),
+                "a token in {}",
+                path.display()
+            );
+        }
+    }
+    // The topology, the plan, the export and a backup at least.
+    assert!(seen >= 4, "{seen} files written");
 }

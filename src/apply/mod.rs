@@ -25,7 +25,7 @@ use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::client::Client;
 use crate::fleet::{FleetState, SpokeState};
 use crate::plan::{Action, Kind, Plan};
-use crate::state::snapshot::{self, Snapshot, SnapshotSource};
+use crate::state::snapshot::{Snapshot, SnapshotSource};
 use crate::topology::{Location, Spoke, Topology};
 use target::Target;
 
@@ -152,7 +152,7 @@ pub async fn apply(
 ) -> Vec<SpokeReport> {
     let timestamp = time::OffsetDateTime::now_utc()
         .format(time::macros::format_description!(
-            "[year][month][day]T[hour][minute][second]Z"
+            "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
         ))
         .unwrap_or_default();
     let bars = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
@@ -186,9 +186,7 @@ pub async fn apply(
             read,
             client: read.client.as_ref(),
             actions,
-            backup: options
-                .backup_dir
-                .join(format!("{}-{timestamp}.json", sp.name)),
+            backup_stem: format!("{}-{timestamp}", sp.name),
         };
         Some(Either::Right(apply_spoke(job, target, options, bar)))
     }))
@@ -203,7 +201,8 @@ struct SpokeJob<'a> {
     read: &'a SpokeState,
     client: Option<&'a Client>,
     actions: Vec<&'a Action>,
-    backup: PathBuf,
+    /// The backup's name before its counter: `{spoke}-{time with milliseconds}`.
+    backup_stem: String,
 }
 
 async fn apply_spoke(
@@ -230,14 +229,22 @@ async fn apply_spoke(
             unleash_version: None,
         },
     );
-    if let Err(e) = snapshot::write_atomic(&job.backup, &snapshot.to_json()) {
-        report.error = Some(format!(
-            "cannot write the backup {}: {e}; nothing was changed",
-            job.backup.display()
-        ));
-        return report;
+    let backup = crate::files::write_unique(
+        &options.backup_dir,
+        &job.backup_stem,
+        "json",
+        &snapshot.to_json(),
+    );
+    match backup {
+        Ok(path) => report.backup = Some(path),
+        Err(e) => {
+            report.error = Some(format!(
+                "cannot write the backup in {}: {e}; nothing was changed",
+                options.backup_dir.display()
+            ));
+            return report;
+        }
     }
-    report.backup = Some(job.backup.clone());
     match (&job.spoke.instance.location, job.client) {
         (Location::File(path), _) => match file::apply(path, name, &target, &job.actions) {
             Ok(outcomes) => report.outcomes = outcomes,

@@ -58,6 +58,10 @@ pub(crate) struct Args {
     /// memory meanwhile; afterwards only spokes with changes keep theirs).
     #[arg(long, default_value_t = SPOKES_AT_ONCE, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     read_parallelism: u16,
+    /// Archive more flags than a pruning spoke's `max_archive` (default: 10 flags or 10 %
+    /// of its selected flags), for this run only.
+    #[arg(long)]
+    allow_mass_archive: bool,
     /// Where pre-apply snapshots are saved.
     #[arg(long, value_name = "DIR", default_value_os_t = apply::default_backup_dir())]
     backup_dir: PathBuf,
@@ -73,7 +77,10 @@ pub(crate) struct Args {
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let (topology, topology_fp) = ctx.topology_for_plan(&args.hub)?;
+    let (mut topology, topology_fp) = ctx.topology_for_plan(&args.hub)?;
+    if args.allow_mass_archive {
+        super::lift_archive_limits(&mut topology);
+    }
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
     let mut spokes = args.spokes.clone();
     if let Some(saved) = &saved {

@@ -56,6 +56,13 @@ pub struct Cli {
     /// Seconds allowed for one HTTP request.
     #[arg(long, global = true, default_value_t = 30, value_name = "SECONDS")]
     timeout: u64,
+    /// Largest answer read from a server (bytes, or with KiB, MiB, GiB); larger answers
+    /// fail as they stream in.
+    #[arg(long, global = true, default_value = "256MiB", value_name = "SIZE", value_parser = parse_size)]
+    max_response_size: u64,
+    /// Ignore HTTP_PROXY, HTTPS_PROXY and ALL_PROXY (a proxy in use is logged at -v).
+    #[arg(long, global = true)]
+    no_proxy: bool,
     /// Seconds the whole run may spend waiting on servers that answer 429 (rate-limited);
     /// each wait is announced on stderr, even with -q. Past it, the run fails.
     #[arg(long, global = true, default_value_t = DEFAULT_MAX_WAIT.as_secs(), value_name = "SECONDS")]
@@ -138,6 +145,8 @@ pub fn main() -> ExitCode {
         config: cli.config,
         client: ClientOptions {
             timeout: Duration::from_secs(cli.timeout.max(1)),
+            max_response_size: cli.max_response_size,
+            no_proxy: cli.no_proxy,
             // A wait is never silent: the run seems hung otherwise (-q included).
             rate_limit: RateLimitWait::new(Duration::from_secs(cli.max_wait))
                 .with_notice(std::sync::Arc::new(|wait: &Wait| eprintln!("{wait}"))),
@@ -169,6 +178,38 @@ pub fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => report(&mut ctx.ui, &e),
+    }
+}
+
+/// `--allow-mass-archive`: no archive limit on any spoke for this run (pruning still never
+/// runs against an empty hub).
+fn lift_archive_limits(topology: &mut Topology) {
+    for spoke in &mut topology.spokes {
+        spoke.max_archive = Some(usize::MAX);
+    }
+}
+
+/// A size in bytes: `1048576`, `512KiB`, `256MiB`, `1GiB`.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let factor: u64 = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        other => return Err(format!("unknown unit `{other}`: use B, KiB, MiB or GiB")),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size, e.g. 256MiB"))?;
+    match n.checked_mul(factor) {
+        Some(0) => Err("the size must be at least 1 byte".into()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("`{text}` is too large")),
     }
 }
 

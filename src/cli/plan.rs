@@ -49,6 +49,10 @@ pub(crate) struct Args {
     /// Spokes read and planned at once (each holds its whole state in memory meanwhile).
     #[arg(long, default_value_t = SPOKES_AT_ONCE, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: u16,
+    /// Plan archiving more flags than a pruning spoke's `max_archive` (default: 10 flags
+    /// or 10 % of its selected flags), for this run only.
+    #[arg(long)]
+    allow_mass_archive: bool,
     #[command(flatten)]
     hub: HubArgs,
 }
@@ -69,7 +73,10 @@ pub(super) enum Format {
 }
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
-    let (topology, topology_fingerprint) = ctx.topology_for_plan(&args.hub)?;
+    let (mut topology, topology_fingerprint) = ctx.topology_for_plan(&args.hub)?;
+    if args.allow_mass_archive {
+        super::lift_archive_limits(&mut topology);
+    }
     let names: Vec<String> = crate::fleet::select_spokes(&topology, &args.spokes)?
         .iter()
         .map(|s| s.instance.name.clone())

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 pub use digest::{actions_digest, first_difference};
 pub use json::{spoke_json, JsonWriter};
-pub use spoke::plan_spoke;
+pub use spoke::{check_archives, plan_spoke, MassArchive};
 
 /// The version of the plan JSON format (`docs/plan-format.md`).
 pub const FORMAT_VERSION: u32 = 1;
@@ -285,11 +285,19 @@ pub fn plan_one(
 ) -> Option<SpokePlan> {
     let spoke = topology.spoke(&read.name)?;
     let (fingerprint, actions, error) = match &read.state {
-        Ok(actual) => (
-            read.fingerprint.clone(),
-            plan_spoke(topology, hub, spoke, actual),
-            None,
-        ),
+        Ok(actual) => {
+            let actions = plan_spoke(topology, hub, spoke, actual);
+            match check_archives(topology, spoke, actual, &actions) {
+                Ok(()) => (read.fingerprint.clone(), actions, None),
+                Err(e) => (
+                    read.fingerprint.clone(),
+                    Vec::new(),
+                    Some(format!(
+                        "{e}\nHint: check that the hub holds what it should; if these archives are meant, raise `max_archive` or pass --allow-mass-archive for one run"
+                    )),
+                ),
+            }
+        }
         Err(e) => {
             let mut text = e.to_string();
             if let Some(hint) = e.hint() {

@@ -65,6 +65,53 @@ pub fn plan_spoke(topology: &Topology, hub: &State, spoke: &Spoke, actual: &Stat
     b.finish()
 }
 
+/// A pruning plan that would archive more flags than the spoke allows in one run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("refusing to archive {count} flags, more than this spoke's limit of {limit} ({why}); nothing is planned for it")]
+pub struct MassArchive {
+    /// Flags the plan would archive.
+    pub count: usize,
+    /// The limit.
+    pub limit: usize,
+    /// Where the limit comes from.
+    pub why: String,
+}
+
+/// Checks the archives of a spoke's plan against its limit (`max_archive`, or 10 flags or
+/// 10 % of the flags its selection selects on the spoke, whichever is larger).
+pub fn check_archives(
+    topology: &Topology,
+    spoke: &Spoke,
+    actual: &State,
+    actions: &[Action],
+) -> Result<(), MassArchive> {
+    let count = actions.iter().filter(|a| a.action == Verb::Archive).count();
+    if count <= crate::topology::default_archive_limit(0) && spoke.max_archive.is_none() {
+        return Ok(());
+    }
+    let selected = || {
+        actual
+            .flags
+            .iter()
+            .filter(|(name, flag)| crate::desired::selected(topology, spoke, name, flag))
+            .count()
+    };
+    let (limit, why) = match spoke.max_archive {
+        Some(limit) => (limit, "max_archive".to_string()),
+        None => {
+            let selected = selected();
+            (
+                crate::topology::default_archive_limit(selected),
+                format!("the default: 10 flags or 10 % of its {selected} selected flags"),
+            )
+        }
+    };
+    if count > limit {
+        return Err(MassArchive { count, limit, why });
+    }
+    Ok(())
+}
+
 /// The names, sorted, each once. Inserted one by one: the flags of a spoke name the
 /// same few objects many times over, and a set of those few beats sorting every mention.
 fn union<'a>(names: impl Iterator<Item = &'a str>) -> BTreeSet<&'a str> {
@@ -352,6 +399,10 @@ impl<'a> Builder<'a> {
     /// Archives spoke flags that match the spoke's selection but that the hub does not have
     /// as active flags (absent, or archived there).
     fn prune(&mut self, topology: &Topology) {
+        // A hub read as empty is far likelier a broken answer than a fleet to wipe.
+        if self.hub.flags.is_empty() {
+            return;
+        }
         for (name, flag) in &self.actual.flags {
             if self.hub.flags.contains_key(name)
                 || !crate::desired::selected(topology, self.spoke, name, flag)

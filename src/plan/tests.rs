@@ -602,3 +602,63 @@ fn a_hub_variant_without_stickiness_matches_the_default_the_server_stores() {
     let plan = plan_of(with(None), with(Some("userId")));
     assert_eq!(find(&plan, Kind::Flag, "v").action, Verb::Overwrite);
 }
+
+/// A pruning fleet whose spoke holds `strays` selected flags the hub lacks, besides the one
+/// flag both have (unless `hub_has_a_flag` is false: then the hub holds no flags at all).
+fn pruning_fleet(extra: &str, strays: usize, hub_has_a_flag: bool) -> Plan {
+    let topology = topology::parse(
+        Path::new("flagfleet.toml"),
+        &format!("[hub]\nfile = \"hub.json\"\n[select]\nnames = [\"app-*\"]\n[[spokes]]\nname = \"dc1\"\nfile = \"dc1.json\"\nprune = true\n{extra}"),
+    )
+    .unwrap();
+    let kept = flag(json!({"production": {"enabled": false}}));
+    let hub_flags = if hub_has_a_flag {
+        json!({"app-kept": kept.clone()})
+    } else {
+        json!({})
+    };
+    let mut spoke_flags = serde_json::Map::new();
+    spoke_flags.insert("app-kept".into(), kept.clone());
+    for i in 0..strays {
+        spoke_flags.insert(format!("app-stray-{i:03}"), kept.clone());
+    }
+    let fleet = one_spoke(
+        state(json!({ "flags": hub_flags })),
+        state(json!({ "flags": spoke_flags })),
+    );
+    plan_fleet(&topology, String::new(), &fleet)
+}
+
+#[test]
+fn a_plan_archiving_more_than_the_limit_is_refused_for_the_spoke() {
+    // The default: 10 flags, or 10 % of the selected flags when that is more.
+    assert_eq!(pruning_fleet("", 10, true).spokes[0].summary.archive, 10);
+    let refused = &pruning_fleet("", 11, true).spokes[0];
+    assert!(refused.actions.is_empty());
+    assert_eq!(
+        refused.error.as_deref().unwrap().lines().next(),
+        Some("refusing to archive 11 flags, more than this spoke's limit of 10 (the default: 10 flags or 10 % of its 12 selected flags); nothing is planned for it")
+    );
+    assert_eq!(pruning_fleet("", 120, true).spokes[0].summary.archive, 0);
+    assert!(pruning_fleet("", 120, true).spokes[0].error.is_some());
+
+    // An explicit limit, lower or higher.
+    let low = &pruning_fleet("max_archive = 2\n", 3, true).spokes[0];
+    assert_eq!(
+        low.error.as_deref().unwrap().lines().next(),
+        Some("refusing to archive 3 flags, more than this spoke's limit of 2 (max_archive); nothing is planned for it")
+    );
+    assert_eq!(
+        pruning_fleet("max_archive = 50\n", 40, true).spokes[0]
+            .summary
+            .archive,
+        40
+    );
+}
+
+#[test]
+fn nothing_is_pruned_against_an_empty_hub() {
+    let plan = pruning_fleet("max_archive = 1000\n", 5, false);
+    assert_eq!(plan.spokes[0].summary.archive, 0);
+    assert!(plan.spokes[0].error.is_none());
+}

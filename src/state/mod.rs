@@ -2,6 +2,7 @@
 //! snapshot file, into one typed model ([`model`]).
 
 pub mod model;
+pub mod names;
 pub(crate) mod normalize;
 mod read;
 pub mod snapshot;
@@ -48,6 +49,16 @@ pub enum ReadError {
     /// The server could not be read.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// A name read from the instance is not one Unleash allows.
+    #[error("{instance}: {location}: {source}")]
+    BadName {
+        /// Instance name.
+        instance: String,
+        /// The URL or file it was read from.
+        location: String,
+        /// The name and the rule.
+        source: names::BadName,
+    },
     /// The server's answers did not fit together.
     #[error("{instance}: {source}")]
     Normalize {
@@ -106,6 +117,30 @@ pub enum ReadError {
         /// Environments that do exist.
         available: Vec<String>,
     },
+    /// The export lists another number of the project's flags than the project list.
+    #[error("{instance}: the export of project `{project}` ({environment}) holds {exported} active flags, but the server lists {listed}; the answer is incomplete or the flags changed while being read")]
+    CountMismatch {
+        /// Instance name.
+        instance: String,
+        /// The project.
+        project: String,
+        /// The environment exported.
+        environment: String,
+        /// Active flags in the export.
+        exported: u64,
+        /// `featureCount` of the project list.
+        listed: u64,
+    },
+    /// The hub was read as holding no flags at all.
+    #[error("{instance}: the hub holds no flags in project `{project}` ({environments}); an empty hub is refused, as it is far likelier a wrong answer (a proxy, a maintenance page) than a fleet to empty")]
+    EmptyHub {
+        /// Instance name.
+        instance: String,
+        /// The project.
+        project: String,
+        /// Environments read.
+        environments: String,
+    },
     /// A raw Unleash export is only accepted as the hub.
     #[error("{instance}: {} is a raw Unleash export; only the hub may be one (spokes need a flagfleet snapshot: `flagfleet export`)", path.display())]
     RawExportNotHub {
@@ -138,6 +173,8 @@ impl ReadError {
         ReadError::MissingEnvironment { .. } => Some(
             "check `environments` of the hub (or the spoke's mapping) in the topology".into(),
         ),
+        ReadError::CountMismatch { .. } => Some("run again; if it persists, check what answers in front of the server (a proxy, a load balancer)".into()),
+        ReadError::EmptyHub { .. } => Some("check the hub's `url`, `project` and token in the topology, and what answers at that URL".into()),
         _ => None,
     }
     }
@@ -147,37 +184,45 @@ impl ReadError {
 pub fn token(instance: &Instance, source: &TokenSource) -> Result<Token, ReadError> {
     match source {
         TokenSource::Env { var, at } => match std::env::var(var) {
-            Ok(v) if !v.trim().is_empty() => Ok(Token::new(v)),
+            Ok(v) if !v.trim().is_empty() => {
+                crate::redact::register(v.trim());
+                Ok(Token::new(v))
+            }
             _ => Err(ReadError::TokenEnvUnset {
                 instance: instance.name.clone(),
                 var: var.clone(),
                 at: at.clone(),
             }),
         },
-        TokenSource::File { path, at } => {
-            std::fs::read_to_string(path)
-                .map(Token::new)
-                .map_err(|source| ReadError::TokenFile {
-                    instance: instance.name.clone(),
-                    path: path.clone(),
-                    at: at.clone(),
-                    source,
-                })
-        }
+        TokenSource::File { path, at } => std::fs::read_to_string(path)
+            .map(|v| {
+                crate::redact::register(v.trim());
+                Token::new(v)
+            })
+            .map_err(|source| ReadError::TokenFile {
+                instance: instance.name.clone(),
+                path: path.clone(),
+                at: at.clone(),
+                source,
+            }),
     }
 }
 
 /// A client for a live instance (`None` for a file instance).
 pub fn connect(instance: &Instance, options: &ClientOptions) -> Result<Option<Client>, ReadError> {
     match &instance.location {
-        Location::Live { url, token: source } => {
+        Location::Live {
+            url,
+            token: source,
+            transport,
+        } => {
             let token = token(instance, source)?;
-            Ok(Some(Client::new(
-                &instance.name,
-                url,
-                &token,
-                options.clone(),
-            )?))
+            let options = ClientOptions {
+                allow_insecure_http: transport.allow_insecure_http,
+                ca_file: transport.ca_file.clone(),
+                ..options.clone()
+            };
+            Ok(Some(Client::new(&instance.name, url, &token, options)?))
         }
         Location::File(_) => Ok(None),
     }
@@ -205,7 +250,7 @@ pub async fn read_with(
     allow_raw_export: bool,
     taken: Taken,
 ) -> Result<State, ReadError> {
-    let state = match (&instance.location, client) {
+    let mut state = match (&instance.location, client) {
         (Location::Live { .. }, Some(client)) => {
             read::read_live(client, &instance.project, environments, taken).await?
         }
@@ -217,6 +262,11 @@ pub async fn read_with(
             }))
         }
     };
+    names::check_state(&mut state).map_err(|source| ReadError::BadName {
+        instance: instance.name.clone(),
+        location: instance.location.to_string(),
+        source,
+    })?;
     for env in environments {
         if !state.environments.contains(env) {
             return Err(ReadError::MissingEnvironment {

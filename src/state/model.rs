@@ -32,18 +32,27 @@ pub struct State {
     /// The environments whose flag configuration was read.
     pub environments: Vec<String>,
     /// Active flags of the project, by name.
+    #[serde(deserialize_with = "unique_map")]
     pub flags: BTreeMap<String, Flag>,
     /// Context fields (built-in ones marked), by name.
+    #[serde(deserialize_with = "unique_map")]
     pub context_fields: BTreeMap<String, ContextField>,
     /// Segments, by name.
+    #[serde(deserialize_with = "unique_map")]
     pub segments: BTreeMap<String, Segment>,
     /// Strategy definitions (built-in ones marked), by name.
+    #[serde(deserialize_with = "unique_map")]
     pub strategies: BTreeMap<String, StrategyDefinition>,
     /// Tag types (built-in ones marked), by name.
+    #[serde(deserialize_with = "unique_map")]
     pub tag_types: BTreeMap<String, TagType>,
     /// Flags that exist on the instance but not as active flags of `project`: archived ones
     /// and those of other projects. A sync must never create a flag under one of these names.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        deserialize_with = "unique_map"
+    )]
     pub elsewhere: BTreeMap<String, Elsewhere>,
 }
 
@@ -162,12 +171,54 @@ impl<K: Serialize, V: Serialize> Serialize for SmallMap<K, V> {
 
 impl<'de, K, V> Deserialize<'de> for SmallMap<K, V>
 where
-    K: Ord + Deserialize<'de>,
+    K: Ord + std::fmt::Display + Deserialize<'de>,
     V: Deserialize<'de>,
 {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Ok(BTreeMap::<K, V>::deserialize(d)?.into_iter().collect())
+        Ok(unique_map::<D, K, V>(d)?.into_iter().collect())
     }
+}
+
+/// A JSON object as a map, refusing a key that occurs twice (serde would keep the last
+/// silently; for a hand-edited snapshot that hides a mistake). The error is raised right
+/// after the second key, so serde_json reports its line and column.
+pub(crate) fn unique_map<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Ord + std::fmt::Display + Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    struct Unique<K, V>(std::marker::PhantomData<(K, V)>);
+
+    impl<'de, K, V> serde::de::Visitor<'de> for Unique<K, V>
+    where
+        K: Ord + std::fmt::Display + Deserialize<'de>,
+        V: Deserialize<'de>,
+    {
+        type Value = BTreeMap<K, V>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<K>()? {
+                if out.contains_key(&key) {
+                    let shown = crate::redact::escape_controls(&key.to_string());
+                    return Err(serde::de::Error::custom(format!("duplicate key `{shown}`")));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+
+    d.deserialize_map(Unique(std::marker::PhantomData))
 }
 
 /// A flag's tags: a set (Unleash gives their order no meaning), kept as a sorted vector

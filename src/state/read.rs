@@ -1,7 +1,8 @@
 //! Reads a live instance with as few requests as the API allows, concurrently, and
 //! without the requests Unleash rate-limits where another way exists.
 //!
-//! Per read: one batch export per environment and the four scaffolding lists. The export
+//! Per read: one batch export per environment, the four scaffolding lists, and the project
+//! list before and after the exports (its flag count checks the exports). The export
 //! does not carry strategy order; where a flag has two or more strategies in an
 //! environment, the order comes from one playground evaluation per environment (which
 //! lists every flag's strategies in evaluation order), and only flags the playground does
@@ -75,8 +76,13 @@ pub async fn read_live(
         }
     };
 
+    // The project's flag count, before and after the exports (see `check_counts`).
+    let projects = Path::new(&["api", "admin", "projects"]);
+    let before: wire::Projects = client.get(projects.clone()).await?;
     let (exports, segments, strategies, context, tag_types, elsewhere) =
         tokio::try_join!(exports, segments, strategies, context, tag_types, elsewhere)?;
+    let after: wire::Projects = client.get(projects).await?;
+    check_counts(client, project, &exports, [&before, &after])?;
 
     let order = read_order(client, project, &exports).await?;
     let state = normalize(Parts {
@@ -94,6 +100,57 @@ pub async fn read_live(
         source,
     })?;
     Ok(state)
+}
+
+/// Checks each export's count of the project's active flags against the project list's
+/// `featureCount`: an export that lost flags on the way (a proxy's truncated or substituted
+/// answer) must not read as a project without them.
+///
+/// The count is read before and after the exports; when the two differ, flags were
+/// created or archived meanwhile (by someone else, or by an apply that was just
+/// interrupted) and no count is stable enough to compare with: the export is taken as it
+/// is, like any read of a server that changes.
+fn check_counts(
+    client: &Client,
+    project: &str,
+    exports: &[(String, wire::Export)],
+    [before, after]: [&wire::Projects; 2],
+) -> Result<(), ReadError> {
+    let count = |list: &wire::Projects| {
+        list.projects
+            .iter()
+            .find(|p| p.id == project)
+            .and_then(|p| p.feature_count)
+    };
+    let listed = match (count(before), count(after)) {
+        (Some(b), Some(a)) if a == b => a,
+        (Some(b), Some(a)) => {
+            tracing::debug!(instance = %client.instance(), before = b, after = a,
+                "the project's flags changed while being read; counts not compared");
+            return Ok(());
+        }
+        // A server that does not count (or a project the token cannot list): nothing to
+        // compare with.
+        _ => return Ok(()),
+    };
+    for (environment, export) in exports {
+        let exported = export
+            .features
+            .iter()
+            .filter(|f| f.project.as_deref().is_none_or(|p| p == project))
+            .filter(|f| !f.archived.unwrap_or(false))
+            .count() as u64;
+        if exported != listed {
+            return Err(ReadError::CountMismatch {
+                instance: client.instance().to_string(),
+                project: project.to_string(),
+                environment: environment.clone(),
+                exported,
+                listed,
+            });
+        }
+    }
+    Ok(())
 }
 
 /// Reads the evaluation order of every (flag, environment) with two or more strategies.
@@ -320,7 +377,9 @@ pub async fn look_up_taken<'n>(
         let project = f.project.unwrap_or_else(|| state.project.clone());
         // A flag of the project made since its export was read is no name taken
         // elsewhere; the next read sees it as a flag.
-        if archived || project != state.project {
+        // A name the server made up (not one Unleash allows) cannot be a hub flag's.
+        let allowed = super::names::NameKind::Flag.allows(&f.name);
+        if allowed && (archived || project != state.project) {
             state
                 .elsewhere
                 .insert(f.name, Elsewhere { project, archived });
@@ -344,26 +403,43 @@ async fn export_by_name(
     Ok(export.features)
 }
 
-/// Every page of a flag search.
+/// Every page of a flag search. The pages end where the server's `total` says, and at the
+/// latest at the first page that adds no name not seen before: a server that ignores
+/// `offset` while reporting a large total would otherwise be asked forever.
 async fn search(
     client: &Client,
     filters: &[(&str, &str)],
 ) -> Result<Vec<wire::SearchFeature>, ClientError> {
     let mut out = Vec::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    let mut offset = 0u64;
     let limit = SEARCH_PAGE.to_string();
     loop {
-        let offset = out.len().to_string();
+        let offset_text = offset.to_string();
         let mut path = Path::new(&["api", "admin", "search", "features"])
             .query("limit", &limit)
-            .query("offset", &offset);
+            .query("offset", &offset_text);
         for (k, v) in filters {
             path = path.query(k, v);
         }
         let page: wire::Search = client.get(path).await?;
         let got = page.features.len() as u64;
-        out.extend(page.features);
-        let total = page.total.unwrap_or(out.len() as u64);
-        if got == 0 || out.len() as u64 >= total {
+        let before = seen.len();
+        for f in page.features {
+            if seen.insert(f.name.clone()) {
+                out.push(f);
+            }
+        }
+        offset += got;
+        let total = page.total.unwrap_or(offset);
+        if got > 0 && seen.len() == before {
+            tracing::warn!(
+                instance = %client.instance(), offset, total,
+                "flag search: a page repeated names already read; stopping there"
+            );
+            return Ok(out);
+        }
+        if got == 0 || offset >= total {
             return Ok(out);
         }
     }
@@ -387,13 +463,15 @@ pub async fn read_server_info(client: &Client) -> Result<ServerInfo, ClientError
         client.get::<wire::Projects>(Path::new(&["api", "admin", "projects"])),
         client.get::<wire::Environments>(Path::new(&["api", "admin", "environments"])),
     )?;
+    // Shown in a table as they are: cleaned like any other server text.
+    let shown = |text: &str| crate::redact::clean(text, 100);
     Ok(ServerInfo {
-        version: ui.version,
-        projects: projects.projects.into_iter().map(|p| p.id).collect(),
+        version: ui.version.as_deref().map(shown),
+        projects: projects.projects.iter().map(|p| shown(&p.id)).collect(),
         environments: environments
             .environments
-            .into_iter()
-            .map(|e| (e.name, e.enabled.unwrap_or(true)))
+            .iter()
+            .map(|e| (shown(&e.name), e.enabled.unwrap_or(true)))
             .collect(),
     })
 }
@@ -403,5 +481,5 @@ pub async fn read_version(client: &Client) -> Result<Option<String>, ClientError
     let ui: wire::UiConfig = client
         .get(Path::new(&["api", "admin", "ui-config"]))
         .await?;
-    Ok(ui.version)
+    Ok(ui.version.as_deref().map(|v| crate::redact::clean(v, 100)))
 }

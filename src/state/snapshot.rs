@@ -5,9 +5,6 @@
 //! `featureStrategies`, ...): that is recognised here and normalized like a live read,
 //! with the limits a raw export has (no segment definitions, no strategy definitions).
 
-use std::io::Write;
-use std::path::Path;
-
 use serde::de::IgnoredAny;
 use serde::{Deserialize, Serialize};
 
@@ -164,6 +161,8 @@ pub fn parse(text: &str, project: &str) -> Result<FileContents, ParseError> {
     // (far cheaper than a serde_json::Value of a large file).
     let probe: Probe = match serde_json::from_str(text) {
         Ok(p) => p,
+        // A key given twice is refused where it is, whatever the file is.
+        Err(e) if e.to_string().starts_with("duplicate field") => return Err(e.into()),
         // Valid JSON of another shape (an array, say).
         Err(e) if e.classify() == serde_json::error::Category::Data => {
             return Err(ParseError::Unrecognised)
@@ -171,7 +170,11 @@ pub fn parse(text: &str, project: &str) -> Result<FileContents, ParseError> {
         Err(e) => return Err(e.into()),
     };
     if probe.format.as_deref() == Some(FORMAT) {
-        let version = probe.format_version.unwrap_or(0);
+        let Some(version) = probe.format_version else {
+            // Missing or not a number: the full parse says which, and where.
+            serde_json::from_str::<Snapshot>(text)?;
+            return Err(ParseError::Unrecognised);
+        };
         if version != u64::from(FORMAT_VERSION) {
             return Err(ParseError::Version { found: version });
         }
@@ -198,63 +201,7 @@ pub fn parse(text: &str, project: &str) -> Result<FileContents, ParseError> {
     Err(ParseError::Unrecognised)
 }
 
-/// Writes `text` to `path` atomically: a temporary file in the same folder, then a rename,
-/// so a reader (or a crash) never sees half a file.
-pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
-    let mut file = AtomicFile::create(path)?;
-    file.write_all(text.as_bytes())?;
-    file.commit()
-}
-
-/// A file written in pieces that appears at its path, whole, only on [`AtomicFile::commit`]
-/// (a temporary file in the same folder, then a rename); dropped uncommitted, it leaves
-/// the path as it was.
-pub struct AtomicFile {
-    path: std::path::PathBuf,
-    out: std::io::BufWriter<tempfile::NamedTempFile>,
-}
-
-impl AtomicFile {
-    /// Starts writing `path` (its folder is created if missing).
-    pub fn create(path: &Path) -> std::io::Result<Self> {
-        let dir = match path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d,
-            _ => Path::new("."),
-        };
-        std::fs::create_dir_all(dir)?;
-        let tmp = tempfile::NamedTempFile::new_in(dir)?;
-        // A temporary file is private (0600); keep the target's mode, or the usual 0644.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(path).map_or(0o644, |m| m.permissions().mode());
-            tmp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(mode))?;
-        }
-        Ok(Self {
-            path: path.to_path_buf(),
-            out: std::io::BufWriter::new(tmp),
-        })
-    }
-
-    /// Flushes, syncs and moves the file into place.
-    pub fn commit(self) -> std::io::Result<()> {
-        let tmp = self.out.into_inner().map_err(|e| e.into_error())?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&self.path).map_err(|e| e.error)?;
-        Ok(())
-    }
-}
-
-impl Write for AtomicFile {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.out.write(buf)
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
-}
+pub use crate::files::{write_atomic, AtomicFile};
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,9 @@
-//! Unleash's own JSON shapes (admin API answers and the batch export), as loosely typed as
-//! the API is: every field optional where some server version leaves it out, unknown fields
-//! ignored. Only [`super::normalize`] turns these into the model.
+//! Unleash's own JSON shapes (admin API answers and the batch export). A key that every
+//! answer of that kind has (Unleash's OpenAPI `required`, e.g. an export's `features`, a
+//! flag's `name`) is required here: an answer without it is an error naming the key, not
+//! an empty list (a maintenance page served as `{}` must not read as a hub without flags).
+//! Keys some server version leaves out are optional; unknown keys are ignored, for
+//! forward compatibility. Only [`super::normalize`] turns these into the model.
 
 use std::collections::BTreeMap;
 
@@ -8,16 +11,22 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 /// The answer of `POST /api/admin/features-batch/export` (one environment).
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct Export {
     pub features: Vec<ExportFeature>,
     pub feature_strategies: Vec<FeatureStrategy>,
+    #[serde(default)]
     pub feature_environments: Vec<FeatureEnvironment>,
+    #[serde(default)]
     pub context_fields: Vec<ContextField>,
+    #[serde(default)]
     pub feature_tags: Vec<FeatureTag>,
+    #[serde(default)]
     pub segments: Vec<SegmentRef>,
     pub tag_types: Vec<TagType>,
+    #[serde(default)]
     pub dependencies: Vec<FeatureDependencies>,
+    #[serde(default)]
     pub links: Vec<FeatureLinks>,
 }
 
@@ -29,73 +38,97 @@ pub struct ExportedFlags {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct ExportFeature {
     pub name: String,
+    #[serde(default)]
     pub description: Option<String>,
-    #[serde(rename = "type")]
+    #[serde(default, rename = "type")]
     pub kind: Option<String>,
+    #[serde(default)]
     pub project: Option<String>,
+    #[serde(default)]
     pub stale: Option<bool>,
+    #[serde(default)]
     pub impression_data: Option<bool>,
+    #[serde(default)]
     pub archived: Option<bool>,
     /// Environment variants of servers older than 4.x carried here.
+    #[serde(default)]
     pub variants: Option<Vec<Variant>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct FeatureStrategy {
+    #[serde(default)]
     pub id: Option<String>,
     pub name: String,
+    #[serde(default)]
     pub feature_name: Option<String>,
+    #[serde(default)]
     pub environment: Option<String>,
+    #[serde(default)]
     pub title: Option<String>,
+    #[serde(default)]
     pub disabled: Option<bool>,
+    #[serde(default)]
     pub sort_order: Option<f64>,
-    #[serde(deserialize_with = "string_map")]
+    #[serde(default, deserialize_with = "string_map")]
     pub parameters: BTreeMap<String, String>,
+    #[serde(default)]
     pub constraints: Vec<Constraint>,
+    #[serde(default)]
     pub variants: Vec<Variant>,
+    #[serde(default)]
     pub segments: Vec<i64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct FeatureEnvironment {
+    #[serde(default)]
     pub feature_name: Option<String>,
+    #[serde(default)]
     pub name: Option<String>,
+    #[serde(default)]
     pub environment: Option<String>,
     pub enabled: bool,
+    #[serde(default)]
     pub variants: Vec<Variant>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct Constraint {
     pub context_name: String,
     pub operator: String,
+    #[serde(default)]
     pub inverted: Option<bool>,
+    #[serde(default)]
     pub case_insensitive: Option<bool>,
-    #[serde(deserialize_with = "opt_string")]
+    #[serde(default, deserialize_with = "opt_string")]
     pub value: Option<String>,
-    #[serde(deserialize_with = "string_vec")]
+    #[serde(default, deserialize_with = "string_vec")]
     pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct Variant {
     pub name: String,
     pub weight: f64,
+    #[serde(default)]
     pub weight_type: Option<String>,
+    #[serde(default)]
     pub stickiness: Option<String>,
+    #[serde(default)]
     pub payload: Option<Payload>,
+    #[serde(default)]
     pub overrides: Vec<Override>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct Payload {
     #[serde(rename = "type")]
     pub kind: String,
@@ -104,34 +137,41 @@ pub struct Payload {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct Override {
     pub context_name: String,
     pub values: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct ContextField {
     pub name: String,
+    #[serde(default)]
     pub description: Option<String>,
+    #[serde(default)]
     pub stickiness: Option<bool>,
+    #[serde(default)]
     pub sort_order: Option<i64>,
+    #[serde(default)]
     pub legal_values: Vec<LegalValue>,
+    #[serde(default)]
     pub project: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct LegalValue {
     pub value: String,
+    #[serde(default)]
     pub description: Option<String>,
 }
 
 /// A tag on a flag; older servers say `type`/`value`, newer `tagType`/`tagValue`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct FeatureTag {
+    /// Always in an export; absent in `GET /api/admin/tags`.
+    #[serde(default)]
     pub feature_name: String,
     #[serde(alias = "type")]
     pub tag_type: String,
@@ -141,14 +181,12 @@ pub struct FeatureTag {
 
 /// `GET /api/admin/tags` and `GET /api/admin/features/{name}/tags`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct TagList {
     pub tags: Vec<FeatureTag>,
 }
 
 /// A segment as the export lists it: id and name only.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct SegmentRef {
     pub id: i64,
     pub name: String,
@@ -156,92 +194,100 @@ pub struct SegmentRef {
 
 /// A full segment from `GET /api/admin/segments`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct Segment {
     pub id: i64,
     pub name: String,
+    #[serde(default)]
     pub description: Option<String>,
+    #[serde(default)]
     pub project: Option<String>,
     pub constraints: Vec<Constraint>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct Segments {
     pub segments: Vec<Segment>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct TagType {
     pub name: String,
+    #[serde(default)]
     pub description: Option<String>,
+    #[serde(default)]
     pub icon: Option<String>,
+    #[serde(default)]
     pub color: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct TagTypes {
     pub tag_types: Vec<TagType>,
 }
 
 /// A strategy definition from `GET /api/admin/strategies`.
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct StrategyDefinition {
     pub name: String,
+    #[serde(default)]
     pub title: Option<String>,
+    #[serde(default)]
     pub display_name: Option<String>,
+    #[serde(default)]
     pub description: Option<String>,
+    #[serde(default)]
     pub editable: Option<bool>,
+    #[serde(default)]
     pub deprecated: Option<bool>,
     pub parameters: Vec<StrategyParameter>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct StrategyParameter {
     pub name: String,
     #[serde(rename = "type")]
     pub kind: String,
+    #[serde(default)]
     pub description: Option<String>,
+    #[serde(default)]
     pub required: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct Strategies {
     pub strategies: Vec<StrategyDefinition>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct FeatureDependencies {
     pub feature: String,
     pub dependencies: Vec<Dependency>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct Dependency {
     pub feature: String,
+    #[serde(default)]
     pub enabled: Option<bool>,
+    #[serde(default)]
     pub variants: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct FeatureLinks {
     pub feature: String,
     pub links: Vec<Link>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
-#[serde(default)]
 pub struct Link {
+    #[serde(default)]
     pub id: Option<String>,
     pub url: String,
+    #[serde(default)]
     pub title: Option<String>,
 }
 
@@ -251,78 +297,72 @@ pub type StrategyList = Vec<FeatureStrategy>;
 /// The answer of `POST /api/admin/playground`: every flag of the asked projects in one
 /// environment, with its strategies in evaluation order (only ids are read).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct Playground {
     pub features: Vec<PlaygroundFeature>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct PlaygroundFeature {
     pub name: String,
     pub strategies: PlaygroundStrategies,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct PlaygroundStrategies {
     pub data: Vec<PlaygroundStrategy>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct PlaygroundStrategy {
+    #[serde(default)]
     pub id: Option<String>,
 }
 
 /// The answer of `GET /api/admin/search/features`.
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct Search {
     pub features: Vec<SearchFeature>,
+    #[serde(default)]
     pub total: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct SearchFeature {
     pub name: String,
     pub project: String,
-    pub archived_at: Option<String>,
 }
 
 /// The answer of `GET /api/admin/ui-config` (only what we use).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct UiConfig {
+    #[serde(default)]
     pub version: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct Projects {
     pub projects: Vec<Project>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct Project {
     pub id: String,
-    /// Active flags in the project (absent on some versions: then unknown).
-    #[serde(rename = "featureCount")]
+    /// Active (not archived) flags of the project (absent on some versions: then unknown).
+    #[serde(default, rename = "featureCount")]
     pub feature_count: Option<u64>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct Environments {
     pub environments: Vec<Environment>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
 pub struct Environment {
     pub name: String,
+    #[serde(default)]
     pub enabled: Option<bool>,
 }
 
@@ -337,8 +377,14 @@ fn scalar_text(v: serde_json::Value) -> Option<String> {
 }
 
 fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
-    let raw: Option<BTreeMap<String, serde_json::Value>> = Option::deserialize(d)?;
+    /// A parameter map given twice the same key is refused, not read as its last value.
+    #[derive(Deserialize)]
+    struct Unique(
+        #[serde(deserialize_with = "super::model::unique_map")] BTreeMap<String, serde_json::Value>,
+    );
+    let raw: Option<Unique> = Option::deserialize(d)?;
     Ok(raw
+        .map(|u| u.0)
         .unwrap_or_default()
         .into_iter()
         .filter_map(|(k, v)| scalar_text(v).map(|v| (k, v)))
@@ -367,14 +413,15 @@ fn json_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
 
 /// The answer of `GET /api/admin/projects/{p}/features/{f}` (only what apply needs).
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct FeatureDetail {
     pub environments: Vec<FeatureDetailEnvironment>,
+    #[serde(default)]
     pub links: Vec<Link>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[serde(rename_all = "camelCase")]
 pub struct FeatureDetailEnvironment {
     pub name: String,
     pub enabled: bool,

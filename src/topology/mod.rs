@@ -16,6 +16,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
+use crate::state::names::NameKind;
 pub use diagnostic::Diagnostic;
 use diagnostic::{suggest, Locator};
 use raw::{RawEndpoint, RawOverride, RawScaffolding, RawSelect, RawTopology};
@@ -60,6 +61,9 @@ pub struct Spoke {
     pub scaffolding: Scaffolding,
     /// Whether flags absent from the hub are archived on this spoke.
     pub prune: bool,
+    /// The most flags one run may archive on this spoke (`max_archive`); `None` is the
+    /// default, [`Spoke::archive_limit`].
+    pub max_archive: Option<usize>,
     /// Per-spoke differences from the hub.
     pub overrides: Vec<Override>,
 }
@@ -86,6 +90,8 @@ pub enum Location {
         url: String,
         /// Where its API token comes from.
         token: TokenSource,
+        /// How it may be reached.
+        transport: Transport,
     },
     /// A snapshot file (or, for the hub, a raw Unleash export), path resolved against the
     /// topology file's folder.
@@ -99,6 +105,16 @@ impl fmt::Display for Location {
             Location::File(path) => write!(f, "{}", path.display()),
         }
     }
+}
+
+/// Per-instance transport settings of a live instance.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Transport {
+    /// `allow_insecure_http = true`: plain http to a host that is not loopback is allowed.
+    pub allow_insecure_http: bool,
+    /// `ca_file`: PEM certificates trusted in addition to the system's, path resolved
+    /// against the topology file's folder.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// Where an API token is read from: never the topology file itself.
@@ -209,6 +225,20 @@ impl Override {
     /// Whether this override applies to the named flag.
     pub fn matches(&self, flag: &str) -> bool {
         self.flags_set.is_match(flag)
+    }
+}
+
+/// The default archive limit of a spoke with `selected` selected flags: 10 flags or 10 %
+/// of them, whichever is larger.
+pub fn default_archive_limit(selected: usize) -> usize {
+    (selected / 10).max(10)
+}
+
+impl Spoke {
+    /// The most flags one run may archive here, given how many flags it selects.
+    pub fn archive_limit(&self, selected: usize) -> usize {
+        self.max_archive
+            .unwrap_or_else(|| default_archive_limit(selected))
     }
 }
 
@@ -421,6 +451,7 @@ impl Checker<'_> {
                 }
                 let mut seen = BTreeSet::new();
                 for env in envs.get_ref() {
+                    self.check_unleash_name(NameKind::Environment, env);
                     if !seen.insert(env.get_ref().clone()) {
                         self.problem(
                             Some(env.span()),
@@ -500,9 +531,16 @@ impl Checker<'_> {
         if !ok {
             self.problem(
                 Some(name.span()),
-                format!("invalid instance name `{n}`"),
+                format!("invalid instance name `{}`", crate::redact::escape_controls(n)),
                 Some("use letters, digits, `-`, `_` and `.` only: the name is used in file names and on the command line"),
             );
+        }
+    }
+
+    /// A project or environment name must be one Unleash allows: it goes into URLs.
+    fn check_unleash_name(&mut self, kind: NameKind, name: &Spanned<String>) {
+        if let Err(e) = crate::state::names::check(kind, name.get_ref()) {
+            self.problem(Some(name.span()), e.to_string(), None);
         }
     }
 
@@ -528,6 +566,7 @@ impl Checker<'_> {
             Some(map) => {
                 let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
                 for (hub_env, spoke_env) in map.get_ref() {
+                    self.check_unleash_name(NameKind::Environment, spoke_env);
                     if !hub_envs.contains(hub_env) {
                         self.problem(
                             Some(spoke_env.span()),
@@ -580,6 +619,25 @@ impl Checker<'_> {
                 );
             }
         }
+        let max_archive = match &raw.max_archive {
+            Some(n) if *n.get_ref() < 0 => {
+                self.problem(
+                    Some(n.span()),
+                    format!("`max_archive` of spoke `{name}` is negative"),
+                    Some("the most flags one run may archive: 0 or more"),
+                );
+                None
+            }
+            Some(n) => usize::try_from(*n.get_ref()).ok(),
+            None => None,
+        };
+        if let (Some(n), false) = (&raw.max_archive, raw.prune) {
+            self.problem(
+                Some(n.span()),
+                format!("spoke `{name}` sets `max_archive` but not `prune = true`"),
+                Some("`max_archive` limits pruning; without `prune = true` nothing is archived"),
+            );
+        }
         let spoke_envs: BTreeSet<&String> = environments.values().collect();
         let mut overrides = Vec::new();
         for o in raw.overrides {
@@ -616,6 +674,7 @@ impl Checker<'_> {
             select,
             scaffolding,
             prune: raw.prune,
+            max_archive,
             overrides,
         })
     }
@@ -677,6 +736,9 @@ impl Checker<'_> {
         what: &str,
     ) -> Option<Instance> {
         let line = self.loc.line(span.start);
+        if let Some(p) = &raw.project {
+            self.check_unleash_name(NameKind::Project, p);
+        }
         let project = raw
             .project
             .map_or_else(|| "default".to_string(), |p| p.into_inner());
@@ -717,22 +779,44 @@ impl Checker<'_> {
                 );
             }
         }
+        let allow_insecure_http = raw
+            .allow_insecure_http
+            .as_ref()
+            .is_some_and(|a| *a.get_ref());
+        let ca_file = raw.ca_file.as_ref().map(|f| self.base.join(f.get_ref()));
         match (raw.url, raw.file) {
             (Some(url), None) => {
                 let parsed = url::Url::parse(url.get_ref());
                 match parsed {
-                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.password().is_none() => {}
-                    Ok(u) if u.password().is_some() => {
+                    Ok(u) if !u.username().is_empty() || u.password().is_some() => {
                         self.problem(
                             Some(url.span()),
                             format!("`url` of {what} carries credentials"),
-                            Some("put the token in the variable named by `token_env` instead"),
+                            Some("remove the user name and password from the URL; the token goes in the variable named by `token_env`"),
                         );
                     }
+                    Ok(u)
+                        if u.scheme() == "http"
+                            && !allow_insecure_http
+                            && !crate::client::is_loopback(&u) =>
+                    {
+                        self.problem(
+                            Some(url.span()),
+                            format!(
+                                "`url` of {what} is plain http to {}, which is not a loopback address",
+                                u.host_str().unwrap_or_default()
+                            ),
+                            Some("use https; or, if the network is trusted, set allow_insecure_http = true (the token crosses it in clear)"),
+                        );
+                    }
+                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
                     _ => {
                         self.problem(
                             Some(url.span()),
-                            format!("`url` of {what} is not an http(s) URL: `{}`", url.get_ref()),
+                            format!(
+                                "`url` of {what} is not an http(s) URL: `{}`",
+                                crate::redact::escape_controls(url.get_ref())
+                            ),
                             Some("e.g. url = \"https://unleash.example.com\""),
                         );
                     }
@@ -752,6 +836,10 @@ impl Checker<'_> {
                     location: Location::Live {
                         url: url.get_ref().trim_end_matches('/').to_string(),
                         token,
+                        transport: Transport {
+                            allow_insecure_http,
+                            ca_file,
+                        },
                     },
                     project,
                     line,
@@ -763,6 +851,18 @@ impl Checker<'_> {
                         Some(t.span()),
                         format!("{what} is a snapshot `file`: it takes no token"),
                         Some("remove `token_env`/`token_file`, or use `url` for a live server"),
+                    );
+                }
+                let transport_key = match (&raw.allow_insecure_http, &raw.ca_file) {
+                    (Some(a), _) => Some(("allow_insecure_http", a.span())),
+                    (None, Some(c)) => Some(("ca_file", c.span())),
+                    (None, None) => None,
+                };
+                if let Some((key, span)) = transport_key {
+                    self.problem(
+                        Some(span),
+                        format!("{what} is a snapshot `file`: `{key}` applies only to a `url`"),
+                        Some("remove it, or use `url` for a live server"),
                     );
                 }
                 Some(Instance {

@@ -46,6 +46,8 @@ pub(super) struct RawEndpoint {
     pub token_env: Option<Spanned<String>>,
     pub token_file: Option<Spanned<String>>,
     pub project: Option<Spanned<String>>,
+    pub allow_insecure_http: Option<Spanned<bool>>,
+    pub ca_file: Option<Spanned<String>>,
 }
 
 /// The hub: a live Unleash server (`url` with `token_env` or `token_file`) or a snapshot
@@ -77,6 +79,14 @@ pub(super) struct RawHub {
     /// The Unleash project synced.
     #[schemars(with = "Option<String>", extend("default" = "default"))]
     pub project: Option<Spanned<String>>,
+    /// With `url`: allow plain `http://` to a host that is not a loopback address (the
+    /// token then crosses the network in clear). Not with `file`.
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    pub allow_insecure_http: Option<Spanned<bool>>,
+    /// With `url`: a PEM file of CA certificates trusted in addition to the system's (a
+    /// private CA), relative to this file's folder. Not with `file`.
+    #[schemars(with = "Option<String>")]
+    pub ca_file: Option<Spanned<String>>,
     /// Hub environments synced, each named once.
     #[schemars(with = "Option<Vec<String>>", length(min = 1), extend("default" = ["production"], "uniqueItems" = true))]
     pub environments: Option<Spanned<Vec<Spanned<String>>>>,
@@ -147,6 +157,14 @@ pub(super) struct RawSpoke {
     /// The Unleash project synced.
     #[schemars(with = "Option<String>", extend("default" = "default"))]
     pub project: Option<Spanned<String>>,
+    /// With `url`: allow plain `http://` to a host that is not a loopback address (the
+    /// token then crosses the network in clear). Not with `file`.
+    #[schemars(with = "Option<bool>", extend("default" = false))]
+    pub allow_insecure_http: Option<Spanned<bool>>,
+    /// With `url`: a PEM file of CA certificates trusted in addition to the system's (a
+    /// private CA), relative to this file's folder. Not with `file`.
+    #[schemars(with = "Option<String>")]
+    pub ca_file: Option<Spanned<String>>,
     /// Hub environment -> spoke environment, e.g. `{ production = "prod" }`. Left out,
     /// every hub environment is synced under its own name.
     #[schemars(with = "Option<BTreeMap<String, String>>", length(min = 1))]
@@ -159,6 +177,11 @@ pub(super) struct RawSpoke {
     /// archived on the hub. Needs a selection by `tags` or `names`.
     #[serde(default)]
     pub prune: bool,
+    /// With `prune = true`: the most flags one run may archive on this spoke; a plan that
+    /// would archive more is refused for it (`--allow-mass-archive` lifts the limit for one
+    /// run). Default: 10 flags or 10 % of the spoke's selected flags, whichever is larger.
+    #[schemars(with = "Option<u64>")]
+    pub max_archive: Option<Spanned<i64>>,
     /// Per-spoke differences from the hub for some flags.
     #[serde(default)]
     #[schemars(with = "Vec<RawOverride>")]
@@ -217,6 +240,8 @@ impl RawHub {
             token_env: self.token_env.clone(),
             token_file: self.token_file.clone(),
             project: self.project.clone(),
+            allow_insecure_http: self.allow_insecure_http.clone(),
+            ca_file: self.ca_file.clone(),
         }
     }
 }
@@ -229,6 +254,8 @@ impl RawSpoke {
             token_env: self.token_env.clone(),
             token_file: self.token_file.clone(),
             project: self.project.clone(),
+            allow_insecure_http: self.allow_insecure_http.clone(),
+            ca_file: self.ca_file.clone(),
         }
     }
 }

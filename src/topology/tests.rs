@@ -49,7 +49,7 @@ fn defaults_fill_in_what_is_left_out() {
     assert_eq!(spoke.scaffolding, Scaffolding::default());
     assert!(t.select.selects_everything());
     match &spoke.instance.location {
-        Location::Live { url, token } => {
+        Location::Live { url, token, .. } => {
             assert_eq!(url, "https://eu.example.com");
             assert_eq!(
                 token,
@@ -132,7 +132,7 @@ fn every_problem_is_reported_not_just_the_first() {
     let p = problems(
         r#"
 [hub]
-url = "http://a"
+url = "https://a.invalid"
 
 [[spokes]]
 name = "x"
