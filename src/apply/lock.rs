@@ -202,12 +202,12 @@ async fn take(
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         if !parent.exists() {
-            private_dir(parent).map_err(io)?;
+            crate::files::create_private_dir_all(parent).map_err(io)?;
         }
     }
     let body = serde_json::to_string_pretty(me).unwrap_or_default() + "\n";
     loop {
-        match create_private(path) {
+        match crate::files::create_new_private(path) {
             Ok(mut file) => {
                 return file
                     .write_all(body.as_bytes())
@@ -258,24 +258,6 @@ async fn take(
     }
 }
 
-/// Creates a new file only this user can read (0600 whatever the umask).
-fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-/// Creates a folder (and its parents) only this user can enter (0700).
-fn private_dir(path: &Path) -> std::io::Result<()> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    builder.create(path)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +275,7 @@ mod tests {
             select: None,
             scaffolding: Default::default(),
             prune: false,
+            max_archive: None,
             overrides: Vec::new(),
         }
     }
@@ -395,6 +378,7 @@ mod tests {
                     var: "T".into(),
                     at: String::new(),
                 },
+                transport: Default::default(),
             });
             s.instance.project = project.into();
             lock_path(&s, dir)
