@@ -122,7 +122,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     let unreachable: Vec<&SpokePlan> = plan.spokes.iter().filter(|s| s.error.is_some()).collect();
     if let (Some(first), false) = (unreachable.first(), args.skip_unreachable) {
         return Err(CliError::Apply(format!(
-            "spoke {} could not be read, so nothing was applied (leave it out with --spoke, or apply the others with --skip-unreachable): {}",
+            "spoke {} could not be read, so nothing was applied: {}",
             first.name,
             first.error.as_ref().map(ToString::to_string).unwrap_or_default()
         )));
