@@ -191,7 +191,7 @@ fn a_rate_limited_export_waits_visibly_and_only_as_long_as_max_wait_allows() {
     assert!(
         lines[0].starts_with(
             "hub: GET /api/admin/search/features?limit=100&offset=0&archived=IS:true is rate-limited (HTTP 429); waiting "
-        ) && lines[0].contains(" s as the server asks ("),
+        ) && lines[0].contains(" as the server asks ("),
         "{stderr}"
     );
     assert!(lines[1].starts_with("Wrote "), "{stderr}");

@@ -124,7 +124,11 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         return Err(CliError::Apply(format!(
             "spoke {} could not be read, so nothing was applied: {}",
             first.name,
-            first.error.as_ref().map(ToString::to_string).unwrap_or_default()
+            first
+                .error
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default()
         )));
     }
     match &saved {
