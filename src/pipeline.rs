@@ -65,12 +65,7 @@ impl SpokeState {
         let (Ok(state), Some(client)) = (&mut self.state, &self.client) else {
             return;
         };
-        let names = hub
-            .flags
-            .iter()
-            .filter(|(name, flag)| crate::desired::selected(topology, spoke, name, flag))
-            .map(|(name, _)| name.as_str());
-        match state::look_up_taken(client, state, names).await {
+        match state::look_up_taken(client, state, synced_hub_flags(topology, spoke, hub)).await {
             Ok(()) => self.fingerprint = Some(state::fingerprint(state)),
             Err(e) => {
                 self.state = Err(ReadError::Client(e));
@@ -78,6 +73,44 @@ impl SpokeState {
             }
         }
     }
+}
+
+/// The names of the hub flags synced to `spoke`.
+fn synced_hub_flags<'h>(
+    topology: &'h Topology,
+    spoke: &'h Spoke,
+    hub: &'h State,
+) -> impl Iterator<Item = &'h str> + 'h {
+    hub.flags
+        .iter()
+        .filter(|(name, flag)| crate::desired::selected(topology, spoke, name, flag))
+        .map(|(name, _)| name.as_str())
+}
+
+/// Reads `spoke` again exactly as the pipeline read it for its plan (its state, then the
+/// hub flags it lacks looked up) and returns the fingerprint: what apply compares with
+/// the plan's right before its first write.
+pub async fn fingerprint_again(
+    topology: &Topology,
+    spoke: &Spoke,
+    hub: &State,
+    client: Option<&Client>,
+) -> Result<String, ReadError> {
+    let environments = spoke.synced_environments();
+    let mut state = state::read_with(
+        &spoke.instance,
+        client,
+        &environments,
+        false,
+        state::Taken::Later,
+    )
+    .await?;
+    if let Some(client) = client {
+        state::look_up_taken(client, &mut state, synced_hub_flags(topology, spoke, hub))
+            .await
+            .map_err(ReadError::Client)?;
+    }
+    Ok(state::fingerprint(&state))
 }
 
 /// The hub and the spokes a caller kept, with the plan made from them.

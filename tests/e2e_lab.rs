@@ -466,28 +466,7 @@ fn synced_view(state: &State, flags: &[&str]) -> serde_json::Value {
 }
 
 fn read_live_state(server: &lab::Server) -> State {
-    let dir = tempfile::tempdir().unwrap();
-    let topo = dir.path().join("t.toml");
-    std::fs::write(
-        &topo,
-        format!("[hub]\nurl = \"{}\"\ntoken_env = \"READ_TOKEN\"\n[[spokes]]\nname = \"x\"\nfile = \"x.json\"\n", server.url),
-    )
-    .unwrap();
-    std::env::set_var("READ_TOKEN", &server.token);
-    let t = topology::load(&topo).unwrap();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = state::connect(&t.hub.instance, &ClientOptions::default())
-            .unwrap()
-            .unwrap();
-        state::read(
-            &t.hub.instance,
-            Some(&client),
-            &["production".to_string()],
-            true,
-        )
-        .await
-        .unwrap()
-    })
+    server.read_state(&["production"])
 }
 
 #[test]

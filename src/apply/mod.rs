@@ -182,6 +182,7 @@ pub async fn apply(
         progress.spoke_started(&sp.name, actions.len());
         let target = Target::new(topology, &fleet.hub.state, spoke, actual);
         let job = SpokeJob {
+            topology,
             spoke,
             location: &sp.location,
             read,
@@ -196,6 +197,7 @@ pub async fn apply(
 
 /// One spoke's share of an apply.
 struct SpokeJob<'a> {
+    topology: &'a Topology,
     spoke: &'a Spoke,
     location: &'a str,
     /// The spoke as read for the plan.
@@ -218,7 +220,7 @@ async fn apply_spoke(
         report.outcomes = not_started(&job.actions, INTERRUPTED);
         return report;
     }
-    if let Err(e) = unchanged_since_plan(&job).await {
+    if let Err(e) = unchanged_since_plan(job.topology, target.hub, &job).await {
         report.error = Some(e);
         return report;
     }
@@ -282,19 +284,15 @@ fn not_started(actions: &[&Action], why: &str) -> Vec<(String, Outcome)> {
 /// Reads the spoke again right before its first write and checks that its state is the
 /// one the plan was made from: another apply (on another runner, say) or a person may
 /// have changed it since.
-async fn unchanged_since_plan(job: &SpokeJob<'_>) -> Result<(), String> {
-    let spoke = job.spoke;
-    let envs = spoke.synced_environments();
-    let now = crate::state::read_with(
-        &spoke.instance,
-        job.client,
-        &envs,
-        false,
-        crate::state::Taken::Later,
-    )
-    .await
-    .map_err(|e| format!("cannot read it again before writing: {e}; nothing was changed"))?;
-    if Some(crate::state::fingerprint(&now)) != job.read.fingerprint {
+async fn unchanged_since_plan(
+    topology: &Topology,
+    hub: &crate::state::State,
+    job: &SpokeJob<'_>,
+) -> Result<(), String> {
+    let now = crate::pipeline::fingerprint_again(topology, job.spoke, hub, job.client)
+        .await
+        .map_err(|e| format!("cannot read it again before writing: {e}; nothing was changed"))?;
+    if Some(now) != job.read.fingerprint {
         return Err(
             "it changed since the plan was made (its state fingerprint differs now, right before the first write); nothing was changed: run plan again"
                 .into(),

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use flagfleet::client::ClientOptions;
-use flagfleet::state::{self, State};
+use flagfleet::state::State;
 use flagfleet::topology;
 
 use super::{flagfleet, lab};
@@ -33,23 +33,7 @@ fn two_spokes(dir: &Path, hub: &str, eu: &str, us: &str) -> PathBuf {
 
 /// Reads a lab server's state in production and development (directly, no proxy).
 pub(crate) fn read_state(server: &lab::Server) -> State {
-    let dir = tempfile::tempdir().unwrap();
-    let topo = dir.path().join("t.toml");
-    std::fs::write(
-        &topo,
-        format!("[hub]\nurl = \"{}\"\ntoken_env = \"READ_TOKEN\"\nenvironments = [\"production\", \"development\"]\n[[spokes]]\nname = \"x\"\nfile = \"x.json\"\n", server.url),
-    )
-    .unwrap();
-    std::env::set_var("READ_TOKEN", &server.token);
-    let t = topology::load(&topo).unwrap();
-    tokio::runtime::Runtime::new().unwrap().block_on(async {
-        let client = state::connect(&t.hub.instance, &ClientOptions::default())
-            .unwrap()
-            .unwrap();
-        state::read(&t.hub.instance, Some(&client), &t.hub.environments, true)
-            .await
-            .unwrap()
-    })
+    server.read_state(&["production", "development"])
 }
 
 /// Asserts that `spoke` holds exactly what the hub holds (flags with every strategy, tag,

@@ -26,6 +26,32 @@ pub struct Server {
 }
 
 impl Server {
+    /// Reads this server's state in `environments` directly (no proxy), all names taken
+    /// included, as `flagfleet export` does.
+    pub fn read_state(&self, environments: &[&str]) -> flagfleet::state::State {
+        let dir = tempfile::tempdir().unwrap();
+        let topo = dir.path().join("t.toml");
+        std::fs::write(
+            &topo,
+            format!(
+                "[hub]\nurl = \"{}\"\ntoken_env = \"READ_TOKEN\"\nenvironments = {environments:?}\n[[spokes]]\nname = \"x\"\nfile = \"x.json\"\n",
+                self.url
+            ),
+        )
+        .unwrap();
+        std::env::set_var("READ_TOKEN", &self.token);
+        let t = flagfleet::topology::load(&topo).unwrap();
+        let options = flagfleet::client::ClientOptions::default();
+        tokio::runtime::Runtime::new().unwrap().block_on(async {
+            let client = flagfleet::state::connect(&t.hub.instance, &options)
+                .unwrap()
+                .unwrap();
+            flagfleet::state::read(&t.hub.instance, Some(&client), &t.hub.environments, true)
+                .await
+                .unwrap()
+        })
+    }
+
     /// The write requests this server has answered since it started, by its own count
     /// (the Prometheus counters every Unleash serves): every method but GET, HEAD and
     /// OPTIONS, less the POSTs that only read (export, search, playground).
