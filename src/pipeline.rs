@@ -149,6 +149,28 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// A spoke's task, aborted when dropped unfinished: when the hub cannot be read or the
+/// caller stops listening, spokes still being read stop at once instead of retrying (and
+/// logging) on their own while the run ends.
+struct Task<R>(tokio::task::JoinHandle<R>);
+
+impl<R> std::future::Future for Task<R> {
+    type Output = Result<R, JoinError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0).poll(cx)
+    }
+}
+
+impl<R> Drop for Task<R> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 impl<T> Running<T> {
     /// The next spoke's result, in topology order; `None` after the last.
     pub async fn next(&mut self) -> Option<T> {
@@ -204,7 +226,12 @@ where
     let (state, fingerprint) = match state {
         Ok(hub) => hub,
         Err(e) => {
+            // Stop the spokes' reads before reporting, so that none of them goes on
+            // retrying (and logging) while the run ends: the driver's end drops their
+            // tasks, which aborts them; then let the runtime reap them.
             driver.abort();
+            let _ = driver.await;
+            tokio::task::yield_now().await;
             return Err(FleetError::Hub(e));
         }
     };
@@ -215,7 +242,7 @@ where
             client,
         },
         spokes: receiver,
-        _driver: AbortOnDrop(driver),
+        _driver: AbortOnDrop(driver.abort_handle()),
     })
 }
 
@@ -231,7 +258,7 @@ fn spawn_spokes<T, F>(
     finish: F,
 ) -> (
     mpsc::Receiver<Result<Option<T>, JoinError>>,
-    tokio::task::AbortHandle,
+    tokio::task::JoinHandle<()>,
 )
 where
     T: Send + 'static,
@@ -242,7 +269,7 @@ where
         .map(move |name| {
             let (topology, client, finish) = (topology.clone(), client.clone(), finish.clone());
             let mut hub = hub.clone();
-            tokio::spawn(async move {
+            Task(tokio::spawn(async move {
                 let spoke = topology.spoke(&name)?;
                 let mut read = read_spoke(spoke, &client).await;
                 let hub = hub
@@ -259,7 +286,7 @@ where
                     read.fingerprint.clone(),
                 );
                 Some(finish(read, plan))
-            })
+            }))
         })
         .buffered(usize::from(options.parallelism.max(1)));
     let (sender, receiver) = mpsc::channel(1);
@@ -271,7 +298,7 @@ where
             }
         }
     });
-    (receiver, driver.abort_handle())
+    (receiver, driver)
 }
 
 /// Runs the pipeline to the end: the whole plan, with the hub and the spokes `keep`
