@@ -83,6 +83,7 @@ fn create(kind: Kind, name: &str) -> Action {
         diff: None,
         environments: vec![],
         notes: vec![],
+        kept: vec![],
     }
 }
 
