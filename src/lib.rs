@@ -22,6 +22,7 @@
 //! - [`redact`]: server text made safe to print (tokens removed, escapes shown).
 //! - [`cli`]: the command line: argument parsing, commands, output, exit codes.
 
+pub mod api;
 pub mod apply;
 pub mod cli;
 pub mod client;

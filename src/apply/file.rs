@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use super::target::Target;
-use super::{Outcome, SpokeError};
+use super::{ApplyError, Outcome};
 use crate::plan::{Action, Kind};
 use crate::state::model::State;
 use crate::state::snapshot::{self, Snapshot, SnapshotSource};
@@ -15,7 +15,7 @@ pub(super) fn apply(
     spoke: &str,
     target: &Target<'_>,
     actions: &[&Action],
-) -> Result<Vec<(String, Outcome)>, SpokeError> {
+) -> Result<Vec<(String, Outcome)>, ApplyError> {
     let mut state: State = target.actual.clone();
     let mut outcomes = Vec::new();
     for a in actions {
@@ -23,7 +23,10 @@ pub(super) fn apply(
         let outcome = if done {
             Outcome::Applied
         } else {
-            Outcome::Failed(format!("{} {} is not defined on the hub", a.kind, a.name))
+            Outcome::Failed(ApplyError::NotOnHub {
+                kind: a.kind,
+                name: a.name.clone(),
+            })
         };
         outcomes.push((label(a), outcome));
     }
@@ -32,8 +35,12 @@ pub(super) fn apply(
         location: path.display().to_string(),
         unleash_version: None,
     };
-    snapshot::write_atomic(path, &Snapshot::new(state, source).to_json())
-        .map_err(|e| SpokeError(format!("cannot write {}: {e}", path.display())))?;
+    snapshot::write_atomic(path, &Snapshot::new(state, source).to_json()).map_err(|e| {
+        ApplyError::WriteFile {
+            path: path.to_path_buf(),
+            source: std::sync::Arc::new(e),
+        }
+    })?;
     Ok(outcomes)
 }
 

@@ -5,6 +5,7 @@
 //! state again and refuses it if it changed since the plan, then saves it as a snapshot in
 //! the backup folder. An [`Interrupt`] stops it from starting new actions.
 
+mod error;
 mod file;
 mod live;
 pub mod lock;
@@ -25,6 +26,7 @@ use crate::pipeline::{Fleet, SpokeState};
 use crate::plan::{Action, Kind, Plan};
 use crate::state::snapshot::{Snapshot, SnapshotSource};
 use crate::topology::{Location, Spoke, Topology};
+pub use error::ApplyError;
 use target::Target;
 
 /// How apply runs.
@@ -98,15 +100,11 @@ impl Progress for Quiet {}
 pub enum Outcome {
     /// Done.
     Applied,
-    /// The server refused it (or it could not be sent); the message says why.
-    Failed(String),
+    /// The server refused it (or it could not be sent, or was interrupted in flight).
+    Failed(ApplyError),
     /// Something it depends on failed.
     NotAttempted(String),
 }
-
-/// Why a spoke could not be applied at all.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SpokeError(pub String);
 
 /// What apply did to one spoke.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -118,7 +116,7 @@ pub struct SpokeReport {
     /// Each changing action, `kind:name`, with its outcome, in plan order.
     pub outcomes: Vec<(String, Outcome)>,
     /// Why nothing was applied, if so.
-    pub error: Option<String>,
+    pub error: Option<ApplyError>,
 }
 
 impl SpokeReport {
@@ -241,17 +239,17 @@ async fn apply_spoke(
     match backup {
         Ok(path) => report.backup = Some(path),
         Err(e) => {
-            report.error = Some(format!(
-                "cannot write the backup in {}: {e}; nothing was changed",
-                options.backup_dir.display()
-            ));
+            report.error = Some(ApplyError::Backup {
+                dir: options.backup_dir.clone(),
+                source: Arc::new(e),
+            });
             return report;
         }
     }
     match (&job.spoke.instance.location, job.client) {
         (Location::File(path), _) => match file::apply(path, name, &target, &job.actions) {
             Ok(outcomes) => report.outcomes = outcomes,
-            Err(SpokeError(e)) => report.error = Some(e),
+            Err(e) => report.error = Some(e),
         },
         (Location::Live { .. }, Some(client)) => {
             match live::LiveSpoke::new(client, &job.spoke.instance.project, &target).await {
@@ -259,11 +257,11 @@ async fn apply_spoke(
                     let execute = |a| writer.execute(a);
                     report.outcomes = run(name, &job.actions, options, progress, execute).await;
                 }
-                Err(e) => report.error = Some(format!("{e}; nothing was changed")),
+                Err(e) => report.error = Some(ApplyError::Start(Arc::new(e))),
             }
         }
         (Location::Live { .. }, None) => {
-            report.error = Some("no connection to the spoke".into());
+            report.error = Some(ApplyError::NoConnection);
         }
     }
     progress.spoke_done(&report);
@@ -288,15 +286,12 @@ async fn unchanged_since_plan(
     topology: &Topology,
     hub: &crate::state::State,
     job: &SpokeJob<'_>,
-) -> Result<(), String> {
+) -> Result<(), ApplyError> {
     let now = crate::pipeline::fingerprint_again(topology, job.spoke, hub, job.client)
         .await
-        .map_err(|e| format!("cannot read it again before writing: {e}; nothing was changed"))?;
+        .map_err(|e| ApplyError::Reread(Arc::new(e)))?;
     if Some(now) != job.read.fingerprint {
-        return Err(
-            "it changed since the plan was made (its state fingerprint differs now, right before the first write); nothing was changed: run plan again"
-                .into(),
-        );
+        return Err(ApplyError::ChangedSincePlan);
     }
     Ok(())
 }
@@ -314,7 +309,7 @@ async fn run<'a, F, Fut>(
 ) -> Vec<(String, Outcome)>
 where
     F: Fn(&'a Action) -> Fut,
-    Fut: std::future::Future<Output = Result<(), String>>,
+    Fut: std::future::Future<Output = Result<(), ApplyError>>,
 {
     let keys: HashSet<Key> = actions.iter().map(|a| (a.kind, a.name.clone())).collect();
     let mut outcome: HashMap<Key, Outcome> = HashMap::new();
@@ -387,9 +382,7 @@ where
             let key = (a.kind, a.name.clone());
             let o = outcome.remove(&key).unwrap_or_else(|| {
                 if started.contains(&key) {
-                    Outcome::Failed(
-                        "interrupted while in flight: it may or may not have taken effect".into(),
-                    )
+                    Outcome::Failed(ApplyError::InterruptedInFlight)
                 } else if interrupt.is_set() {
                     Outcome::NotAttempted(INTERRUPTED.into())
                 } else {
@@ -480,7 +473,10 @@ mod tests {
         })
         .await;
         assert!(
-            matches!(&outcomes[0].1, Outcome::Failed(m) if m.contains("may or may not have taken effect")),
+            matches!(
+                &outcomes[0].1,
+                Outcome::Failed(ApplyError::InterruptedInFlight)
+            ),
             "{outcomes:?}"
         );
     }

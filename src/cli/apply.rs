@@ -10,12 +10,13 @@ use std::time::Duration;
 
 use comfy_table::{presets, CellAlignment, Table};
 
+use super::error::PlanFileProblem;
 use super::plan::SPOKES_AT_ONCE;
 use super::{progress, CliError, Context, HubArgs};
 use crate::apply::lock::{self, Locks};
 use crate::apply::{self, Outcome, Progress, SpokeReport};
 use crate::pipeline;
-use crate::plan::{self, Action, Plan, SpokePlan};
+use crate::plan::{self, Action, Plan, SpokeError, SpokePlan};
 use crate::render::{self, human};
 
 /// Execute a plan on the spokes, in dependency order.
@@ -106,17 +107,16 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     let reading = ctx.reading(args.read_parallelism);
     let (fleet, plan) =
         pipeline::plan_fleet(topology.clone(), topology_fp, &spokes, &reading, keep).await?;
-    let unreachable: Vec<&SpokePlan> = plan.spokes.iter().filter(|s| s.error.is_some()).collect();
-    if let (Some(first), false) = (unreachable.first(), args.skip_unreachable) {
-        return Err(CliError::Apply(format!(
-            "spoke {} could not be read, so nothing was applied: {}",
-            first.name,
-            first
-                .error
-                .as_ref()
-                .map(ToString::to_string)
-                .unwrap_or_default()
-        )));
+    let unreachable: Vec<(&str, &SpokeError)> = plan
+        .spokes
+        .iter()
+        .filter_map(|s| Some((s.name.as_str(), s.error.as_ref()?)))
+        .collect();
+    if let (Some((spoke, error)), false) = (unreachable.first(), args.skip_unreachable) {
+        return Err(CliError::SpokeUnreadable {
+            spoke: spoke.to_string(),
+            error: (*error).clone(),
+        });
     }
     match &saved {
         Some(saved) => {
@@ -135,15 +135,9 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     }
     let skipped: Vec<SpokeReport> = unreachable
         .iter()
-        .map(|s| SpokeReport {
-            error: Some(format!(
-                "could not be read, skipped (--skip-unreachable): {}",
-                s.error
-                    .as_ref()
-                    .map(ToString::to_string)
-                    .unwrap_or_default()
-            )),
-            ..SpokeReport::new(&s.name)
+        .map(|(spoke, error)| SpokeReport {
+            error: Some(apply::ApplyError::Unreachable((*error).clone())),
+            ..SpokeReport::new(spoke)
         })
         .collect();
     if !plan.has_changes() {
@@ -192,9 +186,7 @@ fn spokes_to_apply(
         return Ok(asked.to_vec());
     };
     if saved.topology_fingerprint != topology_fp {
-        return Err(CliError::Apply(
-            "the plan was made from another topology (or the topology file changed since): run plan again".into(),
-        ));
+        return Err(CliError::PlanTopology);
     }
     let in_plan: Vec<String> = saved.spokes.iter().map(|s| s.name.clone()).collect();
     Ok(if asked.is_empty() {
@@ -269,21 +261,18 @@ impl Drop for AbortOnDrop {
 
 /// Reads a plan saved with `flagfleet plan --out`, refusing other format versions.
 pub(super) fn read_plan(path: &std::path::Path) -> Result<Plan, CliError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| CliError::Apply(format!("cannot read plan file {}: {e}", path.display())))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .map_err(|e| CliError::Apply(format!("{} is not a plan file: {e}", path.display())))?;
+    let refuse = |problem| CliError::PlanFile {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| refuse(PlanFileProblem::Unreadable(e)))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| refuse(PlanFileProblem::NotJson(e)))?;
     let version = value.get("format_version").and_then(|v| v.as_u64());
     if version != Some(u64::from(plan::FORMAT_VERSION)) {
-        return Err(CliError::Apply(format!(
-            "{} has plan format_version {}, this flagfleet reads version {}: run plan again with this version",
-            path.display(),
-            version.map_or_else(|| "(none)".to_string(), |v| v.to_string()),
-            plan::FORMAT_VERSION
-        )));
+        return Err(refuse(PlanFileProblem::Version(version)));
     }
-    serde_json::from_value(value)
-        .map_err(|e| CliError::Apply(format!("{} is not a valid plan file: {e}", path.display())))
+    serde_json::from_value(value).map_err(|e| refuse(PlanFileProblem::Invalid(e)))
 }
 
 /// Refuses a saved plan when any state it was made from has changed since.
@@ -301,10 +290,7 @@ fn check_fresh(saved: &Plan, now: &Plan) -> Result<(), CliError> {
     if stale.is_empty() {
         Ok(())
     } else {
-        Err(CliError::Apply(format!(
-            "plan is stale for {}: it changed since the plan was made; run plan again (nothing was changed)",
-            stale.join(", ")
-        )))
+        Err(CliError::StalePlan { stale })
     }
 }
 
@@ -327,18 +313,13 @@ fn check_same_actions(saved: &Plan, now: &Plan) -> Result<(), CliError> {
                 format!("`{} {} {}`", a.action.as_str(), a.kind, a.name)
             })
         };
-        let how = if was.is_some() && is.is_some() && show(was) == show(is) {
-            " (same object and verb, other details)".to_string()
-        } else {
-            String::new()
-        };
-        return Err(CliError::Apply(format!(
-            "the saved plan's actions for spoke {} differ from the ones planned now from the same states, first at action {}: saved {}, now {}{how}; the plan file was edited or made by another flagfleet: run plan again (nothing was changed)",
-            s.name,
-            i + 1,
-            show(was),
-            show(is),
-        )));
+        return Err(CliError::EditedPlan {
+            spoke: s.name.clone(),
+            position: i + 1,
+            same_object: was.is_some() && is.is_some() && show(was) == show(is),
+            saved: show(was),
+            now: show(is),
+        });
     }
     Ok(())
 }
@@ -346,18 +327,14 @@ fn check_same_actions(saved: &Plan, now: &Plan) -> Result<(), CliError> {
 fn confirm(ctx: &mut Context) -> Result<(), CliError> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err(CliError::Apply(
-            "refusing to apply without confirmation: there is no terminal to ask on; review the plan and pass --auto-approve (nothing was changed)".into(),
-        ));
+        return Err(CliError::NoTerminal);
     }
     ctx.ui
         .err("\nApply these changes? Only 'yes' is accepted: ")?;
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;
     if answer.trim() != "yes" {
-        return Err(CliError::Apply(
-            "apply cancelled; nothing was changed".into(),
-        ));
+        return Err(CliError::Cancelled);
     }
     Ok(())
 }

@@ -2,7 +2,10 @@
 //! know the fix.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
 
+use crate::plan::SpokeError;
 use crate::state::ReadError;
 use crate::topology::TopologyError;
 
@@ -56,9 +59,78 @@ pub enum CliError {
         /// What is wrong with it.
         problem: String,
     },
-    /// Apply refused or could not start.
-    #[error("{0}")]
-    Apply(String),
+    /// A saved plan file cannot be used.
+    #[error("{}", plan_file_message(path, problem))]
+    PlanFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: PlanFileProblem,
+    },
+    /// The saved plan was made from another topology.
+    #[error("the plan was made from another topology (or the topology file changed since): run plan again")]
+    PlanTopology,
+    /// A state the saved plan was made from changed since.
+    #[error("plan is stale for {}: it changed since the plan was made; run plan again (nothing was changed)", stale.join(", "))]
+    StalePlan {
+        /// `the hub NAME`, `spoke NAME`.
+        stale: Vec<String>,
+    },
+    /// The saved plan's actions are not the ones planned now from the same states.
+    #[error("the saved plan's actions for spoke {spoke} differ from the ones planned now from the same states, first at action {position}: saved {saved}, now {now}{}; the plan file was edited or made by another flagfleet: run plan again (nothing was changed)", if *same_object { " (same object and verb, other details)" } else { "" })]
+    EditedPlan {
+        /// The spoke.
+        spoke: String,
+        /// The first action that differs, from 1.
+        position: usize,
+        /// That action in the saved plan (`` `verb kind name` `` or `nothing`).
+        saved: String,
+        /// That action planned now.
+        now: String,
+        /// Whether both name the same object and verb.
+        same_object: bool,
+    },
+    /// A spoke could not be read, so apply refused the whole run.
+    #[error("spoke {spoke} could not be read, so nothing was applied: {error}")]
+    SpokeUnreadable {
+        /// The spoke.
+        spoke: String,
+        /// Why (with its hint).
+        error: SpokeError,
+    },
+    /// Apply needs a confirmation and there is no terminal to ask on.
+    #[error("refusing to apply without confirmation: there is no terminal to ask on; review the plan and pass --auto-approve (nothing was changed)")]
+    NoTerminal,
+    /// The user did not confirm.
+    #[error("apply cancelled; nothing was changed")]
+    Cancelled,
+}
+
+/// What is wrong with a saved plan file.
+#[derive(Debug)]
+pub enum PlanFileProblem {
+    /// It cannot be read.
+    Unreadable(std::io::Error),
+    /// It is not JSON.
+    NotJson(serde_json::Error),
+    /// It has another format version (or none).
+    Version(Option<u64>),
+    /// It is JSON but not a plan.
+    Invalid(serde_json::Error),
+}
+
+fn plan_file_message(path: &std::path::Path, problem: &PlanFileProblem) -> String {
+    let path = path.display();
+    match problem {
+        PlanFileProblem::Unreadable(e) => format!("cannot read plan file {path}: {e}"),
+        PlanFileProblem::NotJson(e) => format!("{path} is not a plan file: {e}"),
+        PlanFileProblem::Version(found) => format!(
+            "{path} has plan format_version {}, this flagfleet reads version {}: run plan again with this version",
+            found.map_or_else(|| "(none)".to_string(), |v| v.to_string()),
+            crate::plan::FORMAT_VERSION
+        ),
+        PlanFileProblem::Invalid(e) => format!("{path} is not a valid plan file: {e}"),
+    }
 }
 
 impl CliError {
@@ -93,6 +165,17 @@ impl CliError {
                 Some(format!("instances: {}", known.join(", ")))
             }
             _ => None,
+        }
+    }
+
+    /// The exit code of a command that failed with this error: 0 for a closed stdout
+    /// (`flagfleet plan | head` is not an error), 1 otherwise. (2, "changes present",
+    /// and 130, "interrupted", are outcomes, not errors: the commands return them.)
+    pub fn exit_code(&self) -> ExitCode {
+        if self.is_broken_pipe() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
         }
     }
 

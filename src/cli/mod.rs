@@ -185,7 +185,6 @@ pub fn main() -> ExitCode {
     });
     match outcome {
         Ok(code) => code,
-        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
         Err(e) => report(&mut ctx.ui, &e),
     }
 }
@@ -222,10 +221,13 @@ fn parse_size(text: &str) -> Result<u64, String> {
     }
 }
 
-/// Prints an error with its causes and hint; returns exit code 1.
+/// Prints an error with its causes and hint (nothing for a closed stdout); returns its
+/// exit code.
 fn report(ui: &mut Ui, e: &CliError) -> ExitCode {
-    let _ = ui.err(&e.render());
-    ExitCode::FAILURE
+    if !e.is_broken_pipe() {
+        let _ = ui.err(&e.render());
+    }
+    e.exit_code()
 }
 
 fn init_logging(verbose: u8, quiet: bool) {

@@ -17,7 +17,7 @@ fn status(outcome: &Outcome, elapsed: Option<Duration>) -> (&'static str, String
             "ok",
             format!("{} ms", elapsed.unwrap_or_default().as_millis()),
         ),
-        Outcome::Failed(e) => ("FAILED", e.clone()),
+        Outcome::Failed(e) => ("FAILED", e.to_string()),
         Outcome::NotAttempted(why) => ("not attempted", why.clone()),
     }
 }

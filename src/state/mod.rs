@@ -6,7 +6,7 @@ pub mod names;
 pub(crate) mod normalize;
 mod read;
 pub mod snapshot;
-pub(crate) mod wire;
+pub(crate) use crate::api::wire;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -49,6 +49,15 @@ pub enum ReadError {
     /// The server could not be read.
     #[error(transparent)]
     Client(#[from] ClientError),
+    /// A live instance was to be read without a client (a caller's mistake: every live
+    /// instance is connected before it is read).
+    #[error("{instance}: {url} was not connected before being read")]
+    NotConnected {
+        /// Instance name.
+        instance: String,
+        /// Its URL.
+        url: String,
+    },
     /// A name read from the instance is not one Unleash allows.
     #[error("{instance}: {location}: {source}")]
     BadName {
@@ -256,10 +265,10 @@ pub async fn read_with(
         }
         (Location::File(path), _) => read_file(instance, path, allow_raw_export)?,
         (Location::Live { .. }, None) => {
-            return Err(ReadError::Client(ClientError::Url {
+            return Err(ReadError::NotConnected {
                 instance: instance.name.clone(),
                 url: instance.location.to_string(),
-            }))
+            })
         }
     };
     names::check_state(&mut state).map_err(|source| ReadError::BadName {

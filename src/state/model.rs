@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::api::wire::unique_map;
+
 /// Context fields every Unleash server has; they are never created or changed by a sync.
 pub const BUILTIN_CONTEXT_FIELDS: &[&str] = &[
     "appName",
@@ -177,48 +179,6 @@ where
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(unique_map::<D, K, V>(d)?.into_iter().collect())
     }
-}
-
-/// A JSON object as a map, refusing a key that occurs twice (serde would keep the last
-/// silently; for a hand-edited snapshot that hides a mistake). The error is raised right
-/// after the second key, so serde_json reports its line and column.
-pub(crate) fn unique_map<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
-where
-    D: serde::Deserializer<'de>,
-    K: Ord + std::fmt::Display + Deserialize<'de>,
-    V: Deserialize<'de>,
-{
-    struct Unique<K, V>(std::marker::PhantomData<(K, V)>);
-
-    impl<'de, K, V> serde::de::Visitor<'de> for Unique<K, V>
-    where
-        K: Ord + std::fmt::Display + Deserialize<'de>,
-        V: Deserialize<'de>,
-    {
-        type Value = BTreeMap<K, V>;
-
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("a map")
-        }
-
-        fn visit_map<A: serde::de::MapAccess<'de>>(
-            self,
-            mut map: A,
-        ) -> Result<Self::Value, A::Error> {
-            let mut out = BTreeMap::new();
-            while let Some(key) = map.next_key::<K>()? {
-                if out.contains_key(&key) {
-                    let shown = crate::redact::escape_controls(&key.to_string());
-                    return Err(serde::de::Error::custom(format!("duplicate key `{shown}`")));
-                }
-                let value = map.next_value()?;
-                out.insert(key, value);
-            }
-            Ok(out)
-        }
-    }
-
-    d.deserialize_map(Unique(std::marker::PhantomData))
 }
 
 /// A flag's tags: a set (Unleash gives their order no meaning), kept as a sorted vector

@@ -21,13 +21,14 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use futures::{stream, StreamExt, TryStreamExt};
-use serde_json::json;
 
 use super::model::{Elsewhere, State};
 use super::normalize::{normalize, Parts};
 use super::wire;
 use super::ReadError;
-use crate::client::{Client, ClientError, Path};
+use crate::api::body::{ExportRequest, PlaygroundContext, PlaygroundRequest};
+use crate::api::{Admin, FlagEnv};
+use crate::client::{Client, ClientError};
 
 /// How many per-flag strategy-order requests run at once.
 const ORDER_CONCURRENCY: usize = 8;
@@ -56,19 +57,20 @@ pub async fn read_live(
     environments: &[String],
     taken: Taken,
 ) -> Result<State, ReadError> {
+    let api = Admin::new(client);
     let exports = futures::future::try_join_all(environments.iter().map(|env| async move {
-        let export: wire::Export = client
-            .post_read(
-                Path::new(&["api", "admin", "features-batch", "export"]),
-                &json!({ "environment": env, "project": project }),
-            )
-            .await?;
+        let request = ExportRequest {
+            environment: env,
+            project: Some(project),
+            features: None,
+        };
+        let export: wire::Export = api.export(&request).await?;
         Ok::<_, ClientError>((env.clone(), export))
     }));
-    let segments = client.get::<wire::Segments>(Path::new(&["api", "admin", "segments"]));
-    let strategies = client.get::<wire::Strategies>(Path::new(&["api", "admin", "strategies"]));
-    let context = client.get::<Vec<wire::ContextField>>(Path::new(&["api", "admin", "context"]));
-    let tag_types = client.get::<wire::TagTypes>(Path::new(&["api", "admin", "tag-types"]));
+    let segments = api.segments();
+    let strategies = api.strategy_definitions();
+    let context = api.context_fields();
+    let tag_types = api.tag_types();
     let elsewhere = async {
         match taken {
             Taken::All => read_elsewhere(client, project, environments).await,
@@ -77,11 +79,10 @@ pub async fn read_live(
     };
 
     // The project's flag count, before and after the exports (see `check_counts`).
-    let projects = Path::new(&["api", "admin", "projects"]);
-    let before: wire::Projects = client.get(projects.clone()).await?;
+    let before = api.projects().await?;
     let (exports, segments, strategies, context, tag_types, elsewhere) =
         tokio::try_join!(exports, segments, strategies, context, tag_types, elsewhere)?;
-    let after: wire::Projects = client.get(projects).await?;
+    let after = api.projects().await?;
     check_counts(client, project, &exports, [&before, &after])?;
 
     let order = read_order(client, project, &exports).await?;
@@ -225,15 +226,14 @@ async fn playground_order(
     project: &str,
     env: &str,
 ) -> Option<HashMap<String, Vec<String>>> {
-    let body = json!({
-        "environment": env,
-        "projects": [project],
-        "context": { "appName": "flagfleet" },
-    });
-    let played: wire::Playground = match client
-        .post_read(Path::new(&["api", "admin", "playground"]), &body)
-        .await
-    {
+    let request = PlaygroundRequest {
+        environment: env,
+        projects: [project],
+        context: PlaygroundContext {
+            app_name: "flagfleet",
+        },
+    };
+    let played = match Admin::new(client).playground(&request).await {
         Ok(p) => p,
         Err(e) => {
             tracing::debug!(instance = %client.instance(), error = %e, "no playground");
@@ -259,19 +259,12 @@ async fn flag_order(
     flag: &str,
     env: &str,
 ) -> Result<Vec<String>, ClientError> {
-    let mut list: wire::StrategyList = client
-        .get(Path::new(&[
-            "api",
-            "admin",
-            "projects",
-            project,
-            "features",
-            flag,
-            "environments",
-            env,
-            "strategies",
-        ]))
-        .await?;
+    let at = FlagEnv {
+        project,
+        flag,
+        environment: env,
+    };
+    let mut list = Admin::new(client).strategies(at).await?;
     list.sort_by(wire::FeatureStrategy::by_sort_order);
     Ok(list.into_iter().filter_map(|s| s.id).collect())
 }
@@ -318,7 +311,8 @@ async fn other_projects_flags(
     project: &str,
     environments: &[String],
 ) -> Result<Vec<wire::ExportFeature>, ClientError> {
-    let projects: wire::Projects = client.get(Path::new(&["api", "admin", "projects"])).await?;
+    let api = Admin::new(client);
+    let projects = api.projects().await?;
     let others_have_flags = projects
         .projects
         .iter()
@@ -327,12 +321,12 @@ async fn other_projects_flags(
         return Ok(Vec::new());
     };
     // An empty `features` list exports every active flag of every project.
-    let all: wire::ExportedFlags = client
-        .post_read(
-            Path::new(&["api", "admin", "features-batch", "export"]),
-            &json!({ "environment": env, "features": [] }),
-        )
-        .await?;
+    let request = ExportRequest {
+        environment: env,
+        project: None,
+        features: Some(&[]),
+    };
+    let all: wire::ExportedFlags = api.export(&request).await?;
     Ok(all
         .features
         .into_iter()
@@ -390,12 +384,12 @@ async fn export_by_name(
     env: &str,
     names: &[&str],
 ) -> Result<Vec<wire::ExportFeature>, ClientError> {
-    let export: wire::ExportedFlags = client
-        .post_read(
-            Path::new(&["api", "admin", "features-batch", "export"]),
-            &json!({ "environment": env, "features": names }),
-        )
-        .await?;
+    let request = ExportRequest {
+        environment: env,
+        project: None,
+        features: Some(names),
+    };
+    let export: wire::ExportedFlags = Admin::new(client).export(&request).await?;
     Ok(export.features)
 }
 
@@ -409,16 +403,9 @@ async fn search(
     let mut out = Vec::new();
     let mut seen: HashSet<String> = HashSet::new();
     let mut offset = 0u64;
-    let limit = SEARCH_PAGE.to_string();
+    let api = Admin::new(client);
     loop {
-        let offset_text = offset.to_string();
-        let mut path = Path::new(&["api", "admin", "search", "features"])
-            .query("limit", &limit)
-            .query("offset", &offset_text);
-        for (k, v) in filters {
-            path = path.query(k, v);
-        }
-        let page: wire::Search = client.get(path).await?;
+        let page = api.search_features(SEARCH_PAGE, offset, filters).await?;
         let got = page.features.len() as u64;
         let before = seen.len();
         for f in page.features {
@@ -454,11 +441,9 @@ pub struct ServerInfo {
 
 /// Reads the server's version, projects and environments (also proves the token works).
 pub async fn read_server_info(client: &Client) -> Result<ServerInfo, ClientError> {
-    let (ui, projects, environments) = tokio::try_join!(
-        client.get::<wire::UiConfig>(Path::new(&["api", "admin", "ui-config"])),
-        client.get::<wire::Projects>(Path::new(&["api", "admin", "projects"])),
-        client.get::<wire::Environments>(Path::new(&["api", "admin", "environments"])),
-    )?;
+    let api = Admin::new(client);
+    let (ui, projects, environments) =
+        tokio::try_join!(api.ui_config(), api.projects(), api.environments())?;
     // Shown in a table as they are: cleaned like any other server text.
     let shown = |text: &str| crate::redact::clean(text, 100);
     Ok(ServerInfo {
@@ -474,8 +459,6 @@ pub async fn read_server_info(client: &Client) -> Result<ServerInfo, ClientError
 
 /// Reads the server's Unleash version.
 pub async fn read_version(client: &Client) -> Result<Option<String>, ClientError> {
-    let ui: wire::UiConfig = client
-        .get(Path::new(&["api", "admin", "ui-config"]))
-        .await?;
+    let ui = Admin::new(client).ui_config().await?;
     Ok(ui.version.as_deref().map(|v| crate::redact::clean(v, 100)))
 }

@@ -319,8 +319,12 @@ fn a_spoke_changed_between_plan_and_first_write_is_refused_and_nothing_written()
         &options,
         &flagfleet::apply::Quiet,
     ));
+    assert!(matches!(
+        reports[0].error,
+        Some(flagfleet::apply::ApplyError::ChangedSincePlan)
+    ));
     assert_eq!(
-        reports[0].error.as_deref(),
+        reports[0].error.as_ref().map(ToString::to_string).as_deref(),
         Some("it changed since the plan was made (its state fingerprint differs now, right before the first write); nothing was changed: run plan again")
     );
     assert!(reports[0].outcomes.is_empty() && reports[0].backup.is_none());

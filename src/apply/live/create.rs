@@ -1,25 +1,23 @@
 //! Creates that happen once: after an ambiguous failure the object is looked up before
 //! the create is repeated, so a flaky network never leaves a duplicate.
 
-use serde_json::Value;
+use std::future::Future;
 
 use super::{LiveSpoke, Result};
-use crate::client::Path;
+use crate::api::Created;
+use crate::client::ClientError;
 
 impl LiveSpoke<'_> {
-    /// POSTs a create; after an ambiguous failure, looks the object up with `check` and
+    /// Sends a create; after an ambiguous failure, looks the object up with `check` and
     /// repeats the create only if it is not there.
-    pub(super) async fn create_checked<F, Fut>(
-        &self,
-        path: Path<'_>,
-        body: &Value,
-        check: F,
-    ) -> Result<Value>
+    pub(super) async fn create_checked<C, CF, F, Fut>(&self, create: C, check: F) -> Result<Created>
     where
+        C: Fn() -> CF,
+        CF: Future<Output = std::result::Result<Created, ClientError>>,
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<Option<Value>>>,
+        Fut: Future<Output = std::result::Result<Option<Created>, ClientError>>,
     {
-        Ok(self.create_or_find(path, body, check).await?.0)
+        Ok(self.create_or_find(create, check).await?.0)
     }
 
     /// [`Self::create_checked`], also telling whether the object was found by a lookup
@@ -30,19 +28,20 @@ impl LiveSpoke<'_> {
     /// create sent again only if it is not there, up to the client's retry budget. A
     /// refusal because the object exists (409, or Unleash's 500 for a duplicate key) is
     /// checked by the same lookup and counts as done when the object is there.
-    pub(super) async fn create_or_find<F, Fut>(
+    pub(super) async fn create_or_find<C, CF, F, Fut>(
         &self,
-        path: Path<'_>,
-        body: &Value,
+        create: C,
         check: F,
-    ) -> Result<(Value, bool)>
+    ) -> Result<(Created, bool)>
     where
+        C: Fn() -> CF,
+        CF: Future<Output = std::result::Result<Created, ClientError>>,
         F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<Option<Value>>>,
+        Fut: Future<Output = std::result::Result<Option<Created>, ClientError>>,
     {
         let mut repeat = 0;
         loop {
-            let e = match self.client.create::<Value, _>(path.clone(), body).await {
+            let e = match create().await {
                 Ok(v) => return Ok((v, false)),
                 Err(e) => e,
             };
@@ -51,11 +50,11 @@ impl LiveSpoke<'_> {
                 tracing::info!(%instance, "{e}; looking it up");
                 return match check().await? {
                     Some(v) => Ok((v, true)),
-                    None => Err(e),
+                    None => Err(e.into()),
                 };
             }
             if !e.is_ambiguous() || repeat >= self.client.retries() {
-                return Err(e);
+                return Err(e.into());
             }
             repeat += 1;
             tracing::warn!(%instance, "{e}; checking whether the create took effect (lookup {repeat})");

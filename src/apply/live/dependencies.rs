@@ -3,11 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use reqwest::Method;
-use serde_json::{json, Value};
-
 use super::{LiveSpoke, Result};
-use crate::client::Path;
+use crate::api::body::DependencyBody;
 use crate::state::model::Flag;
 
 impl LiveSpoke<'_> {
@@ -31,32 +28,16 @@ impl LiveSpoke<'_> {
                 continue;
             }
             // The endpoint upserts: repeating it is harmless.
-            self.client
-                .write_idempotent::<Value, Value>(
-                    Method::POST,
-                    Path::new(&["api", "admin", "projects", p, "features", flag, "dependencies"]),
-                    Some(&json!({"feature": d.feature, "enabled": d.enabled, "variants": d.variants})),
-                )
-                .await?;
+            let body = DependencyBody {
+                feature: &d.feature,
+                enabled: d.enabled,
+                variants: &d.variants,
+            };
+            self.api.add_dependency(p, flag, &body).await?;
         }
         for parent in have_deps.keys() {
             if !want.dependencies.iter().any(|d| d.feature == *parent) {
-                self.client
-                    .write_idempotent::<Value, Value>(
-                        Method::DELETE,
-                        Path::new(&[
-                            "api",
-                            "admin",
-                            "projects",
-                            p,
-                            "features",
-                            flag,
-                            "dependencies",
-                            parent,
-                        ]),
-                        None,
-                    )
-                    .await?;
+                self.api.delete_dependency(p, flag, parent).await?;
             }
         }
         Ok(())

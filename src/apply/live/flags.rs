@@ -1,26 +1,16 @@
 //! Flags: created (with their tags), overwritten (metadata, then each synced
 //! environment, tags, dependencies and links) or archived.
 
-use reqwest::Method;
-use serde_json::{json, Value};
-
 use super::tags::tag_body;
 use super::{LiveSpoke, Result};
-use crate::client::Path;
+use crate::api::body::{FeatureCreate, FeatureUpdate};
+use crate::api::wire;
 use crate::state::model::{Flag, FlagEnvironment, Tag};
-use crate::state::wire;
 
 impl LiveSpoke<'_> {
     /// Archives a flag (Unleash's DELETE on a project flag archives; it never deletes).
     pub(super) async fn archive_flag(&self, name: &str) -> Result<()> {
-        self.client
-            .write_idempotent::<Value, Value>(
-                Method::DELETE,
-                Path::new(&["api", "admin", "projects", self.project, "features", name]),
-                None,
-            )
-            .await?;
-        Ok(())
+        Ok(self.api.archive_feature(self.project, name).await?)
     }
 
     pub(super) async fn create_flag(&self, name: &str, flag: &Flag) -> Result<()> {
@@ -28,26 +18,23 @@ impl LiveSpoke<'_> {
         // The tags go with the create: one write per flag fewer than tagging it after,
         // for one write per distinct tag.
         self.ensure_tags(&flag.tags).await?;
-        let tags: Vec<Value> = flag.tags.iter().map(tag_body).collect();
+        let body = FeatureCreate {
+            name,
+            description: flag.description.as_deref().unwrap_or_default(),
+            kind: &flag.kind,
+            impression_data: flag.impression_data,
+            tags: flag.tags.iter().map(tag_body).collect(),
+        };
         let (_, found) = self
             .create_or_find(
-                Path::new(&["api", "admin", "projects", p, "features"]),
-                &json!({"name": name, "description": flag.description.clone().unwrap_or_default(),
-                        "type": flag.kind, "impressionData": flag.impression_data, "tags": tags}),
-                || {
-                    self.exists(Path::new(&[
-                        "api", "admin", "projects", p, "features", name,
-                    ]))
-                },
+                || self.api.create_feature(p, &body),
+                || self.api.find_feature(p, name),
             )
             .await?;
         if found && !flag.tags.is_empty() {
             // Created by an attempt whose answer was lost: the flag and its tags are
             // created together, but look rather than assume.
-            let have: wire::TagList = self
-                .client
-                .get(Path::new(&["api", "admin", "features", name, "tags"]))
-                .await?;
+            let have = self.api.feature_tags(name).await?;
             let have = Flag {
                 tags: have
                     .tags
@@ -85,20 +72,16 @@ impl LiveSpoke<'_> {
                 || have.description != flag.description
                 || have.impression_data != flag.impression_data
             {
-                self.put(
-                    Path::new(&["api", "admin", "projects", p, "features", name]),
-                    &json!({"description": flag.description.clone().unwrap_or_default(), "type": flag.kind,
-                            "impressionData": flag.impression_data, "stale": have.stale}),
-                )
-                .await?;
+                let body = FeatureUpdate {
+                    description: flag.description.as_deref().unwrap_or_default(),
+                    kind: &flag.kind,
+                    impression_data: flag.impression_data,
+                    stale: have.stale,
+                };
+                self.api.update_feature(p, name, &body).await?;
             }
         }
-        let detail: wire::FeatureDetail = self
-            .client
-            .get(Path::new(&[
-                "api", "admin", "projects", p, "features", name,
-            ]))
-            .await?;
+        let detail = self.api.feature(p, name).await?;
         let empty = FlagEnvironment::default();
         for env in environments {
             let want = flag.environments.get(env).unwrap_or(&empty);

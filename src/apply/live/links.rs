@@ -1,13 +1,9 @@
 //! A flag's links: removed where the hub has none, created where the spoke lacks them.
 
-use serde_json::{json, Value};
-
-use reqwest::Method;
-
 use super::{LiveSpoke, Result};
-use crate::client::Path;
+use crate::api::body::LinkBody;
+use crate::api::{wire, Created};
 use crate::state::model::Flag;
-use crate::state::wire;
 
 impl LiveSpoke<'_> {
     pub(super) async fn sync_links(
@@ -24,35 +20,23 @@ impl LiveSpoke<'_> {
                 l.url == link.url && l.title == link.title.clone().filter(|t| !t.is_empty())
             });
             if let (false, Some(id)) = (wanted, &link.id) {
-                self.client
-                    .write_idempotent::<Value, Value>(
-                        Method::DELETE,
-                        Path::new(&["api", "admin", "projects", p, "features", flag, "link", id]),
-                        None,
-                    )
-                    .await?;
+                self.api.delete_link(p, flag, id).await?;
             }
         }
         for link in &want.links {
             if have_links.contains(link) {
                 continue;
             }
-            let path = ["api", "admin", "projects", p, "features", flag, "link"];
+            let body = LinkBody {
+                url: link.url.clone(),
+                title: link.title.clone(),
+            };
             self.create_checked(
-                Path::new(&path),
-                &json!({"url": link.url, "title": link.title}),
+                || self.api.create_link(p, flag, &body),
                 || async {
-                    let detail: wire::FeatureDetail = self
-                        .client
-                        .get(Path::new(&[
-                            "api", "admin", "projects", p, "features", flag,
-                        ]))
-                        .await?;
-                    Ok(detail
-                        .links
-                        .iter()
-                        .any(|l| l.url == link.url)
-                        .then(|| json!({})))
+                    let detail = self.api.feature(p, flag).await?;
+                    let there = detail.links.iter().any(|l| l.url == link.url);
+                    Ok(there.then(Created::default))
                 },
             )
             .await?;

@@ -19,19 +19,19 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
-use reqwest::Method;
-use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use super::target::Target;
-use crate::client::{Client, ClientError, Path};
+use super::ApplyError;
+use crate::api::{Admin, Named, NamedBody};
+use crate::client::{Client, ClientError};
 use crate::plan::{Action, Kind, Verb};
-use crate::state::wire;
 use scaffolding::{context_field_body, segment_body, strategy_definition_body, tag_type_body};
 
 /// A live spoke being written.
 pub(super) struct LiveSpoke<'a> {
     pub client: &'a Client,
+    pub api: Admin<'a>,
     pub project: &'a str,
     pub target: &'a Target<'a>,
     segment_ids: Mutex<HashMap<String, i64>>,
@@ -45,14 +45,20 @@ pub(super) struct LiveSpoke<'a> {
 /// A tag as (type, value).
 type TagKey = (String, String);
 
-type Result<T> = std::result::Result<T, ClientError>;
+type Result<T> = std::result::Result<T, ApplyError>;
 
 impl<'a> LiveSpoke<'a> {
     /// Reads the spoke's segment ids (the only ids flag bodies need).
-    pub async fn new(client: &'a Client, project: &'a str, target: &'a Target<'a>) -> Result<Self> {
-        let segments: wire::Segments = client.get(Path::new(&["api", "admin", "segments"])).await?;
+    pub async fn new(
+        client: &'a Client,
+        project: &'a str,
+        target: &'a Target<'a>,
+    ) -> std::result::Result<Self, ClientError> {
+        let api = Admin::new(client);
+        let segments = api.segments().await?;
         Ok(Self {
             client,
+            api,
             project,
             target,
             segment_ids: Mutex::new(
@@ -68,32 +74,34 @@ impl<'a> LiveSpoke<'a> {
     }
 
     /// Executes one action.
-    pub async fn execute(&self, a: &Action) -> std::result::Result<(), String> {
-        self.run(a).await.map_err(|e| e.to_string())
+    pub async fn execute(&self, a: &Action) -> Result<()> {
+        self.run(a).await
     }
 
     async fn run(&self, a: &Action) -> Result<()> {
         let name = a.name.as_str();
         let t = self.target;
-        let missing = || ClientError::Decode {
-            instance: self.client.instance().to_string(),
-            method: Method::GET,
-            path: String::new(),
-            detail: format!("{} {name} is not defined on the hub", a.kind),
+        let missing = || ApplyError::NotOnHub {
+            kind: a.kind,
+            name: name.to_string(),
         };
         match (a.kind, a.action) {
             (Kind::ContextField, verb) => {
                 let c = t.context_field(name).ok_or_else(missing)?;
-                self.write_named("context", name, &context_field_body(name, &c), verb)
+                let body = NamedBody::ContextField(context_field_body(name, &c));
+                self.write_named(Named::ContextField, name, &body, verb)
                     .await?;
             }
             (Kind::TagType, verb) => {
                 let body = tag_type_body(name, t.tag_type(name).ok_or_else(missing)?);
-                self.write_named("tag-types", name, &body, verb).await?;
+                self.write_named(Named::TagType, name, &NamedBody::TagType(body), verb)
+                    .await?;
             }
             (Kind::Strategy, verb) => {
                 let body = strategy_definition_body(name, t.strategy(name).ok_or_else(missing)?);
-                self.write_named("strategies", name, &body, verb).await?;
+                let body = NamedBody::StrategyDefinition(body);
+                self.write_named(Named::StrategyDefinition, name, &body, verb)
+                    .await?;
             }
             (Kind::Segment, verb) => {
                 let body = segment_body(name, t.segment(name).ok_or_else(missing)?);
@@ -128,26 +136,9 @@ impl<'a> LiveSpoke<'a> {
         self.lock_ids()
             .get(name)
             .copied()
-            .ok_or_else(|| ClientError::Decode {
+            .ok_or_else(|| ApplyError::MissingSegment {
                 instance: self.client.instance().to_string(),
-                method: Method::GET,
-                path: "/api/admin/segments".into(),
-                detail: format!("segment `{name}` does not exist on the spoke"),
+                name: name.to_string(),
             })
-    }
-
-    async fn put(&self, path: Path<'_>, body: &Value) -> Result<Value> {
-        self.client
-            .write_idempotent(Method::PUT, path, Some(body))
-            .await
-    }
-
-    /// `Some(body)` when GET answers, `None` on 404.
-    async fn exists(&self, path: Path<'_>) -> Result<Option<Value>> {
-        match self.client.get::<Value>(path).await {
-            Ok(v) => Ok(Some(v)),
-            Err(e) if e.status() == Some(404) => Ok(None),
-            Err(e) => Err(e),
-        }
     }
 }

@@ -3,13 +3,14 @@
 
 use std::collections::{HashMap, HashSet};
 
-use reqwest::Method;
 use serde_json::{json, Value};
 
 use super::{LiveSpoke, Result};
-use crate::client::Path;
+use crate::api::body::{
+    ConstraintBody, OverrideBody, PayloadBody, SortOrder, StrategyBody, VariantBody,
+};
+use crate::api::{wire, Created, FlagEnv};
 use crate::state::model::{Constraint, FlagEnvironment, Strategy, Variant};
-use crate::state::wire;
 
 impl LiveSpoke<'_> {
     /// Makes one environment's strategies equal to `want` (updated in place where one
@@ -24,48 +25,27 @@ impl LiveSpoke<'_> {
         enabled_now: bool,
         variants_now: Option<&Vec<Variant>>,
     ) -> Result<()> {
-        let p = self.project;
-        let base = [
-            "api",
-            "admin",
-            "projects",
-            p,
-            "features",
+        let at = FlagEnv {
+            project: self.project,
             flag,
-            "environments",
-            env,
-            "strategies",
-        ];
-        self.sync_strategies(&base, &want.strategies, have).await?;
-        self.sync_variants(flag, env, want, variants_now).await?;
+            environment: env,
+        };
+        self.sync_strategies(at, &want.strategies, have).await?;
+        // Environment variants as read when apply began (what the plan compared).
+        if !want.variants.is_empty() && variants_now != Some(&want.variants) {
+            let variants: Vec<VariantBody> = want.variants.iter().map(variant_body).collect();
+            self.api.set_variants(at, &variants).await?;
+        }
         if want.enabled != enabled_now {
-            let switch = if want.enabled { "on" } else { "off" };
-            self.client
-                .write_idempotent::<Value, Value>(
-                    Method::POST,
-                    Path::new(&[
-                        "api",
-                        "admin",
-                        "projects",
-                        p,
-                        "features",
-                        flag,
-                        "environments",
-                        env,
-                        switch,
-                    ]),
-                    Some(&json!({})),
-                )
-                .await?;
+            self.api.set_enabled(at, want.enabled).await?;
         }
         Ok(())
     }
 
-    /// Makes the strategies under `base` (an environment's `.../strategies`) equal to
-    /// `want`, in order.
+    /// Makes the strategies of one environment equal to `want`, in order.
     async fn sync_strategies(
         &self,
-        base: &[&str],
+        at: FlagEnv<'_>,
         want: &[Strategy],
         have: &[wire::FeatureStrategy],
     ) -> Result<()> {
@@ -93,14 +73,12 @@ impl LiveSpoke<'_> {
                     if !same_strategy(s, h, &segment_names) {
                         let order = h.sort_order.map_or(json!(i), sort_order_value);
                         let body = self.strategy_body(s, order)?;
-                        let mut path = base.to_vec();
-                        path.push(&id);
-                        self.put(Path::new(&path), &body).await?;
+                        self.api.update_strategy(at, &id, &body).await?;
                     }
                     ids.push(id);
                 }
                 None => {
-                    let id = self.create_strategy(base, s, i, &known).await?;
+                    let id = self.create_strategy(at, s, i, &known).await?;
                     known.insert(id.clone());
                     ids.push(id);
                 }
@@ -108,36 +86,24 @@ impl LiveSpoke<'_> {
         }
         for surplus in have.iter().skip(want.len()) {
             if let Some(id) = &surplus.id {
-                let mut path = base.to_vec();
-                path.push(id);
-                self.client
-                    .write_idempotent::<Value, Value>(Method::DELETE, Path::new(&path), None)
-                    .await?;
+                self.api.delete_strategy(at, id).await?;
             }
         }
         if reorder && ids.len() > 1 {
-            let mut path = base.to_vec();
-            path.push("set-sort-order");
-            let order: Vec<Value> = ids
+            let order: Vec<SortOrder> = ids
                 .iter()
                 .enumerate()
-                .map(|(i, id)| json!({"id": id, "sortOrder": i}))
+                .map(|(i, id)| SortOrder { id, sort_order: i })
                 .collect();
-            self.client
-                .write_idempotent::<Value, Value>(
-                    Method::POST,
-                    Path::new(&path),
-                    Some(&Value::Array(order)),
-                )
-                .await?;
+            self.api.set_sort_order(at, &order).await?;
         }
         Ok(())
     }
 
-    /// Creates strategy `s` at position `i` under `base` and returns its id.
+    /// Creates strategy `s` at position `i` and returns its id.
     async fn create_strategy(
         &self,
-        base: &[&str],
+        at: FlagEnv<'_>,
         s: &Strategy,
         i: usize,
         known: &HashSet<String>,
@@ -147,70 +113,43 @@ impl LiveSpoke<'_> {
         // this environment was read and holds the same content is the one this create
         // made.
         let created = self
-            .create_checked(Path::new(base), &body, || async {
-                let list: wire::StrategyList = self.client.get(Path::new(base)).await?;
-                let names = self.segment_names();
-                Ok(list
-                    .into_iter()
-                    .filter(|h| h.id.as_ref().is_some_and(|id| !known.contains(id)))
-                    .find(|h| same_strategy(s, h, &names))
-                    .map(|h| json!({"id": h.id})))
-            })
-            .await?;
-        Ok(created
-            .get("id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string())
-    }
-
-    /// Sets an environment's variants when the hub has some and they differ from those
-    /// read when apply began (what the plan compared).
-    async fn sync_variants(
-        &self,
-        flag: &str,
-        env: &str,
-        want: &FlagEnvironment,
-        variants_now: Option<&Vec<Variant>>,
-    ) -> Result<()> {
-        let p = self.project;
-        if !want.variants.is_empty() && variants_now != Some(&want.variants) {
-            let variants: Vec<Value> = want.variants.iter().map(variant_body).collect();
-            self.put(
-                Path::new(&[
-                    "api",
-                    "admin",
-                    "projects",
-                    p,
-                    "features",
-                    flag,
-                    "environments",
-                    env,
-                    "variants",
-                ]),
-                &Value::Array(variants),
+            .create_checked(
+                || self.api.create_strategy(at, &body),
+                || async {
+                    let list = self.api.strategies(at).await?;
+                    let names = self.segment_names();
+                    Ok(list
+                        .into_iter()
+                        .filter(|h| h.id.as_ref().is_some_and(|id| !known.contains(id)))
+                        .find(|h| same_strategy(s, h, &names))
+                        .map(|h| Created::found(h.id)))
+                },
             )
             .await?;
-        }
-        Ok(())
+        Ok(created.text_id().unwrap_or_default().to_string())
     }
 
-    pub(super) fn strategy_body(&self, s: &Strategy, sort_order: Value) -> Result<Value> {
+    /// The strategy as the spoke takes it: segments by the spoke's ids.
+    pub(super) fn strategy_body(&self, s: &Strategy, sort_order: Value) -> Result<StrategyBody> {
         let segments = s
             .segments
             .iter()
             .map(|name| self.segment_id(name))
             .collect::<Result<Vec<i64>>>()?;
-        Ok(json!({
-            "name": s.name,
-            "title": s.title.clone().unwrap_or_default(),
-            "disabled": s.disabled,
-            "parameters": s.parameters,
-            "constraints": s.constraints.iter().map(constraint_body).collect::<Vec<_>>(),
-            "variants": s.variants.iter().map(variant_body).collect::<Vec<_>>(),
-            "segments": segments,
-            "sortOrder": sort_order,
-        }))
+        Ok(StrategyBody {
+            name: s.name.clone(),
+            title: s.title.clone().unwrap_or_default(),
+            disabled: s.disabled,
+            parameters: s
+                .parameters
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+            constraints: s.constraints.iter().map(constraint_body).collect(),
+            variants: s.variants.iter().map(variant_body).collect(),
+            segments,
+            sort_order,
+        })
     }
 }
 
@@ -240,36 +179,34 @@ pub(super) fn sort_order_value(order: f64) -> Value {
     }
 }
 
-pub(super) fn constraint_body(c: &Constraint) -> Value {
-    let mut body = json!({
-        "contextName": c.context_name,
-        "operator": c.operator,
-        "inverted": c.inverted,
-        "caseInsensitive": c.case_insensitive,
-        "values": c.values,
-    });
-    if let Some(v) = &c.value {
-        body["value"] = json!(v);
+pub(super) fn constraint_body(c: &Constraint) -> ConstraintBody {
+    ConstraintBody {
+        context_name: c.context_name.clone(),
+        operator: c.operator.clone(),
+        inverted: c.inverted,
+        case_insensitive: c.case_insensitive,
+        values: c.values.clone(),
+        value: c.value.clone(),
     }
-    body
 }
 
-pub(super) fn variant_body(v: &Variant) -> Value {
-    let mut body = json!({
-        "name": v.name,
-        "weight": v.weight,
-        "weightType": v.weight_type,
-        "stickiness": v.stickiness.clone().unwrap_or_else(|| "default".into()),
-    });
-    if let Some(p) = &v.payload {
-        body["payload"] = json!({"type": p.kind, "value": p.value});
-    }
-    if !v.overrides.is_empty() {
-        body["overrides"] = json!(v
+pub(super) fn variant_body(v: &Variant) -> VariantBody {
+    VariantBody {
+        name: v.name.clone(),
+        weight: v.weight,
+        weight_type: v.weight_type.clone(),
+        stickiness: v.stickiness.clone().unwrap_or_else(|| "default".into()),
+        payload: v.payload.as_ref().map(|p| PayloadBody {
+            kind: p.kind.clone(),
+            value: p.value.clone(),
+        }),
+        overrides: v
             .overrides
             .iter()
-            .map(|o| json!({"contextName": o.context_name, "values": o.values}))
-            .collect::<Vec<_>>());
+            .map(|o| OverrideBody {
+                context_name: o.context_name.clone(),
+                values: o.values.clone(),
+            })
+            .collect(),
     }
-    body
 }

@@ -1,12 +1,10 @@
 //! Tags: created once per spoke before the flags that carry them, and a flag's tags
 //! added and removed in one request.
 
-use serde_json::{json, Value};
-
 use super::{LiveSpoke, Result};
-use crate::client::{ClientError, Path};
+use crate::api::body::{TagBody, TagChanges};
+use crate::apply::ApplyError;
 use crate::state::model::{Flag, Tag, TagSet};
-use crate::state::wire;
 
 impl LiveSpoke<'_> {
     /// Makes sure the tags exist on the spoke as tags (not yet on any flag), so that a
@@ -19,12 +17,9 @@ impl LiveSpoke<'_> {
         let known = self
             .tags
             .get_or_try_init(|| async {
-                let list: wire::TagList = self
-                    .client
-                    .get(Path::new(&["api", "admin", "tags"]))
-                    .await?;
+                let list = self.api.tags().await?;
                 let known = list.tags.into_iter().map(|t| (t.tag_type, t.tag_value));
-                Ok::<_, ClientError>(known.collect())
+                Ok::<_, ApplyError>(known.collect())
             })
             .await?;
         for t in tags {
@@ -40,11 +35,10 @@ impl LiveSpoke<'_> {
                 .or_default()
                 .clone();
             once.get_or_try_init(|| async {
-                self.create_checked(Path::new(&["api", "admin", "tags"]), &tag_body(t), || {
-                    self.exists(Path::new(&["api", "admin", "tags", &t.kind, &t.value]))
-                })
-                .await
-                .map(drop)
+                let body = tag_body(t);
+                self.create_checked(|| self.api.create_tag(&body), || self.api.find_tag(&body))
+                    .await
+                    .map(drop)
             })
             .await?;
         }
@@ -59,20 +53,20 @@ impl LiveSpoke<'_> {
     ) -> Result<()> {
         let empty = Default::default();
         let have_tags = have.map_or(&empty, |h| &h.tags);
-        let added: Vec<Value> = want.tags.difference(have_tags).map(tag_body).collect();
-        let removed: Vec<Value> = have_tags.difference(&want.tags).map(tag_body).collect();
-        if added.is_empty() && removed.is_empty() {
+        let changes = TagChanges {
+            added_tags: want.tags.difference(have_tags).map(tag_body).collect(),
+            removed_tags: have_tags.difference(&want.tags).map(tag_body).collect(),
+        };
+        if changes.added_tags.is_empty() && changes.removed_tags.is_empty() {
             return Ok(());
         }
-        self.put(
-            Path::new(&["api", "admin", "features", flag, "tags"]),
-            &json!({"addedTags": added, "removedTags": removed}),
-        )
-        .await?;
-        Ok(())
+        Ok(self.api.update_feature_tags(flag, &changes).await?)
     }
 }
 
-pub(super) fn tag_body(t: &Tag) -> Value {
-    json!({"type": t.kind, "value": t.value})
+pub(super) fn tag_body(t: &Tag) -> TagBody {
+    TagBody {
+        kind: t.kind.clone(),
+        value: t.value.clone(),
+    }
 }

@@ -49,7 +49,7 @@ async fn run_actions(
     let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
     let mut results = Vec::new();
     for action in actions {
-        results.push(spoke.execute(action).await);
+        results.push(spoke.execute(action).await.map_err(|e| e.to_string()));
     }
     let seen = seen.lock().unwrap().clone();
     (results, seen)
@@ -366,4 +366,75 @@ async fn a_refused_create_is_reported_with_the_servers_message() {
         Err("dc1: POST /api/admin/context failed with HTTP 400: Name is already taken".to_string())
     );
     assert_eq!(seen.len(), 2, "a definite refusal is not retried");
+}
+
+#[tokio::test]
+async fn an_object_missing_from_the_desired_state_fails_without_a_request() {
+    let (results, seen) = run_actions(
+        vec![response("200 OK", r#"{"segments":[]}"#)],
+        &State::default(),
+        BTreeMap::new(),
+        &[
+            create(Kind::ContextField, "region"),
+            create(Kind::Flag, "f"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        results,
+        [
+            Err(ApplyError::NotOnHub {
+                kind: Kind::ContextField,
+                name: "region".into()
+            }
+            .to_string()),
+            Err(ApplyError::NotOnHub {
+                kind: Kind::Flag,
+                name: "f".into()
+            }
+            .to_string()),
+        ]
+    );
+    assert!(results[1]
+        .as_ref()
+        .is_err_and(|e| e.ends_with("f is not defined on the hub")));
+    assert_eq!(seen, ["GET /api/admin/segments"]);
+}
+
+#[tokio::test]
+async fn a_strategy_on_a_segment_the_spoke_lacks_fails_naming_it_before_its_write() {
+    let mut flag = flag_with_strategy();
+    let mut production = flag.environments.get("production").unwrap().clone();
+    production.strategies[0].segments = vec!["beta-users".into()];
+    flag.environments.insert("production".into(), production);
+    let mut target_flags = BTreeMap::new();
+    target_flags.insert("f".to_string(), flag);
+    let (url, seen) = serve(vec![
+        response("200 OK", r#"{"segments":[]}"#),
+        response("201 Created", r#"{"name":"f"}"#),
+    ])
+    .await;
+    let c = client(&url);
+    let (hub, actual) = (State::default(), State::default());
+    let target = Target {
+        hub: &hub,
+        actual: &actual,
+        flags: target_flags,
+        environments: vec!["production".into()],
+    };
+    let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
+    let err = spoke.execute(&create(Kind::Flag, "f")).await.unwrap_err();
+    assert!(
+        matches!(&err, ApplyError::MissingSegment { name, .. } if name == "beta-users"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "dc1: segment `beta-users` does not exist on the spoke"
+    );
+    assert_eq!(
+        *seen.lock().unwrap(),
+        ["GET /api/admin/segments", FLAGS],
+        "the strategy is never sent"
+    );
 }

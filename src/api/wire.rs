@@ -3,7 +3,7 @@
 //! flag's `name`) is required here: an answer without it is an error naming the key, not
 //! an empty list (a maintenance page served as `{}` must not read as a hub without flags).
 //! Keys some server version leaves out are optional; unknown keys are ignored, for
-//! forward compatibility. Only [`super::normalize`] turns these into the model.
+//! forward compatibility. Only the state reader's `normalize` turns these into the model.
 
 use std::collections::BTreeMap;
 
@@ -389,9 +389,7 @@ fn scalar_text(v: serde_json::Value) -> Option<String> {
 fn string_map<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, String>, D::Error> {
     /// A parameter map given twice the same key is refused, not read as its last value.
     #[derive(Deserialize)]
-    struct Unique(
-        #[serde(deserialize_with = "super::model::unique_map")] BTreeMap<String, serde_json::Value>,
-    );
+    struct Unique(#[serde(deserialize_with = "unique_map")] BTreeMap<String, serde_json::Value>);
     let raw: Option<Unique> = Option::deserialize(d)?;
     Ok(raw
         .map(|u| u.0)
@@ -436,4 +434,46 @@ pub struct FeatureDetailEnvironment {
     pub name: String,
     pub enabled: bool,
     pub strategies: Vec<FeatureStrategy>,
+}
+
+/// A JSON object as a map, refusing a key that occurs twice (serde would keep the last
+/// silently; for a hand-edited snapshot that hides a mistake). The error is raised right
+/// after the second key, so serde_json reports its line and column.
+pub(crate) fn unique_map<'de, D, K, V>(d: D) -> Result<BTreeMap<K, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    K: Ord + std::fmt::Display + Deserialize<'de>,
+    V: Deserialize<'de>,
+{
+    struct Unique<K, V>(std::marker::PhantomData<(K, V)>);
+
+    impl<'de, K, V> serde::de::Visitor<'de> for Unique<K, V>
+    where
+        K: Ord + std::fmt::Display + Deserialize<'de>,
+        V: Deserialize<'de>,
+    {
+        type Value = BTreeMap<K, V>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a map")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some(key) = map.next_key::<K>()? {
+                if out.contains_key(&key) {
+                    let shown = crate::redact::escape_controls(&key.to_string());
+                    return Err(serde::de::Error::custom(format!("duplicate key `{shown}`")));
+                }
+                let value = map.next_value()?;
+                out.insert(key, value);
+            }
+            Ok(out)
+        }
+    }
+
+    d.deserialize_map(Unique(std::marker::PhantomData))
 }
