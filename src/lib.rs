@@ -2,25 +2,33 @@
 //!
 //! # Layout
 //! The code is one pipeline; each stage is a module and data flows forward through plain
-//! types:
+//! types. Each module uses only the ones listed before it (`tests/module_graph.rs`
+//! checks it):
 //!
+//! - [`redact`], [`files`]: helpers for every stage: server text made safe to print
+//!   (tokens removed, escapes shown); private, atomic files (plans, snapshots, backups,
+//!   locks).
+//! - [`client`]: the only code that speaks HTTP: transport policy, retries, rate-limit
+//!   waits, errors that mean HTTP ([`client::ClientError`]).
+//! - [`api`]: Unleash's admin API as flagfleet uses it: one typed function per endpoint
+//!   ([`api::Admin`]), the request bodies and the answers, and Unleash's name rules.
 //! - [`topology`]: the TOML topology file, checked into one [`topology::Topology`].
-//! - [`client`]: the only code that speaks HTTP to Unleash.
 //! - [`state`]: reads an instance (live or snapshot file) into the typed model.
-//! - [`desired`]: what each spoke should hold: selected, mapped, overridden hub flags.
+//! - [`desired`]: what each spoke should hold: selected, mapped, overridden hub flags,
+//!   with the fields a spoke keeps as it has them.
 //! - [`graph`]: the dependency order of a spoke's actions.
 //! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with typed
 //!   reasons ([`plan::Reason`]), and how each action is marked ([`plan::Mark`]).
 //! - [`pipeline`]: the run every command shares: reads the hub and the spokes at once and
 //!   plans each spoke as it is read, keeping only what the caller asks for.
 //! - [`apply`]: executes a plan on the spokes, in dependency order, with backups and a
-//!   lock per spoke; it reports progress through [`apply::Progress`], which the command
-//!   line provides.
+//!   lock per spoke (the live writer in `apply/live/`, a module per object kind); it
+//!   reports progress through [`apply::Progress`], which the command line provides, and
+//!   failures as [`apply::ApplyError`].
 //! - [`render`]: a plan as terminal text, Markdown or Graphviz DOT (JSON is the plan's
 //!   own format, [`plan::JsonWriter`]).
-//! - [`files`]: private, atomic files (plans, snapshots, backups, locks).
-//! - [`redact`]: server text made safe to print (tokens removed, escapes shown).
-//! - [`cli`]: the command line: argument parsing, commands, output, exit codes.
+//! - [`cli`]: the command line: argument parsing, commands, output, and in
+//!   [`cli::CliError`] the one place errors become messages, hints and exit codes.
 
 pub mod api;
 pub mod apply;

@@ -8,6 +8,7 @@
 //! that after an ambiguous failure the caller looks the object up before creating again.
 
 pub mod body;
+pub mod names;
 pub mod wire;
 
 use serde::de::IgnoredAny;

@@ -1,15 +1,19 @@
 //! The one place that talks HTTP to Unleash: URLs, the token header, retries, error
 //! messages that name the instance, and a request counter.
 //!
-//! The state reader and the applier both go through [`Client`]; nothing else builds URLs.
+//! [`crate::api`] goes through [`Client`] for every request; nothing else builds URLs.
 //! The token is sent as a sensitive header and never appears in an error, a log line or a
-//! `Debug` dump. A 429 answer is waited out as [`rate_limit`] says, for every request.
+//! `Debug` dump. A 429 answer is waited out as [`RateLimitWait`] says, for every request.
 //!
-//! Transport policy (docs/security.md): redirects are never followed (a 3xx is an error);
-//! `http://` only to loopback unless the instance allows it; no credentials in URLs; a
-//! proxy from the environment is logged at `-v` (`--no-proxy` ignores it); a private CA
-//! may be added per instance; answers are capped in size while they stream in; server
-//! text in errors is cleaned by [`crate::redact`].
+//! - `transport`: the transport policy (docs/security.md): redirects are never followed
+//!   (a 3xx is an error); `http://` only to loopback unless the instance allows it; no
+//!   credentials in URLs; a proxy from the environment is logged at `-v` (`--no-proxy`
+//!   ignores it); a private CA may be added per instance.
+//! - `request`: one request: retries with backoff, 429s waited out (`rate_limit`),
+//!   answers capped in size while they stream in.
+//! - `error`: [`ClientError`], which means HTTP only; server text in errors is cleaned by
+//!   [`crate::redact`].
+//! - `path`: [`Path`], a request path whose segments are escaped when the URL is built.
 
 mod error;
 mod path;

@@ -2,11 +2,12 @@
 //! snapshot file, into one typed model ([`model`]).
 
 pub mod model;
-pub mod names;
 pub(crate) mod normalize;
 mod read;
 pub mod snapshot;
+pub use crate::api::names;
 pub(crate) use crate::api::wire;
+mod checked;
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -271,7 +272,7 @@ pub async fn read_with(
             })
         }
     };
-    names::check_state(&mut state).map_err(|source| ReadError::BadName {
+    checked::check_state(&mut state).map_err(|source| ReadError::BadName {
         instance: instance.name.clone(),
         location: instance.location.to_string(),
         source,

@@ -368,7 +368,7 @@ pub async fn look_up_taken<'n>(
         // A flag of the project made since its export was read is no name taken
         // elsewhere; the next read sees it as a flag.
         // A name the server made up (not one Unleash allows) cannot be a hub flag's.
-        let allowed = super::names::NameKind::Flag.allows(&f.name);
+        let allowed = crate::api::names::NameKind::Flag.allows(&f.name);
         if allowed && (archived || project != state.project) {
             state
                 .elsewhere

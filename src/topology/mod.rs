@@ -17,7 +17,7 @@ use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::state::names::NameKind;
+use crate::api::names::NameKind;
 pub use diagnostic::Diagnostic;
 use diagnostic::{suggest, Locator};
 pub use keep::{Keep, KeptField};
@@ -552,7 +552,7 @@ impl Checker<'_> {
 
     /// A project or environment name must be one Unleash allows: it goes into URLs.
     fn check_unleash_name(&mut self, kind: NameKind, name: &Spanned<String>) {
-        if let Err(e) = crate::state::names::check(kind, name.get_ref()) {
+        if let Err(e) = crate::api::names::check(kind, name.get_ref()) {
             self.problem(Some(name.span()), e.to_string(), None);
         }
     }

@@ -228,19 +228,30 @@ async fn strategy_create_after_a_lost_answer(listed: &str, then: Vec<String>) ->
         response("200 OK", listed),
     ];
     responses.extend(then);
+    let (result, seen) = create_in_production(flag_with_strategy(), responses).await;
+    assert_eq!(result, Ok(()));
+    seen[2..].to_vec()
+}
+
+/// Creates `flag` as `f` on a stubbed spoke that syncs `production`; returns the result
+/// and the requests the stub saw.
+async fn create_in_production(
+    flag: Flag,
+    responses: Vec<String>,
+) -> (std::result::Result<(), ApplyError>, Vec<String>) {
     let (url, seen) = serve(responses).await;
     let c = client(&url);
     let (hub, actual) = (State::default(), State::default());
     let target = Target {
         hub: &hub,
         actual: &actual,
-        flags: BTreeMap::from([("f".to_string(), flag_with_strategy())]),
+        flags: BTreeMap::from([("f".to_string(), flag)]),
         environments: vec!["production".into()],
     };
     let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
-    assert_eq!(spoke.execute(&create(Kind::Flag, "f")).await, Ok(()));
+    let result = spoke.execute(&create(Kind::Flag, "f")).await;
     let seen = seen.lock().unwrap().clone();
-    seen[2..].to_vec()
+    (result, seen)
 }
 
 const STRATEGIES: &str =
@@ -407,23 +418,15 @@ async fn a_strategy_on_a_segment_the_spoke_lacks_fails_naming_it_before_its_writ
     let mut production = flag.environments.get("production").unwrap().clone();
     production.strategies[0].segments = vec!["beta-users".into()];
     flag.environments.insert("production".into(), production);
-    let mut target_flags = BTreeMap::new();
-    target_flags.insert("f".to_string(), flag);
-    let (url, seen) = serve(vec![
-        response("200 OK", r#"{"segments":[]}"#),
-        response("201 Created", r#"{"name":"f"}"#),
-    ])
+    let (result, seen) = create_in_production(
+        flag,
+        vec![
+            response("200 OK", r#"{"segments":[]}"#),
+            response("201 Created", r#"{"name":"f"}"#),
+        ],
+    )
     .await;
-    let c = client(&url);
-    let (hub, actual) = (State::default(), State::default());
-    let target = Target {
-        hub: &hub,
-        actual: &actual,
-        flags: target_flags,
-        environments: vec!["production".into()],
-    };
-    let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
-    let err = spoke.execute(&create(Kind::Flag, "f")).await.unwrap_err();
+    let err = result.unwrap_err();
     assert!(
         matches!(&err, ApplyError::MissingSegment { name, .. } if name == "beta-users"),
         "{err:?}"
@@ -433,7 +436,7 @@ async fn a_strategy_on_a_segment_the_spoke_lacks_fails_naming_it_before_its_writ
         "dc1: segment `beta-users` does not exist on the spoke"
     );
     assert_eq!(
-        *seen.lock().unwrap(),
+        seen,
         ["GET /api/admin/segments", FLAGS],
         "the strategy is never sent"
     );

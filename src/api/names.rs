@@ -1,12 +1,11 @@
-//! Names as Unleash allows them, checked on everything read before any of it is used.
+//! Names as Unleash allows them: the state reader checks everything it reads against
+//! them before any of it is used, the topology checker the names a topology file gives.
 //!
 //! Names end up in URL paths (`.../features/{name}/...`) and in the plan on a terminal. A
 //! name Unleash itself would refuse (`..`, `a/b`, an escape sequence) can only come from a
 //! broken server, a proxy or a hand-edited file; it is refused with the object it names.
 //! The rules are Unleash 8's (`routes/util.js`, `isUrlFriendly`: what `encodeURIComponent`
 //! leaves as it is, and not `.` or `..`).
-
-use super::model::State;
 
 /// What a name names.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,58 +85,6 @@ pub fn check(kind: NameKind, name: &str) -> Result<(), BadName> {
             name: crate::redact::clean(name, 120),
         })
     }
-}
-
-/// Checks every name in a state read from an instance: the project, environments, flags
-/// (with their tags, parents and the strategies, segments and context fields they use),
-/// and the scaffolding. Names of flags outside the project (`elsewhere`) that Unleash
-/// would not allow are dropped: no flag of the hub can bear them.
-pub fn check_state(state: &mut State) -> Result<(), BadName> {
-    check(NameKind::Project, &state.project)?;
-    for env in &state.environments {
-        check(NameKind::Environment, env)?;
-    }
-    for (name, flag) in &state.flags {
-        check(NameKind::Flag, name)?;
-        for tag in flag.tags.iter() {
-            check(NameKind::TagType, &tag.kind)?;
-            check(NameKind::TagValue, &tag.value)?;
-        }
-        for parent in &flag.dependencies {
-            check(NameKind::Flag, &parent.feature)?;
-        }
-        for (env, fe) in flag.environments.iter() {
-            check(NameKind::Environment, env)?;
-            for strategy in &fe.strategies {
-                check(NameKind::Strategy, &strategy.name)?;
-                for segment in &strategy.segments {
-                    check(NameKind::Segment, segment)?;
-                }
-                for c in &strategy.constraints {
-                    check(NameKind::ContextField, &c.context_name)?;
-                }
-            }
-        }
-    }
-    for name in state.context_fields.keys() {
-        check(NameKind::ContextField, name)?;
-    }
-    for (name, segment) in &state.segments {
-        check(NameKind::Segment, name)?;
-        for c in &segment.constraints {
-            check(NameKind::ContextField, &c.context_name)?;
-        }
-    }
-    for name in state.strategies.keys() {
-        check(NameKind::Strategy, name)?;
-    }
-    for name in state.tag_types.keys() {
-        check(NameKind::TagType, name)?;
-    }
-    state
-        .elsewhere
-        .retain(|name, _| NameKind::Flag.allows(name));
-    Ok(())
 }
 
 /// What `encodeURIComponent` leaves unchanged, and not a dot segment.
