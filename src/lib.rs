@@ -22,7 +22,9 @@
 //! - [`pipeline`]: the run every command shares: reads the hub and the spokes at once and
 //!   plans each spoke as it is read, keeping only what the caller asks for.
 //! - [`apply`]: executes a plan on the spokes, in dependency order, with backups and a
-//!   lock per spoke (the live writer in `apply/live/`, a module per object kind); it
+//!   lock per spoke: each create or overwrite writes the object its action carries
+//!   ([`plan::Object`]), derived once by the planner (the live writer is in `apply/live/`,
+//!   a module per object kind); it
 //!   reports progress through [`apply::Progress`], which the command line provides, and
 //!   failures as [`apply::ApplyError`].
 //! - [`render`]: a plan as terminal text, Markdown or Graphviz DOT (JSON is the plan's

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::target::Target;
 use super::{ApplyError, Outcome};
-use crate::plan::{Action, Kind};
+use crate::plan::{Action, Kind, Object};
 use crate::state::model::State;
 use crate::state::snapshot::{self, Snapshot, SnapshotSource};
 
@@ -44,41 +44,42 @@ pub(super) fn apply(
     Ok(outcomes)
 }
 
+/// Applies one action to `state`; `false` when the action carries nothing to write.
 fn apply_one(state: &mut State, target: &Target<'_>, a: &Action) -> bool {
     let name = a.name.clone();
-    match a.kind {
-        Kind::ContextField => target
-            .context_field(&name)
-            .map(|c| state.context_fields.insert(name, c))
-            .is_some(),
-        Kind::TagType => target
-            .tag_type(&name)
-            .map(|t| state.tag_types.insert(name, t.clone()))
-            .is_some(),
-        Kind::Strategy => target
-            .strategy(&name)
-            .map(|s| state.strategies.insert(name, s.clone()))
-            .is_some(),
-        Kind::Segment => target
-            .segment(&name)
-            .map(|s| state.segments.insert(name, s.clone()))
-            .is_some(),
-        Kind::Flag if a.action == crate::plan::Verb::Archive => {
-            state.flags.remove(&name);
-            state.elsewhere.insert(
-                name,
-                crate::state::model::Elsewhere {
-                    project: state.project.clone(),
-                    archived: true,
-                },
-            );
-            true
-        }
-        Kind::Flag => target
-            .whole_flag(&name)
-            .map(|f| state.flags.insert(name, f))
-            .is_some(),
+    if a.kind == Kind::Flag && a.action == crate::plan::Verb::Archive {
+        state.flags.remove(&name);
+        state.elsewhere.insert(
+            name,
+            crate::state::model::Elsewhere {
+                project: state.project.clone(),
+                archived: true,
+            },
+        );
+        return true;
     }
+    let Ok(object) = super::target::object(a) else {
+        return false;
+    };
+    match object {
+        Object::ContextField(c) => {
+            state.context_fields.insert(name, c.clone());
+        }
+        Object::TagType(t) => {
+            state.tag_types.insert(name, t.clone());
+        }
+        Object::Strategy(s) => {
+            state.strategies.insert(name, s.clone());
+        }
+        Object::Segment(s) => {
+            state.segments.insert(name, s.clone());
+        }
+        Object::Flag(f) => {
+            let whole = target.whole_flag(&name, f);
+            state.flags.insert(name, whole);
+        }
+    }
+    true
 }
 
 pub(super) fn label(a: &Action) -> String {

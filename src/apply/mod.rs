@@ -178,9 +178,10 @@ pub async fn apply(
         let read = fleet.spokes.iter().find(|r| r.name == sp.name)?;
         let actual = read.state.as_ref().ok()?;
         progress.spoke_started(&sp.name, actions.len());
-        let target = Target::new(topology, &fleet.hub.state, spoke, actual);
+        let target = Target::new(spoke, actual);
         let job = SpokeJob {
             topology,
+            hub: &fleet.hub.state,
             spoke,
             location: &sp.location,
             read,
@@ -196,6 +197,8 @@ pub async fn apply(
 /// One spoke's share of an apply.
 struct SpokeJob<'a> {
     topology: &'a Topology,
+    /// The hub as read for the plan (the re-check before the first write needs it).
+    hub: &'a crate::state::State,
     spoke: &'a Spoke,
     location: &'a str,
     /// The spoke as read for the plan.
@@ -218,7 +221,7 @@ async fn apply_spoke(
         report.outcomes = not_started(&job.actions, INTERRUPTED);
         return report;
     }
-    if let Err(e) = unchanged_since_plan(job.topology, target.hub, &job).await {
+    if let Err(e) = unchanged_since_plan(job.topology, job.hub, &job).await {
         report.error = Some(e);
         return report;
     }
@@ -416,6 +419,7 @@ mod tests {
             environments: vec![],
             notes: vec![],
             kept: vec![],
+            object: Default::default(),
         }
     }
 

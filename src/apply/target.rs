@@ -1,62 +1,31 @@
-//! The objects apply writes to one spoke: the desired state the plan was made from,
-//! looked up by the plan's action names.
+//! What apply writes to one spoke: the objects the plan's actions carry (derived once, by
+//! the planner), and the spoke's state as it was read for the plan.
 
-use std::collections::BTreeMap;
+use super::ApplyError;
+use crate::plan::{Action, Object};
+use crate::state::model::{Flag, State};
+use crate::topology::Spoke;
 
-use crate::desired::{desired, merge_context_field};
-use crate::state::model::{ContextField, Flag, Segment, State, StrategyDefinition, TagType};
-use crate::topology::{Spoke, Topology};
-
-/// What one spoke should hold, by name.
+/// One spoke being applied.
 pub(crate) struct Target<'a> {
-    pub hub: &'a State,
+    /// The spoke's state as read for the plan.
     pub actual: &'a State,
-    pub flags: BTreeMap<String, Flag>,
     /// Spoke environments synced, sorted.
     pub environments: Vec<String>,
 }
 
 impl<'a> Target<'a> {
-    pub fn new(topology: &Topology, hub: &'a State, spoke: &Spoke, actual: &'a State) -> Self {
-        let environments = spoke.synced_environments();
+    pub fn new(spoke: &Spoke, actual: &'a State) -> Self {
         Self {
-            hub,
             actual,
-            flags: desired(topology, hub, spoke, actual)
-                .flags
-                .into_iter()
-                .map(|(name, flag)| (name.to_string(), flag.into_owned()))
-                .collect(),
-            environments,
+            environments: spoke.synced_environments(),
         }
     }
 
-    /// The hub's field with the spoke's extra legal values kept.
-    pub fn context_field(&self, name: &str) -> Option<ContextField> {
-        let hub = self.hub.context_fields.get(name)?;
-        Some(merge_context_field(hub, self.actual.context_fields.get(name)).0)
-    }
-
-    pub fn tag_type(&self, name: &str) -> Option<&TagType> {
-        self.hub.tag_types.get(name)
-    }
-
-    pub fn strategy(&self, name: &str) -> Option<&StrategyDefinition> {
-        self.hub.strategies.get(name)
-    }
-
-    pub fn segment(&self, name: &str) -> Option<&Segment> {
-        self.hub.segments.get(name).filter(|s| !s.incomplete)
-    }
-
-    pub fn flag(&self, name: &str) -> Option<&Flag> {
-        self.flags.get(name)
-    }
-
-    /// The flag as the spoke should hold it as a whole: synced environments from the hub,
-    /// the others and `stale` as the spoke has them.
-    pub fn whole_flag(&self, name: &str) -> Option<Flag> {
-        let mut flag = self.flag(name)?.clone();
+    /// The flag as a snapshot-file spoke should hold it as a whole: `flag` (the synced
+    /// environments), the other environments and `stale` as the spoke has them.
+    pub fn whole_flag(&self, name: &str, flag: &Flag) -> Flag {
+        let mut flag = flag.clone();
         if let Some(actual) = self.actual.flags.get(name) {
             flag.stale = actual.stale;
             for (env, e) in actual.environments.iter() {
@@ -70,6 +39,29 @@ impl<'a> Target<'a> {
                 flag.environments.entry(env.clone()).or_default();
             }
         }
-        Some(flag)
+        flag
     }
+}
+
+/// The object a create or an overwrite writes; an action that carries none (or another
+/// kind than it names) has nothing to write.
+pub(crate) fn object(a: &Action) -> Result<&Object, ApplyError> {
+    let kind_matches = |o: &Object| {
+        use crate::plan::Kind;
+        matches!(
+            (o, a.kind),
+            (Object::ContextField(_), Kind::ContextField)
+                | (Object::TagType(_), Kind::TagType)
+                | (Object::Strategy(_), Kind::Strategy)
+                | (Object::Segment(_), Kind::Segment)
+                | (Object::Flag(_), Kind::Flag)
+        )
+    };
+    a.object
+        .get()
+        .filter(|o| kind_matches(o))
+        .ok_or_else(|| ApplyError::NotOnHub {
+            kind: a.kind,
+            name: a.name.clone(),
+        })
 }

@@ -15,6 +15,7 @@ mod spoke;
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -120,7 +121,50 @@ pub struct Action {
     /// are left as the spoke has them, e.g. `production.enabled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<String>,
+    /// Of a create or an overwrite: the object as the spoke should hold it, which apply
+    /// writes. Not part of the plan's text (see [`Carried`]).
+    #[serde(skip)]
+    pub object: Carried,
 }
+
+/// An object a spoke should hold, as the planner derived it (for a flag: selected,
+/// mapped, overridden, with the fields the spoke keeps as it has them; for a context
+/// field: the hub's, with the legal values only the spoke has).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Object {
+    /// A context field.
+    ContextField(crate::state::model::ContextField),
+    /// A tag type.
+    TagType(crate::state::model::TagType),
+    /// A strategy definition.
+    Strategy(crate::state::model::StrategyDefinition),
+    /// A segment.
+    Segment(crate::state::model::Segment),
+    /// A flag.
+    Flag(crate::state::model::Flag),
+}
+
+/// The object an action writes, carried from the planner to apply so that apply writes
+/// exactly what was planned instead of deriving it again. It is not part of the plan's
+/// text: a plan read from a file carries none, and two actions that say the same are
+/// equal whether they carry it or not.
+#[derive(Debug, Clone, Default)]
+pub struct Carried(pub Option<Arc<Object>>);
+
+impl Carried {
+    /// The object, if carried.
+    pub fn get(&self) -> Option<&Object> {
+        self.0.as_deref()
+    }
+}
+
+impl PartialEq for Carried {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Eq for Carried {}
 
 impl Action {
     /// Whether apply will change the spoke for this action.

@@ -8,7 +8,7 @@ use serde_json::Value;
 use super::compare::{
     diff, diff_texts, env_matches, expected_flag, flag_differences, flag_text, view,
 };
-use super::{Action, Kind, Reason, Verb};
+use super::{Action, Carried, Kind, Object, Reason, Verb};
 use crate::desired::{desired, flag_uses, merge_context_field, segment_uses, Uses};
 use crate::graph;
 use crate::state::model::{Flag, State, BUILTIN_CONTEXT_FIELDS, BUILTIN_TAG_TYPES};
@@ -142,7 +142,12 @@ fn action(kind: Kind, name: &str, verb: Verb, reason: Reason) -> Action {
         environments: Vec::new(),
         notes: Vec::new(),
         kept: Vec::new(),
+        object: Default::default(),
     }
+}
+
+fn carry(object: Option<Object>) -> Carried {
+    Carried(object.map(std::sync::Arc::new))
 }
 
 fn blocked(kind: Kind, name: &str, reason: Reason) -> Action {
@@ -158,7 +163,9 @@ impl<'a> Builder<'a> {
         self.needs.push(needs);
     }
 
-    /// The common decision for scaffolding: create, overwrite, or skip by policy.
+    /// The common decision for scaffolding: create, overwrite, or skip by policy. A create
+    /// or an overwrite carries `object`, what apply writes.
+    #[allow(clippy::too_many_arguments)]
     fn scaffold(
         &mut self,
         kind: Kind,
@@ -167,6 +174,7 @@ impl<'a> Builder<'a> {
         spoke: Option<Value>,
         policy: Policy,
         notes: Vec<String>,
+        object: Option<Object>,
     ) -> Action {
         let mut a = match (hub, spoke) {
             (None, Some(_)) => action(kind, name, Verb::Skip, Reason::SpokeDefinitionKept),
@@ -191,6 +199,9 @@ impl<'a> Builder<'a> {
             },
         };
         a.notes = notes;
+        if a.changes() {
+            a.object = carry(object);
+        }
         a
     }
 
@@ -206,7 +217,7 @@ impl<'a> Builder<'a> {
             return;
         }
         let mut notes = Vec::new();
-        let hub_view = hub.map(|h| {
+        let merged = hub.map(|h| {
             let (merged, spoke_only) = merge_context_field(h, spoke);
             if !spoke_only.is_empty() {
                 notes.push(format!(
@@ -214,8 +225,9 @@ impl<'a> Builder<'a> {
                     spoke_only.join(", ")
                 ));
             }
-            view(&merged, &["builtin", "project"])
+            merged
         });
+        let hub_view = merged.as_ref().map(|m| view(m, &["builtin", "project"]));
         let spoke_view = spoke.map(|s| view(s, &["builtin", "project"]));
         let a = self.scaffold(
             Kind::ContextField,
@@ -224,6 +236,7 @@ impl<'a> Builder<'a> {
             spoke_view,
             self.spoke.scaffolding.context_fields,
             notes,
+            merged.map(Object::ContextField),
         );
         self.add(a, Vec::new());
     }
@@ -243,6 +256,7 @@ impl<'a> Builder<'a> {
             spoke.map(|t| view(t, &["builtin"])),
             self.spoke.scaffolding.tag_types,
             Vec::new(),
+            hub.cloned().map(Object::TagType),
         );
         self.add(a, Vec::new());
     }
@@ -268,6 +282,7 @@ impl<'a> Builder<'a> {
             spoke.map(|s| view(s, &["builtin", "deprecated"])),
             self.spoke.scaffolding.strategies,
             Vec::new(),
+            hub.cloned().map(Object::Strategy),
         );
         self.add(a, Vec::new());
     }
@@ -290,6 +305,7 @@ impl<'a> Builder<'a> {
             spoke.map(|s| view(s, &["project", "incomplete"])),
             self.spoke.scaffolding.segments,
             notes,
+            hub.filter(|h| !h.incomplete).cloned().map(Object::Segment),
         );
         let needs = hub
             .filter(|h| !h.incomplete)
@@ -368,6 +384,9 @@ impl<'a> Builder<'a> {
                     Reason::ParentNotSelected(parent.to_string()),
                 );
             }
+        }
+        if a.changes() && a.action != Verb::Archive {
+            a.object = carry(Some(Object::Flag(want.clone())));
         }
         let needs = (uses.context_fields.iter().map(|c| (Kind::ContextField, *c)))
             .chain(uses.tag_types.iter().map(|c| (Kind::TagType, *c)))

@@ -463,6 +463,7 @@ fn json_written_spoke_by_spoke_is_serde_json_pretty_byte_for_byte() {
             environments: (0..i % 3).map(|j| format!("env{j}")).collect(),
             notes: (0..(i + 1) % 3).map(|j| format!("note {j}")).collect(),
             kept: (0..i % 2).map(|j| format!("production.f{j}")).collect(),
+            object: Default::default(),
         });
     }
     let mut failed = plan.spokes[0].clone();
@@ -530,6 +531,7 @@ fn renderings_of_the_review_copy_equal_those_of_the_whole_plan() {
             environments: vec![],
             notes: vec![],
             kept: vec![],
+            object: Default::default(),
         });
     }
     for verbose in [false, true] {
@@ -745,4 +747,32 @@ fn without_keep_the_same_states_are_overwritten() {
         let a = find(&plan, Kind::Flag, name);
         assert_eq!((a.action, a.kept.len()), (Verb::Overwrite, 0), "{name}");
     }
+}
+
+#[test]
+fn creates_and_overwrites_carry_what_apply_writes_and_nothing_else_does() {
+    let plan = plan_of(hub(), spoke());
+    for a in &plan.spokes[0].actions {
+        let writes = a.changes() && a.action != Verb::Archive;
+        let carried = a.object.get().map(|o| match o {
+            Object::ContextField(_) => Kind::ContextField,
+            Object::TagType(_) => Kind::TagType,
+            Object::Strategy(_) => Kind::Strategy,
+            Object::Segment(_) => Kind::Segment,
+            Object::Flag(_) => Kind::Flag,
+        });
+        let expected = writes.then_some(a.kind);
+        assert_eq!(carried, expected, "{}:{} {:?}", a.kind, a.name, a.action);
+    }
+    // The flag as the spoke should hold it: the spoke's override applied, not the hub's.
+    let Some(Object::Flag(drifted)) = find(&plan, Kind::Flag, "drifted").object.get() else {
+        panic!("the overwrite of `drifted` carries no flag");
+    };
+    let rollouts: Vec<&str> = drifted
+        .environments
+        .iter()
+        .flat_map(|(_, e)| &e.strategies)
+        .filter_map(|s| s.parameters.get("rollout").map(String::as_str))
+        .collect();
+    assert_eq!(rollouts, ["10"]);
 }

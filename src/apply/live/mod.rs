@@ -21,11 +21,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::OnceCell;
 
-use super::target::Target;
+use super::target::{object, Target};
 use super::ApplyError;
 use crate::api::{Admin, Named, NamedBody};
 use crate::client::{Client, ClientError};
-use crate::plan::{Action, Kind, Verb};
+use crate::plan::{Action, Kind, Object, Verb};
 use scaffolding::{context_field_body, segment_body, strategy_definition_body, tag_type_body};
 
 /// A live spoke being written.
@@ -80,42 +80,31 @@ impl<'a> LiveSpoke<'a> {
 
     async fn run(&self, a: &Action) -> Result<()> {
         let name = a.name.as_str();
-        let t = self.target;
-        let missing = || ApplyError::NotOnHub {
-            kind: a.kind,
-            name: name.to_string(),
-        };
-        match (a.kind, a.action) {
-            (Kind::ContextField, verb) => {
-                let c = t.context_field(name).ok_or_else(missing)?;
-                let body = NamedBody::ContextField(context_field_body(name, &c));
+        let verb = a.action;
+        if (a.kind, verb) == (Kind::Flag, Verb::Archive) {
+            return self.archive_flag(name).await;
+        }
+        match object(a)? {
+            Object::ContextField(c) => {
+                let body = NamedBody::ContextField(context_field_body(name, c));
                 self.write_named(Named::ContextField, name, &body, verb)
                     .await?;
             }
-            (Kind::TagType, verb) => {
-                let body = tag_type_body(name, t.tag_type(name).ok_or_else(missing)?);
-                self.write_named(Named::TagType, name, &NamedBody::TagType(body), verb)
-                    .await?;
+            Object::TagType(t) => {
+                let body = NamedBody::TagType(tag_type_body(name, t));
+                self.write_named(Named::TagType, name, &body, verb).await?;
             }
-            (Kind::Strategy, verb) => {
-                let body = strategy_definition_body(name, t.strategy(name).ok_or_else(missing)?);
-                let body = NamedBody::StrategyDefinition(body);
+            Object::Strategy(s) => {
+                let body = NamedBody::StrategyDefinition(strategy_definition_body(name, s));
                 self.write_named(Named::StrategyDefinition, name, &body, verb)
                     .await?;
             }
-            (Kind::Segment, verb) => {
-                let body = segment_body(name, t.segment(name).ok_or_else(missing)?);
-                self.write_segment(name, &body, verb).await?;
+            Object::Segment(s) => {
+                self.write_segment(name, &segment_body(name, s), verb)
+                    .await?;
             }
-            (Kind::Flag, Verb::Archive) => self.archive_flag(name).await?,
-            (Kind::Flag, Verb::Create) => {
-                self.create_flag(name, t.flag(name).ok_or_else(missing)?)
-                    .await?
-            }
-            (Kind::Flag, _) => {
-                self.overwrite_flag(name, t.flag(name).ok_or_else(missing)?, &a.environments)
-                    .await?
-            }
+            Object::Flag(f) if verb == Verb::Create => self.create_flag(name, f).await?,
+            Object::Flag(f) => self.overwrite_flag(name, f, &a.environments).await?,
         }
         Ok(())
     }

@@ -2,7 +2,9 @@ use std::collections::BTreeMap;
 
 use super::*;
 use crate::client::{ClientOptions, Token};
-use crate::plan::{Action, Kind, Verb};
+use std::sync::Arc;
+
+use crate::plan::{Action, Carried, Kind, Object, Verb};
 use crate::state::model::{ContextField, Flag, FlagEnvironment, State, Strategy, Tag};
 use crate::stub::{response, serve};
 
@@ -41,18 +43,38 @@ async fn run_actions(
     let c = client(&url);
     let actual = State::default();
     let target = Target {
-        hub,
         actual: &actual,
-        flags,
         environments: vec![],
     };
     let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
     let mut results = Vec::new();
     for action in actions {
-        results.push(spoke.execute(action).await.map_err(|e| e.to_string()));
+        let action = carrying(action, hub, &flags);
+        results.push(spoke.execute(&action).await.map_err(|e| e.to_string()));
     }
     let seen = seen.lock().unwrap().clone();
     (results, seen)
+}
+
+/// `a` carrying its object as the planner would: the hub's scaffolding, the flag of
+/// `flags` (none when they do not hold it).
+fn carrying(a: &Action, hub: &State, flags: &BTreeMap<String, Flag>) -> Action {
+    let name = &a.name;
+    let object = match a.kind {
+        Kind::ContextField => hub
+            .context_fields
+            .get(name)
+            .cloned()
+            .map(Object::ContextField),
+        Kind::TagType => hub.tag_types.get(name).cloned().map(Object::TagType),
+        Kind::Strategy => hub.strategies.get(name).cloned().map(Object::Strategy),
+        Kind::Segment => hub.segments.get(name).cloned().map(Object::Segment),
+        Kind::Flag => flags.get(name).cloned().map(Object::Flag),
+    };
+    Action {
+        object: Carried(object.map(Arc::new)),
+        ..a.clone()
+    }
 }
 
 fn tagged(tags: &[&str]) -> Flag {
@@ -84,6 +106,7 @@ fn create(kind: Kind, name: &str) -> Action {
         environments: vec![],
         notes: vec![],
         kept: vec![],
+        object: Default::default(),
     }
 }
 
@@ -174,13 +197,11 @@ async fn concurrent_flag_creates_share_one_create_of_a_new_tag() {
     let c = client(&url);
     let actual = State::default();
     let target = Target {
-        hub: &hub,
         actual: &actual,
-        flags,
         environments: vec![],
     };
     let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
-    let actions = ["f1", "f2", "f3"].map(|f| create(Kind::Flag, f));
+    let actions = ["f1", "f2", "f3"].map(|f| carrying(&create(Kind::Flag, f), &hub, &flags));
     let results = futures::future::join_all(actions.iter().map(|a| spoke.execute(a))).await;
     assert_eq!(results, [Ok(()), Ok(()), Ok(())]);
     let seen = seen.lock().unwrap().clone();
@@ -241,15 +262,15 @@ async fn create_in_production(
 ) -> (std::result::Result<(), ApplyError>, Vec<String>) {
     let (url, seen) = serve(responses).await;
     let c = client(&url);
-    let (hub, actual) = (State::default(), State::default());
+    let actual = State::default();
     let target = Target {
-        hub: &hub,
         actual: &actual,
-        flags: BTreeMap::from([("f".to_string(), flag)]),
         environments: vec!["production".into()],
     };
     let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
-    let result = spoke.execute(&create(Kind::Flag, "f")).await;
+    let mut action = create(Kind::Flag, "f");
+    action.object = Carried(Some(Arc::new(Object::Flag(flag))));
+    let result = spoke.execute(&action).await;
     let seen = seen.lock().unwrap().clone();
     (result, seen)
 }
