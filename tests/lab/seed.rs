@@ -9,6 +9,11 @@ const P: &str = "/api/admin/projects/default/features";
 
 /// The hub configuration the end-to-end tests read, plan and apply.
 pub fn rich_hub(a: &Admin) {
+    rich_hub_with(a, true);
+}
+
+/// [`rich_hub`] with or without its flag link (Unleash 6.x has no links).
+pub fn rich_hub_with(a: &Admin, links: bool) {
     // Scaffolding.
     a.post(
         "/api/admin/context",
@@ -100,10 +105,12 @@ pub fn rich_hub(a: &Admin) {
     );
     tag(a, "checkout-v2", "team", "payments");
     tag(a, "checkout-v2", "sync", "global");
-    a.post(
-        &format!("{P}/checkout-v2/link"),
-        json!({"url": "https://tracker.example.com/PAY-1", "title": "Epic"}),
-    );
+    if links {
+        a.post(
+            &format!("{P}/checkout-v2/link"),
+            json!({"url": "https://tracker.example.com/PAY-1", "title": "Epic"}),
+        );
+    }
 
     // A parent and a child that depends on it.
     feature(a, "parent-flag", "release", "", false);
