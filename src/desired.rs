@@ -1,27 +1,39 @@
 //! What a spoke should hold: the selected hub flags in the spoke's environment names, with
 //! the spoke's overrides applied, and the scaffolding those flags use.
 //!
-//! Nothing here looks at the spoke's state except for one question the topology cannot
-//! answer: whether a parent flag that is not selected already exists there.
+//! The spoke's state is looked at for one thing only: the fields a `[[spokes.keep]]` rule
+//! says the spoke owns are taken from it, as it has them.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use crate::state::model::{ContextField, Flag, LegalValue, Segment, State, Strategy};
-use crate::topology::{Spoke, Topology};
+use crate::topology::{KeptField, Spoke, Topology};
 
 /// The selected, mapped and overridden hub flags for one spoke.
 #[derive(Debug, Clone, Default)]
 pub struct Desired<'h> {
     /// Flags by name, environments renamed to the spoke's and limited to synced ones:
     /// the hub's own flag where that changes nothing (no copy), a changed copy otherwise.
+    /// Fields the spoke keeps are as the spoke has them.
     pub flags: BTreeMap<&'h str, Cow<'h, Flag>>,
+    /// For flags with kept fields that differ from the hub's: those fields, as
+    /// `environment.field` (`production.enabled`) or the flag's own (`description`), or
+    /// `*` for a whole flag kept.
+    pub kept: BTreeMap<&'h str, Vec<String>>,
 }
 
-/// Selects, maps and overrides the hub's flags for `spoke`.
-pub fn desired<'h>(topology: &Topology, hub: &'h State, spoke: &Spoke) -> Desired<'h> {
+/// Selects, maps and overrides the hub's flags for `spoke`, and keeps the fields the
+/// spoke owns as `actual` (the spoke's state) has them.
+pub fn desired<'h>(
+    topology: &Topology,
+    hub: &'h State,
+    spoke: &Spoke,
+    actual: &State,
+) -> Desired<'h> {
     // Built from the hub's name order in one go rather than by inserting each flag.
     let mut flags = Vec::new();
+    let mut kept = BTreeMap::new();
     for (name, flag) in &hub.flags {
         if !selected(topology, spoke, name, flag) {
             continue;
@@ -32,7 +44,11 @@ pub fn desired<'h>(topology: &Topology, hub: &'h State, spoke: &Spoke) -> Desire
                 .iter()
                 .all(|(h, s)| h == s && flag.environments.contains_key(h))
             && !spoke.overrides.iter().any(|o| o.matches(name));
-        if as_is {
+        let have = actual
+            .flags
+            .get(name)
+            .filter(|_| spoke.keep.iter().any(|k| k.matches(name)));
+        if as_is && have.is_none() {
             flags.push((name.as_str(), Cow::Borrowed(flag)));
             continue;
         }
@@ -47,11 +63,106 @@ pub fn desired<'h>(topology: &Topology, hub: &'h State, spoke: &Spoke) -> Desire
             })
             .collect();
         apply_overrides(spoke, name, &mut mapped);
+        if let Some(have) = have {
+            let fields = keep_spoke_fields(spoke, name, &mut mapped, have);
+            if !fields.is_empty() {
+                kept.insert(name.as_str(), fields);
+            }
+        }
         flags.push((name.as_str(), Cow::Owned(mapped)));
     }
     Desired {
         flags: BTreeMap::from_iter(flags),
+        kept,
     }
+}
+
+/// Sets the fields of `flag` that the spoke's keep rules name to what the spoke has
+/// (`have`); returns those that differed, as [`Desired::kept`] names them.
+fn keep_spoke_fields(spoke: &Spoke, name: &str, flag: &mut Flag, have: &Flag) -> Vec<String> {
+    let mut kept = Vec::new();
+    let mut keep = |label: String, differs: bool| {
+        if differs && !kept.contains(&label) {
+            kept.push(label);
+        }
+    };
+    for rule in spoke.keep.iter().filter(|k| k.matches(name)) {
+        for field in &rule.fields {
+            match field {
+                KeptField::All => {
+                    let mut same = flag.clone();
+                    same.stale = have.stale;
+                    keep("*".to_string(), &same != have);
+                    *flag = have.clone();
+                }
+                KeptField::Description => {
+                    keep(field.to_string(), flag.description != have.description);
+                    flag.description.clone_from(&have.description);
+                }
+                KeptField::Tags => {
+                    keep(field.to_string(), flag.tags != have.tags);
+                    flag.tags.clone_from(&have.tags);
+                }
+                KeptField::Links => {
+                    keep(field.to_string(), flag.links != have.links);
+                    flag.links.clone_from(&have.links);
+                }
+                KeptField::Dependencies => {
+                    keep(field.to_string(), flag.dependencies != have.dependencies);
+                    flag.dependencies.clone_from(&have.dependencies);
+                }
+                KeptField::Enabled
+                | KeptField::Strategies
+                | KeptField::Variants
+                | KeptField::Parameter(_) => {
+                    for (env_name, env) in flag.environments.iter_mut() {
+                        let Some(theirs) = have.environments.get(env_name) else {
+                            continue;
+                        };
+                        if !rule.in_environment(env_name) {
+                            continue;
+                        }
+                        let label = format!("{env_name}.{field}");
+                        match field {
+                            KeptField::Enabled => {
+                                keep(label, env.enabled != theirs.enabled);
+                                env.enabled = theirs.enabled;
+                            }
+                            KeptField::Strategies => {
+                                keep(label, env.strategies != theirs.strategies);
+                                env.strategies.clone_from(&theirs.strategies);
+                            }
+                            KeptField::Variants => {
+                                keep(label, env.variants != theirs.variants);
+                                env.variants.clone_from(&theirs.variants);
+                            }
+                            KeptField::Parameter(p) => {
+                                // Strategy by strategy at the same place and of the same
+                                // kind: the spoke's value where both have the parameter.
+                                let mut differs = false;
+                                for (ours, theirs) in
+                                    env.strategies.iter_mut().zip(&theirs.strategies)
+                                {
+                                    if ours.name != theirs.name {
+                                        continue;
+                                    }
+                                    if let (Some(slot), Some(value)) =
+                                        (ours.parameters.get_mut(p), theirs.parameters.get(p))
+                                    {
+                                        differs |= slot != value;
+                                        slot.clone_from(value);
+                                    }
+                                }
+                                keep(label, differs);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+        }
+    }
+    kept
 }
 
 /// Whether the hub flag `name` is synced to `spoke` (hub selection, then the spoke's).

@@ -89,7 +89,7 @@ impl Validator {
 /// Invalid topologies whose problem is one of shape (a key, a type, an allowed value, a
 /// required table): the schema refuses them as `flagfleet` does. The others break rules
 /// across keys or against the servers, which only `flagfleet validate` checks.
-const INVALID_BY_SHAPE: [&str; 18] = [
+const INVALID_BY_SHAPE: [&str; 19] = [
     "bad_glob_and_tag.toml",   // tag without `type:`
     "empty_environments.toml", // an empty list
     "empty_file.toml",         // no [hub]
@@ -97,6 +97,7 @@ const INVALID_BY_SHAPE: [&str; 18] = [
     "hub_is_an_array.toml",    // hub is no table
     "insecure_http_not_a_bool.toml",
     "instance_name_with_control_character.toml",
+    "keep_problems.toml",         // an unknown field, empty flags and fields
     "max_archive_problems.toml",  // a negative limit
     "missing_hub.toml",           // no [hub]
     "no_spokes.toml",             // no [[spokes]]

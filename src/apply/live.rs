@@ -861,6 +861,7 @@ mod tests {
             diff: None,
             environments: vec![],
             notes: vec![],
+            kept: vec![],
         }
     }
 

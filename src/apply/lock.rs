@@ -277,6 +277,7 @@ mod tests {
             prune: false,
             max_archive: None,
             overrides: Vec::new(),
+            keep: Vec::new(),
         }
     }
 

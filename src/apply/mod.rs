@@ -422,6 +422,7 @@ mod tests {
             diff: None,
             environments: vec![],
             notes: vec![],
+            kept: vec![],
         }
     }
 

@@ -22,7 +22,7 @@ impl<'a> Target<'a> {
         Self {
             hub,
             actual,
-            flags: desired(topology, hub, spoke)
+            flags: desired(topology, hub, spoke, actual)
                 .flags
                 .into_iter()
                 .map(|(name, flag)| (name.to_string(), flag.into_owned()))

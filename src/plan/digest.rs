@@ -75,6 +75,7 @@ mod tests {
             diff: None,
             environments: vec!["production".into()],
             notes: vec![],
+            kept: vec![],
         }
     }
 

@@ -169,6 +169,7 @@ fn write_actions(out: &mut Vec<u8>, actions: &[Action]) -> io::Result<()> {
         for (key, list) in [
             (&b",\n          \"environments\": ["[..], &a.environments),
             (&b",\n          \"notes\": ["[..], &a.notes),
+            (&b",\n          \"kept\": ["[..], &a.kept),
         ] {
             if list.is_empty() {
                 continue;

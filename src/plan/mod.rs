@@ -116,6 +116,10 @@ pub struct Action {
     /// What else a reviewer should know (e.g. spoke-only legal values kept).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Of an overwrite: the fields the spoke keeps (`keep`) that differ from the hub and
+    /// are left as the spoke has them, e.g. `production.enabled`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kept: Vec<String>,
 }
 
 impl Action {

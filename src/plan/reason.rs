@@ -33,6 +33,8 @@ pub enum Reason {
     CreateOnlyDiffers,
     /// Skip: a raw-export hub names it without defining it; the spoke has one.
     SpokeDefinitionKept,
+    /// Skip: the flag differs from the hub only in fields the spoke keeps (`keep`).
+    KeptBySpoke(Vec<String>),
     /// Blocked: the flag is archived on the spoke.
     ArchivedOnSpoke,
     /// Blocked: another project on the spoke has a flag of this name.
@@ -114,6 +116,7 @@ impl fmt::Display for Reason {
             Reason::IgnoredByPolicy => f.write_str(IGNORED_BY_POLICY),
             Reason::CreateOnlyDiffers => f.write_str(CREATE_ONLY_DIFFERS),
             Reason::SpokeDefinitionKept => f.write_str(SPOKE_DEFINITION_KEPT),
+            Reason::KeptBySpoke(fields) => write!(f, "kept by spoke: {}", fields.join(", ")),
             Reason::ArchivedOnSpoke => f.write_str(ARCHIVED_ON_SPOKE),
             Reason::InOtherProject(project) => write!(f, "exists in project {project} on spoke"),
             Reason::ParentNotSelected(parent) => {
@@ -174,6 +177,9 @@ fn parse(text: &str) -> Option<Reason> {
     let list = |s: &str, sep: &str| s.split(sep).map(str::to_string).collect();
     if let Some(what) = text.strip_prefix("differs: ") {
         return Some(Reason::Differs(list(what, ", ")));
+    }
+    if let Some(fields) = text.strip_prefix("kept by spoke: ") {
+        return Some(Reason::KeptBySpoke(list(fields, ", ")));
     }
     if let Some(members) = text.strip_prefix("dependency cycle: ") {
         return Some(Reason::Cycle(list(members, " -> ")));

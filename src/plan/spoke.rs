@@ -21,7 +21,7 @@ type Key<'a> = (Kind, &'a str);
 
 /// Plans `spoke` (whose state is `actual`) against the hub state `hub`.
 pub fn plan_spoke(topology: &Topology, hub: &State, spoke: &Spoke, actual: &State) -> Vec<Action> {
-    let desired = desired(topology, hub, spoke);
+    let desired = desired(topology, hub, spoke, actual);
     let environments = spoke.synced_environments();
     let uses: Vec<Uses> = desired.flags.values().map(|flag| flag_uses(flag)).collect();
 
@@ -57,7 +57,8 @@ pub fn plan_spoke(topology: &Topology, hub: &State, spoke: &Spoke, actual: &Stat
         b.segment(name);
     }
     for ((name, flag), uses) in desired.flags.iter().zip(&uses) {
-        b.flag(name, flag, uses, &desired.flags, &environments);
+        let kept = desired.kept.get(name).map_or(&[][..], Vec::as_slice);
+        b.flag(name, flag, uses, &desired.flags, &environments, kept);
     }
     if spoke.prune {
         b.prune(topology);
@@ -141,6 +142,7 @@ fn action(kind: Kind, name: &str, verb: Verb, reason: Reason) -> Action {
         diff: None,
         environments: Vec::new(),
         notes: Vec::new(),
+        kept: Vec::new(),
     }
 }
 
@@ -333,6 +335,7 @@ impl<'a> Builder<'a> {
         uses: &Uses<'a>,
         selected: &BTreeMap<&str, std::borrow::Cow<'_, Flag>>,
         environments: &[String],
+        kept: &[String],
     ) {
         let mut a = if let Some(have) = self.actual.flags.get(name) {
             // Compare the structs first; only a flag that differs pays for copies, JSON and
@@ -347,10 +350,17 @@ impl<'a> Builder<'a> {
                 diff_texts(&self.spoke.instance.name, &now, &after)
             };
             match changed {
-                None => action(Kind::Flag, name, Verb::Skip, Reason::Unchanged),
+                None if kept.is_empty() => action(Kind::Flag, name, Verb::Skip, Reason::Unchanged),
+                None => action(
+                    Kind::Flag,
+                    name,
+                    Verb::Skip,
+                    Reason::KeptBySpoke(kept.to_vec()),
+                ),
                 Some(d) => {
                     let mut a = action(Kind::Flag, name, Verb::Overwrite, Reason::Differs(what));
                     a.diff = Some(d);
+                    a.kept = kept.to_vec();
                     a.environments = environments
                         .iter()
                         .filter(

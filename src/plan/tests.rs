@@ -462,6 +462,7 @@ fn json_written_spoke_by_spoke_is_serde_json_pretty_byte_for_byte() {
             diff: (i % 4 == 1).then(|| "--- a\n+++ b\n@@ -1 +1 @@\n-\t1\n+2\n".into()),
             environments: (0..i % 3).map(|j| format!("env{j}")).collect(),
             notes: (0..(i + 1) % 3).map(|j| format!("note {j}")).collect(),
+            kept: (0..i % 2).map(|j| format!("production.f{j}")).collect(),
         });
     }
     let mut failed = plan.spokes[0].clone();
@@ -528,6 +529,7 @@ fn renderings_of_the_review_copy_equal_those_of_the_whole_plan() {
             diff: None,
             environments: vec![],
             notes: vec![],
+            kept: vec![],
         });
     }
     for verbose in [false, true] {
@@ -783,4 +785,113 @@ fn what_the_spokes_version_cannot_hold_is_blocked_at_plan_time() {
         "userWithId",
         "built-in strategy of the hub's Unleash that the spoke's Unleash does not have",
     );
+}
+
+/// A hub and a spoke for the `keep` cases: the spoke turned `kill-search` off, runs
+/// `checkout` at its own rollout and `welcome` with its own description and rollout.
+fn kept_states() -> (State, State) {
+    let hub = state(json!({"flags": {
+        "kill-search": flag(json!({"production": {"enabled": true}})),
+        "checkout": {"type": "release", "impression_data": false, "stale": false,
+            "description": "hub text",
+            "environments": {"production": {"enabled": true, "strategies": [rollout("50", "checkout")]}}},
+        "welcome": flag(json!({"production": {"enabled": true, "strategies": [rollout("100", "welcome")]}})),
+        "welcome-new": flag(json!({"production": {"enabled": false}}))
+    }}));
+    let spoke = state(json!({"flags": {
+        "kill-search": flag(json!({"production": {"enabled": false}})),
+        "checkout": {"type": "release", "impression_data": false, "stale": false,
+            "description": "spoke text",
+            "environments": {"production": {"enabled": true, "strategies": [rollout("10", "checkout")]}}},
+        "welcome": {"type": "release", "impression_data": false, "stale": false,
+            "description": "ours",
+            "environments": {"production": {"enabled": false, "strategies": [rollout("5", "welcome")]}}}
+    }}));
+    (hub, spoke)
+}
+
+const KEEP_TOPOLOGY: &str = r#"
+[hub]
+file = "hub.json"
+
+[[spokes]]
+name = "dc1"
+file = "dc1.json"
+
+[[spokes.keep]]
+flags = ["kill-*"]
+environment = "production"
+fields = ["enabled"]
+
+[[spokes.keep]]
+flags = ["checkout"]
+fields = ["parameters.rollout"]
+
+[[spokes.keep]]
+flags = ["welcome*"]
+fields = ["*"]
+"#;
+
+#[test]
+fn kept_fields_are_left_as_the_spoke_has_them() {
+    let topology = topology::parse(Path::new("fleet/flagfleet.toml"), KEEP_TOPOLOGY).unwrap();
+    let (hub, spoke) = kept_states();
+    let plan = plan_with(&topology, hub, spoke);
+    // Differs only in a kept field: a skip that says so, not blocked.
+    assert_action(
+        &plan,
+        Kind::Flag,
+        "kill-search",
+        Verb::Skip,
+        "kept by spoke: production.enabled",
+        false,
+    );
+    // Differs in a kept field and another: an overwrite of the other only.
+    let checkout = find(&plan, Kind::Flag, "checkout");
+    assert_eq!(checkout.action, Verb::Overwrite);
+    assert_eq!(checkout.reason.to_string(), "differs: description");
+    assert_eq!(checkout.kept, ["production.parameters.rollout"]);
+    let diff = checkout.diff.as_deref().unwrap();
+    assert!(!diff.contains("\"50\""), "{diff}");
+    assert!(diff.contains("+  \"description\": \"hub text\""), "{diff}");
+    // `*`: created when missing, never overwritten.
+    assert_action(
+        &plan,
+        Kind::Flag,
+        "welcome",
+        Verb::Skip,
+        "kept by spoke: *",
+        false,
+    );
+    assert_action(
+        &plan,
+        Kind::Flag,
+        "welcome-new",
+        Verb::Create,
+        "missing on spoke",
+        false,
+    );
+    // The JSON carries the kept fields, and reads back as it was written.
+    let json = plan.to_json();
+    assert!(
+        json.contains("\"kept\": [\n            \"production.parameters.rollout\"\n          ]"),
+        "{json}"
+    );
+    let back: Plan = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, plan);
+}
+
+#[test]
+fn without_keep_the_same_states_are_overwritten() {
+    let topology = topology::parse(
+        Path::new("fleet/flagfleet.toml"),
+        "[hub]\nfile = \"hub.json\"\n[[spokes]]\nname = \"dc1\"\nfile = \"dc1.json\"\n",
+    )
+    .unwrap();
+    let (hub, spoke) = kept_states();
+    let plan = plan_with(&topology, hub, spoke);
+    for name in ["kill-search", "checkout", "welcome"] {
+        let a = find(&plan, Kind::Flag, name);
+        assert_eq!((a.action, a.kept.len()), (Verb::Overwrite, 0), "{name}");
+    }
 }

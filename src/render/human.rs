@@ -97,6 +97,9 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, omitted: usize, options: O
         for note in &a.notes {
             out.push_str(&format!("      note: {note}\n"));
         }
+        if !a.kept.is_empty() {
+            out.push_str(&format!("      kept by spoke: {}\n", a.kept.join(", ")));
+        }
         if let Some(diff) = &a.diff {
             for line in diff.lines() {
                 let colour = match line.as_bytes().first() {

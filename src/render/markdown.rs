@@ -166,6 +166,9 @@ fn spoke_section(
             for note in &a.notes {
                 reason.push_str(&format!("<br>_{}_", md(note)));
             }
+            if !a.kept.is_empty() {
+                reason.push_str(&format!("<br>_kept by spoke: {}_", md(&a.kept.join(", "))));
+            }
             let _ = writeln!(
                 out,
                 "| `{}` | {} | `{}` | {} |",

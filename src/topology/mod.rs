@@ -5,6 +5,7 @@
 //! and returns one validated [`Topology`] before anything touches the network.
 
 mod diagnostic;
+mod keep;
 mod raw;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -19,6 +20,7 @@ use toml::Spanned;
 use crate::state::names::NameKind;
 pub use diagnostic::Diagnostic;
 use diagnostic::{suggest, Locator};
+pub use keep::{Keep, KeptField};
 use raw::{RawEndpoint, RawOverride, RawScaffolding, RawSelect, RawTopology};
 
 /// The default topology file name.
@@ -66,6 +68,8 @@ pub struct Spoke {
     pub max_archive: Option<usize>,
     /// Per-spoke differences from the hub.
     pub overrides: Vec<Override>,
+    /// Fields of some flags that the spoke owns (`[[spokes.keep]]`).
+    pub keep: Vec<Keep>,
 }
 
 impl Spoke {
@@ -655,6 +659,14 @@ impl Checker<'_> {
                 overrides.push(o);
             }
         }
+        let mut keep = Vec::new();
+        for k in raw.keep {
+            let k_span = k.span();
+            if let Some(k) = self.keep(name, k_span, k.into_inner(), &spoke_envs) {
+                keep.push(k);
+            }
+        }
+        self.keep_against_overrides(name, &keep, &overrides);
         let instance = instance?;
         if let Some(hub) = hub {
             if same_place(hub, &instance)
@@ -685,6 +697,7 @@ impl Checker<'_> {
             prune: raw.prune,
             max_archive,
             overrides,
+            keep,
         })
     }
 

@@ -186,6 +186,37 @@ pub(super) struct RawSpoke {
     #[serde(default)]
     #[schemars(with = "Vec<RawOverride>")]
     pub overrides: Vec<Spanned<RawOverride>>,
+    /// Fields of some flags that this spoke owns: a sync leaves them as the spoke has them
+    /// (`fields = ["*"]`: the flags are created when missing and never overwritten).
+    #[serde(default)]
+    #[schemars(with = "Vec<RawKeep>")]
+    pub keep: Vec<Spanned<RawKeep>>,
+}
+
+/// Fields of some flags that a spoke owns: plan and apply leave them as the spoke has
+/// them (a flag missing on the spoke is still created with the hub's).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "Keep", extend("required" = ["flags", "fields"]))]
+pub(super) struct RawKeep {
+    /// Flag name globs the rule applies to (at least one).
+    #[serde(default)]
+    #[schemars(with = "Vec<String>", length(min = 1))]
+    pub flags: Vec<Spanned<String>>,
+    /// The spoke environment it applies to; left out, every synced environment. Only for
+    /// the per-environment fields (`enabled`, `strategies`, `variants`, `parameters.<name>`).
+    #[schemars(with = "Option<String>")]
+    pub environment: Option<Spanned<String>>,
+    /// The fields kept: `enabled`, `strategies`, `variants`, `parameters.<name>` (one
+    /// strategy parameter, e.g. `parameters.rollout`), `description`, `tags`, `links`,
+    /// `dependencies`, or `*` (the whole flag: create-only).
+    #[serde(default)]
+    #[schemars(
+        with = "Vec<String>",
+        length(min = 1),
+        inner(pattern(r"^(enabled|strategies|variants|description|tags|links|dependencies|\*|parameters\..+)$"))
+    )]
+    pub fields: Vec<Spanned<String>>,
 }
 
 /// A per-spoke difference from the hub: the named flags' enabled state and/or strategy
