@@ -160,6 +160,24 @@ impl Lab {
     }
 }
 
+impl Lab {
+    /// The server named `name` (`hub`, `spoke1`, ..., `v7`, `v6`).
+    pub fn server(&self, name: &str) -> &Server {
+        [
+            &self.hub,
+            &self.spoke1,
+            &self.spoke2,
+            &self.spoke3,
+            &self.strict,
+            &self.v7,
+            &self.v6,
+        ]
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no lab server {name}"))
+    }
+}
+
 /// A tiny admin-API client for seeding and inspecting servers in tests (independent of
 /// flagfleet's own client, so a bug there cannot hide itself).
 pub struct Admin {
