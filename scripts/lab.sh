@@ -14,9 +14,9 @@
 # (8.2.0), v7 :4247 (7.6.5), v6 :4248 (6.10.1); PostgreSQL on 127.0.0.1:54329. Every
 # server runs on the one Node of scripts/lab/package.json (22; 6.10.1 asks for Node < 21
 # in its package, and runs on 22 all the same). Admin tokens are fixed lab-only secrets;
-# .lab/lab.env lists them. Unleash's search rate limit is raised (the suite reads the same servers many
-# times a minute) except on strict, which keeps every default rate limit as a real server
-# does; spoke3 allows one value per segment (see EXTRA_ENV).
+# .lab/lab.env lists them. Unleash's search rate limit is raised (the suite reads the
+# same servers many times a minute) except on strict, which keeps every default rate
+# limit as a real server does; spoke3 allows one value per segment (see EXTRA_ENV).
 #
 # FLAGFLEET_LAB_PORT_BASE (default 4242) and FLAGFLEET_LAB_PG_PORT (default 54329) move the
 # ports, so that two checkouts (git worktrees) can each run a lab of their own at once.

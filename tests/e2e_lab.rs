@@ -217,9 +217,10 @@ fn a_thousand_more_flags_add_no_requests_and_keep_their_strategy_order() {
         requests_after, requests_before,
         "reading 1,100 more flags must not cost more requests"
     );
-    // 2 exports + 4 scaffolding lists + the project list twice (flag count check) + 2
-    // searches + 1 playground (production, where checkout-v2 has three strategies).
-    assert_eq!(requests_before, 11);
+    // 2 exports + 4 scaffolding lists + the project list twice (flag count check) + the
+    // version (ui-config) + 2 searches + 1 playground (production, where checkout-v2 has
+    // three strategies).
+    assert_eq!(requests_before, 12);
 }
 
 #[test]
