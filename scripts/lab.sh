@@ -93,8 +93,9 @@ install() {
     log "installing unleash-server 8.2.0 and Node 22 from the npm registry into .lab/npm"
     mkdir -p "$NPM_DIR"
     cp "$ROOT/scripts/lab/package.json" "$ROOT/scripts/lab/package-lock.json" "$NPM_DIR/"
-    (cd "$NPM_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2)
+    (cd "$NPM_DIR" && npm ci --no-audit --no-fund --loglevel=error >&2) &
   fi
+  # The older servers install at the same time (each on its own folder).
   local major dir version
   for major in "${OLD_MAJORS[@]}"; do
     dir=$(npm_dir_of "$major")
@@ -107,7 +108,7 @@ install() {
       (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >&2) &
     fi
   done
-  wait_all || die "installing an older unleash-server failed"
+  wait_all || die "installing unleash-server from the npm registry failed"
 }
 
 # Waits for every background job of this shell; fails if any failed.

@@ -105,16 +105,8 @@ fn seed_hub(hub: &lab::Server) {
     }
 }
 
-/// The part of a state a sync of `flags` makes equal: those flags in production (without
-/// `stale`, which is not synced) and the custom strategy and segments they use.
-fn synced_view(state: &State, flags: &[String]) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for name in flags {
-        let mut f = state.flags.get(name).cloned().unwrap_or_default();
-        f.stale = false;
-        f.environments.retain(|e, _| e == "production");
-        out.insert(name.clone(), serde_json::to_value(f).unwrap());
-    }
+/// The segments `flags` use in `state`.
+fn segments_used(state: &State, flags: &[String]) -> Vec<String> {
     let used: std::collections::BTreeSet<&String> = flags
         .iter()
         .filter_map(|f| state.flags.get(f))
@@ -122,17 +114,7 @@ fn synced_view(state: &State, flags: &[String]) -> serde_json::Value {
         .flat_map(|e| &e.strategies)
         .flat_map(|s| &s.segments)
         .collect();
-    for seg in used {
-        out.insert(
-            format!("segment:{seg}"),
-            serde_json::to_value(state.segments.get(seg)).unwrap(),
-        );
-    }
-    out.insert(
-        "strategy:by-tenant".into(),
-        serde_json::to_value(state.strategies.get("by-tenant")).unwrap(),
-    );
-    serde_json::Value::Object(out)
+    used.into_iter().cloned().collect()
 }
 
 /// Plans the seeded `hub` against the empty `spoke` (of another Unleash version), checks
@@ -202,9 +184,11 @@ fn converges(hub: &str, spoke: &str, want_blocked: &[&str]) {
         .collect();
     let hub_state = hub.read_state(&["production"]);
     let spoke_state = spoke.read_state(&["production"]);
+    let segments = segments_used(&hub_state, &synced);
+    assert!(segments.contains(&"beta-users".to_string()), "{segments:?}");
     assert_eq!(
-        synced_view(&spoke_state, &synced),
-        synced_view(&hub_state, &synced)
+        lab::synced_view(&spoke_state, &synced, &segments),
+        lab::synced_view(&hub_state, &synced, &segments)
     );
     for a in dc.actions.iter().filter(|a| a.blocked) {
         let absent = match a.kind {

@@ -178,6 +178,34 @@ impl Lab {
     }
 }
 
+/// The part of a state a sync of `flags` makes equal: those flags in production (without
+/// `stale`, which is not synced), the `segments` named and the custom strategy
+/// `by-tenant`, each as JSON.
+pub fn synced_view(
+    state: &flagfleet::state::State,
+    flags: &[impl AsRef<str>],
+    segments: &[impl AsRef<str>],
+) -> Value {
+    let mut out = serde_json::Map::new();
+    for name in flags.iter().map(AsRef::as_ref) {
+        let mut f = state.flags.get(name).cloned().unwrap_or_default();
+        f.stale = false;
+        f.environments.retain(|e, _| e == "production");
+        out.insert(name.to_string(), serde_json::to_value(f).unwrap());
+    }
+    for seg in segments.iter().map(AsRef::as_ref) {
+        out.insert(
+            format!("segment:{seg}"),
+            serde_json::to_value(state.segments.get(seg)).unwrap(),
+        );
+    }
+    out.insert(
+        "strategy:by-tenant".into(),
+        serde_json::to_value(state.strategies.get("by-tenant")).unwrap(),
+    );
+    Value::Object(out)
+}
+
 /// A tiny admin-API client for seeding and inspecting servers in tests (independent of
 /// flagfleet's own client, so a bug there cannot hide itself).
 pub struct Admin {

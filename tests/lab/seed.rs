@@ -385,7 +385,7 @@ fn tagged_flag(a: &Admin, i: usize, beta: &Value) {
 }
 
 /// What sets Unleash versions apart, added to a [`rich_hub`]: a flag with a strategy of
-/// every constraint operator all versions have, and, as the server can hold them, a flag
+/// every constraint operator all versions have (and the segment `beta-users`), and, as the server can hold them, a flag
 /// and a segment using `REGEX` (7.5 and later) and a flag of type `sunset` (8.0 and
 /// later).
 pub fn version_extras(a: &Admin, regex: bool, sunset: bool) {
@@ -399,6 +399,15 @@ pub fn version_extras(a: &Admin, regex: bool, sunset: bool) {
         }
         c
     };
+    // The rich hub's segment, here too: the flag of the rich hub that uses it has a link,
+    // which a 6.x spoke cannot hold.
+    let beta = a.get("/api/admin/segments")["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "beta-users")
+        .map(id)
+        .expect("the rich hub's segment beta-users");
     feature(
         a,
         "every-operator",
@@ -428,6 +437,7 @@ pub fn version_extras(a: &Admin, regex: bool, sunset: bool) {
                    c("appVersion", "SEMVER_EQ", json!("1.2.3")),
                    c("appVersion", "SEMVER_GT", json!("1.0.0")),
                    c("appVersion", "SEMVER_LT", json!("9.0.0"))],
+               "segments": [beta],
                "variants": [
                    {"name": "csv", "weight": 500, "weightType": "variable", "stickiness": "default",
                     "payload": {"type": "csv", "value": "a,b"}},
