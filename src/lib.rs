@@ -14,6 +14,7 @@
 //!   ([`api::Admin`]), the request bodies and the answers, and Unleash's name rules.
 //! - [`topology`]: the TOML topology file, checked into one [`topology::Topology`].
 //! - [`state`]: reads an instance (live or snapshot file) into the typed model.
+//! - [`capability`]: what each Unleash version can hold; plans block the rest.
 //! - [`desired`]: what each spoke should hold: selected, mapped, overridden hub flags,
 //!   with the fields a spoke keeps as it has them.
 //! - [`graph`]: the dependency order of a spoke's actions.
@@ -34,6 +35,7 @@
 
 pub mod api;
 pub mod apply;
+pub mod capability;
 pub mod cli;
 pub mod client;
 pub mod desired;

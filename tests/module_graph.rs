@@ -16,6 +16,8 @@ const LAYERS: &[&[&str]] = &[
     &["api"],
     &["topology"],
     &["state"],
+    // What each Unleash version can hold (on the model), which plans block.
+    &["capability"],
     &["desired"],
     &["graph"],
     &["plan"],

@@ -9,6 +9,7 @@
 
 pub mod body;
 pub mod names;
+pub mod version;
 pub mod wire;
 
 use serde::de::IgnoredAny;
@@ -221,6 +222,13 @@ impl<'c> Admin<'c> {
         for (k, v) in filters {
             path = path.query(k, v);
         }
+        self.client.get(path).await
+    }
+
+    /// `GET /api/admin/projects/{project}/features`: the project's flags with each
+    /// environment's enabled state.
+    pub async fn project_features(&self, project: &str) -> Result<wire::ProjectFeatures> {
+        let path = Path::new(&["api", "admin", "projects", project, "features"]);
         self.client.get(path).await
     }
 

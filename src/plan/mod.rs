@@ -222,6 +222,10 @@ pub struct SpokePlan {
     /// Fingerprint of the spoke's state the plan was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The spoke's Unleash version, when known (what blocks by version were planned by,
+    /// docs/compatibility.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unleash_version: Option<String>,
     /// Counts.
     pub summary: Summary,
     /// Actions in the order apply follows.
@@ -369,6 +373,10 @@ pub fn plan_one(
     actual: Result<&crate::state::State, &crate::state::ReadError>,
     fingerprint: Option<String>,
 ) -> SpokePlan {
+    let unleash_version = actual
+        .ok()
+        .and_then(|a| a.unleash_version)
+        .map(|v| v.to_string());
     let (fingerprint, actions, error) = match actual {
         Ok(actual) => {
             let actions = plan_spoke(topology, hub, spoke, actual);
@@ -392,6 +400,7 @@ pub fn plan_one(
         project: spoke.instance.project.clone(),
         environments: spoke.environments.clone(),
         fingerprint,
+        unleash_version,
         summary: Summary::of(&actions),
         actions,
         error,
