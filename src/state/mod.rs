@@ -318,7 +318,7 @@ fn read_file(
         FileContents::Snapshot(s) => {
             let version = s.source.unleash_version.as_deref();
             State {
-                unleash_version: version.and_then(crate::capability::Version::parse),
+                unleash_version: version.and_then(crate::api::version::Version::parse),
                 ..s.state
             }
         }

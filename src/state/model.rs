@@ -60,7 +60,7 @@ pub struct State {
     /// keeps it in its `source`). Not part of the state's JSON or fingerprint; a plan
     /// blocks by it what the spoke's version cannot hold ([`crate::capability`]).
     #[serde(skip)]
-    pub unleash_version: Option<crate::capability::Version>,
+    pub unleash_version: Option<crate::api::version::Version>,
 }
 
 /// A [`State`] as it serializes with no names taken elsewhere, without copying it
