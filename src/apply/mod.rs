@@ -229,7 +229,7 @@ async fn apply_spoke(
         SnapshotSource {
             instance: name.clone(),
             location: job.location.to_string(),
-            unleash_version: None,
+            unleash_version: target.actual.unleash_version.map(|v| v.to_string()),
         },
     );
     let backup = crate::files::write_unique(

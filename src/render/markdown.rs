@@ -143,9 +143,14 @@ fn spoke_section(
         "<details><summary><b>{}</b>: {headline}</summary>\n",
         html(&spoke.name)
     );
+    let version = spoke
+        .unleash_version
+        .as_ref()
+        .map(|v| format!(" · Unleash {}", md(v)))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "`{}` · project `{}` · {}\n",
+        "`{}`{version} · project `{}` · {}\n",
         md(&spoke.location),
         md(&spoke.project),
         md(&mapping(&spoke.environments, "→"))
