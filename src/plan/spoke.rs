@@ -267,8 +267,15 @@ impl<'a> Builder<'a> {
             self.actual.strategies.get(name),
         );
         if hub.is_some_and(|s| s.builtin) || spoke.is_some_and(|s| s.builtin) {
+            // A spoke that has it holds it whatever its version (a server upgraded from
+            // 6.x keeps `userWithId`); only one that lacks it is blocked, by version when
+            // known.
             let lacking = |v| capability::missing_for_builtin_strategy(name, v);
-            if let Some(a) = self.unsupported(Kind::Strategy, name, lacking) {
+            let unsupported = spoke
+                .is_none()
+                .then(|| self.unsupported(Kind::Strategy, name, lacking))
+                .flatten();
+            if let Some(a) = unsupported {
                 self.add(a, Vec::new());
             } else if spoke.is_none() && !self.actual.strategies.is_empty() {
                 self.add(

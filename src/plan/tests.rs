@@ -749,6 +749,26 @@ fn what_the_spokes_version_cannot_hold_is_blocked_at_plan_time() {
         );
     }
 
+    // A 7.x server upgraded from 6.x that kept the strategy: nothing blocks it.
+    let mut upgraded = state(json!({}));
+    upgraded
+        .strategies
+        .insert("userWithId".into(), hub.strategies["userWithId"].clone());
+    upgraded.unleash_version = Some(Version::new(7, 6, 5));
+    let upgraded = plan_of(hub.clone(), upgraded);
+    assert_action(
+        &upgraded,
+        Kind::Flag,
+        "by-user",
+        Verb::Create,
+        "missing on spoke",
+        false,
+    );
+    assert!(upgraded.spokes[0]
+        .actions
+        .iter()
+        .all(|a| a.name != "userWithId"));
+
     let v8 = plan_for(Some(Version::new(8, 2, 0)));
     assert_action(
         &v8,
