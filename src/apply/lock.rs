@@ -278,6 +278,7 @@ mod tests {
             max_archive: None,
             overrides: Vec::new(),
             keep: Vec::new(),
+            wave: 1,
         }
     }
 

@@ -88,6 +88,7 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
         name: &'a str,
         location: &'a str,
         project: &'a str,
+        wave: u32,
         environments: &'a std::collections::BTreeMap<String, String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         fingerprint: &'a Option<String>,
@@ -97,6 +98,7 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
         name: &spoke.name,
         location: &spoke.location,
         project: &spoke.project,
+        wave: spoke.wave,
         environments: &spoke.environments,
         fingerprint: &spoke.fingerprint,
         summary: &spoke.summary,

@@ -173,6 +173,9 @@ pub struct SpokePlan {
     pub location: String,
     /// Project synced.
     pub project: String,
+    /// Rollout wave (`wave` in the topology; apply goes wave by wave).
+    #[serde(default = "first_wave")]
+    pub wave: u32,
     /// Hub environment -> spoke environment.
     pub environments: BTreeMap<String, String>,
     /// Fingerprint of the spoke's state the plan was made from.
@@ -185,6 +188,11 @@ pub struct SpokePlan {
     /// Why the spoke could not be planned (unreachable, refused token, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<SpokeError>,
+}
+
+/// The wave of a spoke in a plan file that names none.
+fn first_wave() -> u32 {
+    1
 }
 
 /// Why a spoke could not be planned: what went wrong and, where known, the fix. In JSON
@@ -346,6 +354,7 @@ pub fn plan_one(
         name: spoke.instance.name.clone(),
         location: spoke.instance.location.to_string(),
         project: spoke.instance.project.clone(),
+        wave: spoke.wave,
         environments: spoke.environments.clone(),
         fingerprint,
         summary: Summary::of(&actions),

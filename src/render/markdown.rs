@@ -121,7 +121,10 @@ fn attempt(plan: &View<'_>, options: Options, detail: Detail, truncated: bool) -
         );
     }
     out.push('\n');
-    for (s, omitted) in &plan.spokes {
+    for (i, (s, omitted)) in plan.spokes.iter().enumerate() {
+        if let Some(heading) = plan.wave_heading(i) {
+            let _ = writeln!(out, "#### {}\n", md(&heading));
+        }
         spoke_section(&mut out, s, *omitted, options, detail);
     }
     out

@@ -70,6 +70,8 @@ pub struct Spoke {
     pub overrides: Vec<Override>,
     /// Fields of some flags that the spoke owns (`[[spokes.keep]]`).
     pub keep: Vec<Keep>,
+    /// Rollout wave (1 or more): apply goes wave by wave, in ascending order.
+    pub wave: u32,
 }
 
 impl Spoke {
@@ -651,6 +653,20 @@ impl Checker<'_> {
                 Some("`max_archive` limits pruning; without `prune = true` nothing is archived"),
             );
         }
+        let wave = match &raw.wave {
+            None => 1,
+            Some(w) => match u32::try_from(*w.get_ref()) {
+                Ok(w) if w >= 1 => w,
+                _ => {
+                    self.problem(
+                        Some(w.span()),
+                        format!("`wave` of spoke `{name}` must be a whole number from 1"),
+                        Some("wave 1 is applied first (e.g. a canary), then 2, and so on"),
+                    );
+                    1
+                }
+            },
+        };
         let spoke_envs: BTreeSet<&String> = environments.values().collect();
         let mut overrides = Vec::new();
         for o in raw.overrides {
@@ -698,6 +714,7 @@ impl Checker<'_> {
             max_archive,
             overrides,
             keep,
+            wave,
         })
     }
 
