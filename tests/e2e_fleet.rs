@@ -337,3 +337,123 @@ fn a_later_wave_changed_during_the_pause_is_refused() {
         .flags
         .contains_key("plain"));
 }
+
+/// A second identity on `server`: a user `alice@example.com` with a personal access token
+/// (admin API tokens cannot be made through the API in Unleash 8.2). Returns the token.
+fn alice_token(server: &Server) -> String {
+    let password = "Alice-lab-pass-1!";
+    Admin::new(server).post(
+        "/api/admin/user-admin",
+        json!({"email": "alice@example.com", "name": "Alice", "password": password,
+               "rootRole": "Admin", "sendEmail": false}),
+    );
+    let http = reqwest::blocking::Client::new();
+    let base = server.url.trim_end_matches('/');
+    let login = http
+        .post(format!("{base}/auth/simple/login"))
+        .json(&json!({"username": "alice@example.com", "password": password}))
+        .send()
+        .unwrap();
+    assert!(login.status().is_success(), "{:?}", login.status());
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let token: Value = http
+        .post(format!("{base}/api/admin/user/tokens"))
+        .header("Cookie", cookie)
+        .json(&json!({"description": "alice", "expiresAt": "2099-01-01T00:00:00.000Z"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    token["secret"].as_str().unwrap().to_string()
+}
+
+/// After flagfleet synced the spoke, Alice (another identity) turns a flag off on the
+/// spoke and the hub changes another: the plan says the first drifted on the spoke, by
+/// Alice, and the second changed on the hub; `--drift-only` lists only the first; with
+/// `on_drift = "block"` the first is blocked, naming Alice, and apply leaves it.
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    let hub = Admin::new(&lab.hub);
+    rollout_flag(&hub, "checkout", "50", true);
+    rollout_flag(&hub, "search", "100", false);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(dir.path(), &lab, &[("eu-west", &lab.spoke1, "")]);
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    let alice = Admin::new(&Server {
+        token: alice_token(&lab.spoke1),
+        ..lab.spoke1.clone()
+    });
+    alice.post(
+        "/api/admin/projects/default/features/checkout/environments/production/off",
+        json!({}),
+    );
+    hub.put(
+        "/api/admin/projects/default/features/search",
+        json!({"description": "hub edit", "type": "release"}),
+    );
+
+    let plan = plan_json(&lab, &topo);
+    let checkout = flag_action(&plan, "eu-west", "checkout");
+    assert_eq!(checkout["action"], "overwrite", "{checkout:#}");
+    let drift = &checkout["drift"];
+    assert_eq!(drift["origin"], "spoke", "{checkout:#}");
+    assert_eq!(drift["spoke_changes"][0]["by"], "alice@example.com");
+    assert_eq!(
+        drift["spoke_changes"][0]["type"],
+        "feature-environment-disabled"
+    );
+    assert_eq!(drift["hub_changes"], json!([]));
+    let search = flag_action(&plan, "eu-west", "search");
+    assert_eq!(search["drift"]["origin"], "hub", "{search:#}");
+    assert_eq!(search["drift"]["spoke_changes"], json!([]));
+    assert_eq!(
+        search["drift"]["hub_changes"][0]["type"],
+        "feature-metadata-updated"
+    );
+
+    let (_, human, _) = run(&lab, &topo, &["plan"]);
+    assert!(
+        human.contains("drifted on spoke: 1 change by alice@example.com, last "),
+        "{human}"
+    );
+    assert!(human.contains("changed on hub: 1 change by "), "{human}");
+    let (code, only, stderr) = run(&lab, &topo, &["plan", "--drift-only"]);
+    assert_eq!(code, 0, "{only}\n{stderr}");
+    assert!(only.contains("flag checkout"), "{only}");
+    assert!(!only.contains("flag search"), "{only}");
+
+    // The spoke's hotfix is never reverted silently.
+    let topo = topology(
+        dir.path(),
+        &lab,
+        &[("eu-west", &lab.spoke1, "on_drift = \"block\"")],
+    );
+    let plan = plan_json(&lab, &topo);
+    let checkout = flag_action(&plan, "eu-west", "checkout");
+    assert_eq!(
+        (&checkout["action"], &checkout["blocked"], &checkout["reason"]),
+        (
+            &json!("skip"),
+            &json!(true),
+            &json!("changed on the spoke by alice@example.com since flagfleet last wrote it (on_drift = block)")
+        )
+    );
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let state = lab.spoke1.read_state(&["production"]);
+    assert!(!state.flags["checkout"].environments[&"production".to_string()].enabled);
+    assert_eq!(
+        state.flags["search"].description.as_deref(),
+        Some("hub edit")
+    );
+}

@@ -862,6 +862,7 @@ mod tests {
             environments: vec![],
             notes: vec![],
             kept: vec![],
+            drift: None,
         }
     }
 

@@ -279,6 +279,7 @@ mod tests {
             overrides: Vec::new(),
             keep: Vec::new(),
             wave: 1,
+            on_drift: Default::default(),
         }
     }
 

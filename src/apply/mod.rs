@@ -451,6 +451,7 @@ mod tests {
             environments: vec![],
             notes: vec![],
             kept: vec![],
+            drift: None,
         }
     }
 

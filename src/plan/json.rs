@@ -184,6 +184,13 @@ fn write_actions(out: &mut Vec<u8>, actions: &[Action]) -> io::Result<()> {
             }
             out.extend_from_slice(b"\n          ]");
         }
+        if let Some(drift) = &a.drift {
+            out.extend_from_slice(b",\n          \"drift\": ");
+            drift.serialize(&mut serde_json::Serializer::with_formatter(
+                &mut *out,
+                Pretty::at_level(5),
+            ))?;
+        }
         out.extend_from_slice(b"\n        }");
     }
     out.extend_from_slice(b"\n      ]");

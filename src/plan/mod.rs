@@ -120,6 +120,10 @@ pub struct Action {
     /// are left as the spoke has them, e.g. `production.enabled`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub kept: Vec<String>,
+    /// Of a flag overwrite on a live spoke: who changed the flag since flagfleet last
+    /// wrote it, from the event logs ([`crate::drift`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::drift::Drift>,
 }
 
 impl Action {
@@ -322,6 +326,21 @@ pub fn hub_info(topology: &crate::topology::Topology, fingerprint: String) -> Hu
         environments: hub.environments.clone(),
         fingerprint,
     }
+}
+
+/// The spoke's plan with only the flags someone other than flagfleet changed on the
+/// spoke since flagfleet last wrote them (origin `spoke` or `both`), blocked ones
+/// included (`plan --drift-only`).
+pub fn only_spoke_drift(mut spoke: SpokePlan) -> SpokePlan {
+    spoke
+        .actions
+        .retain(|a| a.drift.as_ref().is_some_and(crate::drift::Drift::on_spoke));
+    for a in &mut spoke.actions {
+        // Their dependencies are no longer in the list.
+        a.depends_on.clear();
+    }
+    spoke.summary = Summary::of(&spoke.actions);
+    spoke
 }
 
 /// Plans `spoke` as read: its state `actual` (fingerprinted `fingerprint`) against the

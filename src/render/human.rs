@@ -99,6 +99,9 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, omitted: usize, options: O
         if !a.kept.is_empty() {
             out.push_str(&format!("      kept by spoke: {}\n", a.kept.join(", ")));
         }
+        if let Some(drift) = &a.drift {
+            out.push_str(&format!("      {}\n", drift.summary()));
+        }
         if let Some(diff) = &a.diff {
             for line in diff.lines() {
                 let colour = match line.as_bytes().first() {

@@ -172,6 +172,9 @@ fn spoke_section(
             if !a.kept.is_empty() {
                 reason.push_str(&format!("<br>_kept by spoke: {}_", md(&a.kept.join(", "))));
             }
+            if let Some(drift) = &a.drift {
+                reason.push_str(&format!("<br>_{}_", md(&drift.summary())));
+            }
             let _ = writeln!(
                 out,
                 "| `{}` | {} | `{}` | {} |",

@@ -72,6 +72,22 @@ pub struct Spoke {
     pub keep: Vec<Keep>,
     /// Rollout wave (1 or more): apply goes wave by wave, in ascending order.
     pub wave: u32,
+    /// What a plan does with spoke-originated drift.
+    pub on_drift: OnDrift,
+}
+
+/// What a plan does with a flag changed on the spoke by someone other than flagfleet
+/// since flagfleet last wrote it (`on_drift`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnDrift {
+    /// Overwrite it with the hub's, as any difference (the plan says who changed it).
+    #[default]
+    Overwrite,
+    /// Leave it: a blocked skip that names who changed it.
+    Block,
 }
 
 impl Spoke {
@@ -715,6 +731,7 @@ impl Checker<'_> {
             overrides,
             keep,
             wave,
+            on_drift: raw.on_drift.unwrap_or_default(),
         })
     }
 
