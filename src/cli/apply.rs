@@ -102,20 +102,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         super::lift_archive_limits(&mut topology);
     }
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
-    let mut spokes = args.spokes.clone();
-    if let Some(saved) = &saved {
-        if saved.topology_fingerprint != topology_fp {
-            return Err(CliError::Apply(
-                "the plan was made from another topology (or the topology file changed since): run plan again".into(),
-            ));
-        }
-        let in_plan: Vec<String> = saved.spokes.iter().map(|s| s.name.clone()).collect();
-        spokes = if spokes.is_empty() {
-            in_plan
-        } else {
-            spokes.into_iter().filter(|s| in_plan.contains(s)).collect()
-        };
-    }
+    let mut spokes = spokes_to_apply(saved.as_ref(), &args.spokes, &topology_fp)?;
     if let Some(wave) = args.wave {
         spokes = in_wave(&topology, spokes, wave)?;
     }
@@ -201,13 +188,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         wave_pause: Duration::from_secs(args.wave_pause),
         gate: args.gate,
     };
-    let progress: Box<dyn Progress> = if ctx.quiet {
-        Box::new(apply::Quiet)
-    } else if std::io::stderr().is_terminal() {
-        Box::new(progress::Bars::new())
-    } else {
-        Box::new(progress::Lines)
-    };
+    let progress = progress_for(ctx);
     applying.store(true, Ordering::SeqCst);
     let mut reports = apply::apply(&topology, &fleet, &plan, &options, progress.as_ref()).await;
     reports.extend(skipped);
@@ -248,6 +229,44 @@ fn in_wave(
         )));
     }
     Ok(chosen)
+}
+
+/// The spokes to apply: those asked for (all when none), and with a saved plan only
+/// those in it, which must come from this topology.
+fn spokes_to_apply(
+    saved: Option<&Plan>,
+    asked: &[String],
+    topology_fp: &str,
+) -> Result<Vec<String>, CliError> {
+    let Some(saved) = saved else {
+        return Ok(asked.to_vec());
+    };
+    if saved.topology_fingerprint != topology_fp {
+        return Err(CliError::Apply(
+            "the plan was made from another topology (or the topology file changed since): run plan again".into(),
+        ));
+    }
+    let in_plan: Vec<String> = saved.spokes.iter().map(|s| s.name.clone()).collect();
+    Ok(if asked.is_empty() {
+        in_plan
+    } else {
+        asked
+            .iter()
+            .filter(|s| in_plan.contains(s))
+            .cloned()
+            .collect()
+    })
+}
+
+/// Where apply reports progress: nowhere with `-q`, bars on a terminal, lines otherwise.
+fn progress_for(ctx: &Context) -> Box<dyn Progress> {
+    if ctx.quiet {
+        Box::new(apply::Quiet)
+    } else if std::io::stderr().is_terminal() {
+        Box::new(progress::Bars::new())
+    } else {
+        Box::new(progress::Lines)
+    }
 }
 
 /// The exit code after SIGINT or SIGTERM (128 + SIGINT, as shells report it).

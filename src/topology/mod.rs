@@ -592,7 +592,85 @@ impl Checker<'_> {
             raw.endpoint(),
             &format!("spoke `{name}`"),
         );
-        let environments: BTreeMap<String, String> = match &raw.environments {
+        let environments = self.spoke_environments(name, &raw.environments, hub_envs);
+        let select = raw.select.as_ref().and_then(|s| self.selection(s));
+        let scaffolding = match &raw.scaffolding {
+            Some(s) => merge_scaffolding(fleet, s),
+            None => fleet,
+        };
+        if raw.prune {
+            let everything = hub_select.as_ref().is_some_and(|s| s.selects_everything())
+                && select.as_ref().is_none_or(|s| s.selects_everything());
+            if everything {
+                self.problem(
+                    Some(span.clone()),
+                    format!("spoke `{name}` has `prune = true` but selects every flag"),
+                    Some("pruning archives spoke flags that are not on the hub; with no `tags` or `names` in [select] or the spoke's `select` it would archive every spoke-local flag"),
+                );
+            }
+        }
+        let max_archive = self.max_archive(name, &raw);
+        let spoke_envs: BTreeSet<&String> = environments.values().collect();
+        let mut overrides = Vec::new();
+        for o in raw.overrides {
+            let o_span = o.span();
+            if let Some(o) = self.override_(name, o_span, o.into_inner(), &spoke_envs) {
+                overrides.push(o);
+            }
+        }
+        let mut keep = Vec::new();
+        for k in raw.keep {
+            let k_span = k.span();
+            if let Some(k) = self.keep(name, k_span, k.into_inner(), &spoke_envs) {
+                keep.push(k);
+            }
+        }
+        self.keep_against_overrides(name, &keep, &overrides);
+        let instance = instance?;
+        if let Some(hub) = hub {
+            self.check_not_the_hub(name, span, hub, hub_envs, &instance, &environments);
+        }
+        Some(Spoke {
+            instance,
+            environments,
+            select,
+            scaffolding,
+            prune: raw.prune,
+            max_archive,
+            overrides,
+            keep,
+            wave: self.wave(name, &raw.wave),
+            on_drift: raw.on_drift.unwrap_or_default(),
+        })
+    }
+
+    /// The spoke's `wave`, checked (a whole number from 1; 1 when left out).
+    fn wave(&mut self, name: &str, raw: &Option<Spanned<i64>>) -> u32 {
+        let Some(w) = raw else {
+            return 1;
+        };
+        match u32::try_from(*w.get_ref()) {
+            Ok(w) if w >= 1 => w,
+            _ => {
+                self.problem(
+                    Some(w.span()),
+                    format!("`wave` of spoke `{name}` must be a whole number from 1"),
+                    Some("wave 1 is applied first (e.g. a canary), then 2, and so on"),
+                );
+                1
+            }
+        }
+    }
+
+    /// The spoke's environment mapping (hub environment -> spoke environment): as
+    /// written, or every hub environment under its own name.
+    fn spoke_environments(
+        &mut self,
+        name: &str,
+        raw: &Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+        hub_envs: &[String],
+    ) -> BTreeMap<String, String> {
+        match raw {
             None => hub_envs.iter().map(|e| (e.clone(), e.clone())).collect(),
             Some(map) => {
                 let mut targets: BTreeMap<&str, &str> = BTreeMap::new();
@@ -633,23 +711,11 @@ impl Checker<'_> {
                     .map(|(k, v)| (k.clone(), v.get_ref().clone()))
                     .collect()
             }
-        };
-        let select = raw.select.as_ref().and_then(|s| self.selection(s));
-        let scaffolding = match &raw.scaffolding {
-            Some(s) => merge_scaffolding(fleet, s),
-            None => fleet,
-        };
-        if raw.prune {
-            let everything = hub_select.as_ref().is_some_and(|s| s.selects_everything())
-                && select.as_ref().is_none_or(|s| s.selects_everything());
-            if everything {
-                self.problem(
-                    Some(span.clone()),
-                    format!("spoke `{name}` has `prune = true` but selects every flag"),
-                    Some("pruning archives spoke flags that are not on the hub; with no `tags` or `names` in [select] or the spoke's `select` it would archive every spoke-local flag"),
-                );
-            }
         }
+    }
+
+    /// The spoke's `max_archive`, checked (not negative, only with `prune = true`).
+    fn max_archive(&mut self, name: &str, raw: &raw::RawSpoke) -> Option<usize> {
         let max_archive = match &raw.max_archive {
             Some(n) if *n.get_ref() < 0 => {
                 self.problem(
@@ -669,70 +735,36 @@ impl Checker<'_> {
                 Some("`max_archive` limits pruning; without `prune = true` nothing is archived"),
             );
         }
-        let wave = match &raw.wave {
-            None => 1,
-            Some(w) => match u32::try_from(*w.get_ref()) {
-                Ok(w) if w >= 1 => w,
-                _ => {
-                    self.problem(
-                        Some(w.span()),
-                        format!("`wave` of spoke `{name}` must be a whole number from 1"),
-                        Some("wave 1 is applied first (e.g. a canary), then 2, and so on"),
-                    );
-                    1
-                }
-            },
-        };
-        let spoke_envs: BTreeSet<&String> = environments.values().collect();
-        let mut overrides = Vec::new();
-        for o in raw.overrides {
-            let o_span = o.span();
-            if let Some(o) = self.override_(name, o_span, o.into_inner(), &spoke_envs) {
-                overrides.push(o);
-            }
+        max_archive
+    }
+
+    /// Reports a spoke that is the hub itself (same place and a shared environment).
+    fn check_not_the_hub(
+        &mut self,
+        name: &str,
+        span: Range<usize>,
+        hub: &Instance,
+        hub_envs: &[String],
+        instance: &Instance,
+        environments: &BTreeMap<String, String>,
+    ) {
+        if same_place(hub, instance)
+            && hub_envs
+                .iter()
+                .any(|e| environments.values().any(|s| s == e))
+        {
+            self.problem(
+                Some(span),
+                format!(
+                    "spoke `{name}` is the hub itself (same {}, project and environment)",
+                    match instance.location {
+                        Location::Live { .. } => "url",
+                        Location::File(_) => "file",
+                    }
+                ),
+                Some("a spoke must be another instance, another project or another environment"),
+            );
         }
-        let mut keep = Vec::new();
-        for k in raw.keep {
-            let k_span = k.span();
-            if let Some(k) = self.keep(name, k_span, k.into_inner(), &spoke_envs) {
-                keep.push(k);
-            }
-        }
-        self.keep_against_overrides(name, &keep, &overrides);
-        let instance = instance?;
-        if let Some(hub) = hub {
-            if same_place(hub, &instance)
-                && hub_envs
-                    .iter()
-                    .any(|e| environments.values().any(|s| s == e))
-            {
-                self.problem(
-                    Some(span),
-                    format!(
-                        "spoke `{name}` is the hub itself (same {}, project and environment)",
-                        match instance.location {
-                            Location::Live { .. } => "url",
-                            Location::File(_) => "file",
-                        }
-                    ),
-                    Some(
-                        "a spoke must be another instance, another project or another environment",
-                    ),
-                );
-            }
-        }
-        Some(Spoke {
-            instance,
-            environments,
-            select,
-            scaffolding,
-            prune: raw.prune,
-            max_archive,
-            overrides,
-            keep,
-            wave,
-            on_drift: raw.on_drift.unwrap_or_default(),
-        })
     }
 
     fn override_(
@@ -831,7 +863,7 @@ impl Checker<'_> {
         &mut self,
         name: &str,
         span: Range<usize>,
-        raw: RawEndpoint,
+        mut raw: RawEndpoint,
         what: &str,
     ) -> Option<Instance> {
         let line = self.loc.line(span.start);
@@ -841,49 +873,16 @@ impl Checker<'_> {
         let token = self.token_source(&raw, what);
         let project = raw
             .project
+            .take()
             .map_or_else(|| "default".to_string(), |p| p.into_inner());
         let allow_insecure_http = raw
             .allow_insecure_http
             .as_ref()
             .is_some_and(|a| *a.get_ref());
         let ca_file = raw.ca_file.as_ref().map(|f| self.base.join(f.get_ref()));
-        match (raw.url, raw.file) {
+        match (raw.url.take(), raw.file.take()) {
             (Some(url), None) => {
-                let parsed = url::Url::parse(url.get_ref());
-                match parsed {
-                    Ok(u) if !u.username().is_empty() || u.password().is_some() => {
-                        self.problem(
-                            Some(url.span()),
-                            format!("`url` of {what} carries credentials"),
-                            Some("remove the user name and password from the URL; the token goes in the variable named by `token_env`"),
-                        );
-                    }
-                    Ok(u)
-                        if u.scheme() == "http"
-                            && !allow_insecure_http
-                            && !crate::client::is_loopback(&u) =>
-                    {
-                        self.problem(
-                            Some(url.span()),
-                            format!(
-                                "`url` of {what} is plain http to {}, which is not a loopback address",
-                                u.host_str().unwrap_or_default()
-                            ),
-                            Some("use https; or, if the network is trusted, set allow_insecure_http = true (the token crosses it in clear)"),
-                        );
-                    }
-                    Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
-                    _ => {
-                        self.problem(
-                            Some(url.span()),
-                            format!(
-                                "`url` of {what} is not an http(s) URL: `{}`",
-                                crate::redact::escape_controls(url.get_ref())
-                            ),
-                            Some("e.g. url = \"https://unleash.example.com\""),
-                        );
-                    }
-                }
+                self.check_url(&url, what, allow_insecure_http);
                 let Some(token) = token else {
                     if raw.token_env.is_none() && raw.token_file.is_none() {
                         self.problem(
@@ -909,25 +908,7 @@ impl Checker<'_> {
                 })
             }
             (None, Some(file)) => {
-                if let Some(t) = raw.token_env.as_ref().or(raw.token_file.as_ref()) {
-                    self.problem(
-                        Some(t.span()),
-                        format!("{what} is a snapshot `file`: it takes no token"),
-                        Some("remove `token_env`/`token_file`, or use `url` for a live server"),
-                    );
-                }
-                let transport_key = match (&raw.allow_insecure_http, &raw.ca_file) {
-                    (Some(a), _) => Some(("allow_insecure_http", a.span())),
-                    (None, Some(c)) => Some(("ca_file", c.span())),
-                    (None, None) => None,
-                };
-                if let Some((key, span)) = transport_key {
-                    self.problem(
-                        Some(span),
-                        format!("{what} is a snapshot `file`: `{key}` applies only to a `url`"),
-                        Some("remove it, or use `url` for a live server"),
-                    );
-                }
+                self.check_file_keys(&raw, what);
                 Some(Instance {
                     name: name.to_string(),
                     location: Location::File(self.base.join(file.get_ref())),
@@ -951,6 +932,69 @@ impl Checker<'_> {
                 );
                 None
             }
+        }
+    }
+
+    /// Reports a `url` that carries credentials, is plain http to a host that is not
+    /// loopback (without `allow_insecure_http`), or is not an http(s) URL.
+    fn check_url(&mut self, url: &Spanned<String>, what: &str, allow_insecure_http: bool) {
+        let parsed = url::Url::parse(url.get_ref());
+        match parsed {
+            Ok(u) if !u.username().is_empty() || u.password().is_some() => {
+                self.problem(
+                    Some(url.span()),
+                    format!("`url` of {what} carries credentials"),
+                    Some("remove the user name and password from the URL; the token goes in the variable named by `token_env`"),
+                );
+            }
+            Ok(u)
+                if u.scheme() == "http"
+                    && !allow_insecure_http
+                    && !crate::client::is_loopback(&u) =>
+            {
+                self.problem(
+                    Some(url.span()),
+                    format!(
+                        "`url` of {what} is plain http to {}, which is not a loopback address",
+                        u.host_str().unwrap_or_default()
+                    ),
+                    Some("use https; or, if the network is trusted, set allow_insecure_http = true (the token crosses it in clear)"),
+                );
+            }
+            Ok(u) if matches!(u.scheme(), "http" | "https") && u.has_host() => {}
+            _ => {
+                self.problem(
+                    Some(url.span()),
+                    format!(
+                        "`url` of {what} is not an http(s) URL: `{}`",
+                        crate::redact::escape_controls(url.get_ref())
+                    ),
+                    Some("e.g. url = \"https://unleash.example.com\""),
+                );
+            }
+        }
+    }
+
+    /// Reports keys a snapshot `file` does not take (a token, transport settings).
+    fn check_file_keys(&mut self, raw: &RawEndpoint, what: &str) {
+        if let Some(t) = raw.token_env.as_ref().or(raw.token_file.as_ref()) {
+            self.problem(
+                Some(t.span()),
+                format!("{what} is a snapshot `file`: it takes no token"),
+                Some("remove `token_env`/`token_file`, or use `url` for a live server"),
+            );
+        }
+        let transport_key = match (&raw.allow_insecure_http, &raw.ca_file) {
+            (Some(a), _) => Some(("allow_insecure_http", a.span())),
+            (None, Some(c)) => Some(("ca_file", c.span())),
+            (None, None) => None,
+        };
+        if let Some((key, span)) = transport_key {
+            self.problem(
+                Some(span),
+                format!("{what} is a snapshot `file`: `{key}` applies only to a `url`"),
+                Some("remove it, or use `url` for a live server"),
+            );
         }
     }
 

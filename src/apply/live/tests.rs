@@ -1,0 +1,370 @@
+use std::collections::BTreeMap;
+
+use super::*;
+use crate::client::{ClientOptions, Token};
+use crate::plan::{Action, Kind, Verb};
+use crate::state::model::{ContextField, Flag, FlagEnvironment, State, Strategy, Tag};
+use crate::stub::{response, serve};
+
+fn client(url: &str) -> Client {
+    let options = ClientOptions {
+        timeout: std::time::Duration::from_secs(5),
+        retries: 2,
+        backoff: std::time::Duration::from_millis(1),
+        ..ClientOptions::default()
+    };
+    Client::new("dc1", url, &Token::new("t"), options).unwrap()
+}
+
+fn create_region() -> (State, Action) {
+    let mut hub = State::default();
+    hub.context_fields
+        .insert("region".into(), ContextField::default());
+    (hub, create(Kind::ContextField, "region"))
+}
+
+async fn run(responses: Vec<String>) -> (std::result::Result<(), String>, Vec<String>) {
+    let (hub, action) = create_region();
+    let (mut results, seen) = run_actions(responses, &hub, BTreeMap::new(), &[action]).await;
+    (results.remove(0), seen)
+}
+
+/// Executes `actions` in order on one stubbed spoke; returns their results and the
+/// requests the stub saw.
+async fn run_actions(
+    responses: Vec<String>,
+    hub: &State,
+    flags: BTreeMap<String, Flag>,
+    actions: &[Action],
+) -> (Vec<std::result::Result<(), String>>, Vec<String>) {
+    let (url, seen) = serve(responses).await;
+    let c = client(&url);
+    let actual = State::default();
+    let target = Target {
+        hub,
+        actual: &actual,
+        flags,
+        environments: vec![],
+    };
+    let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
+    let mut results = Vec::new();
+    for action in actions {
+        results.push(spoke.execute(action).await);
+    }
+    let seen = seen.lock().unwrap().clone();
+    (results, seen)
+}
+
+fn tagged(tags: &[&str]) -> Flag {
+    Flag {
+        kind: "release".into(),
+        tags: tags
+            .iter()
+            .map(|t| {
+                let (kind, value) = t.split_once(':').unwrap();
+                Tag {
+                    kind: kind.into(),
+                    value: value.into(),
+                }
+            })
+            .collect(),
+        ..Flag::default()
+    }
+}
+
+fn create(kind: Kind, name: &str) -> Action {
+    Action {
+        kind,
+        name: name.into(),
+        action: Verb::Create,
+        reason: crate::plan::Reason::MissingOnSpoke,
+        blocked: false,
+        depends_on: vec![],
+        diff: None,
+        environments: vec![],
+        notes: vec![],
+        kept: vec![],
+        drift: None,
+    }
+}
+
+const FLAGS: &str = "POST /api/admin/projects/default/features";
+
+#[tokio::test]
+async fn a_flags_tags_go_with_its_create_each_made_once_on_the_spoke() {
+    let flags = BTreeMap::from([
+        ("f1".to_string(), tagged(&["team:aa", "team:bb"])),
+        ("f2".to_string(), tagged(&["team:aa"])),
+    ]);
+    let (results, seen) = run_actions(
+        vec![
+            response("200 OK", r#"{"segments":[]}"#),
+            response(
+                "200 OK",
+                r#"{"version":1,"tags":[{"type":"team","value":"bb"}]}"#,
+            ),
+            response("201 Created", r#"{"type":"team","value":"aa"}"#),
+            response("201 Created", r#"{"name":"f1"}"#),
+            response("201 Created", r#"{"name":"f2"}"#),
+        ],
+        &State::default(),
+        flags,
+        &[create(Kind::Flag, "f1"), create(Kind::Flag, "f2")],
+    )
+    .await;
+    assert_eq!(results, [Ok(()), Ok(())]);
+    assert_eq!(
+        seen,
+        [
+            "GET /api/admin/segments",
+            "GET /api/admin/tags",
+            "POST /api/admin/tags",
+            FLAGS,
+            FLAGS,
+        ],
+        "team:bb exists, team:aa is made once, no flag is tagged after its create"
+    );
+}
+
+#[tokio::test]
+async fn a_tag_made_meanwhile_elsewhere_is_looked_up_and_no_error() {
+    // 409, or the 500 Unleash answers when two creates of one tag race.
+    for refusal in [
+        response("409 Conflict", r#"{"message":"tag already exists"}"#),
+        response(
+            "500 Internal Server Error",
+            r#"{"message":"duplicate key value violates unique constraint \"tags_pkey\""}"#,
+        ),
+    ] {
+        let (results, seen) = run_actions(
+            vec![
+                response("200 OK", r#"{"segments":[]}"#),
+                response("200 OK", r#"{"version":1,"tags":[]}"#),
+                refusal,
+                response("200 OK", r#"{"tag":{"type":"team","value":"aa"}}"#),
+                response("201 Created", r#"{"name":"f"}"#),
+            ],
+            &State::default(),
+            BTreeMap::from([("f".to_string(), tagged(&["team:aa"]))]),
+            &[create(Kind::Flag, "f")],
+        )
+        .await;
+        assert_eq!(results, [Ok(())]);
+        assert_eq!(
+            seen[2..],
+            ["POST /api/admin/tags", "GET /api/admin/tags/team/aa", FLAGS]
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_flag_creates_share_one_create_of_a_new_tag() {
+    let flags = BTreeMap::from([
+        ("f1".to_string(), tagged(&["team:aa"])),
+        ("f2".to_string(), tagged(&["team:aa"])),
+        ("f3".to_string(), tagged(&["team:aa"])),
+    ]);
+    let hub = State::default();
+    let mut responses = vec![
+        response("200 OK", r#"{"segments":[]}"#),
+        response("200 OK", r#"{"version":1,"tags":[]}"#),
+        response("201 Created", r#"{"type":"team","value":"aa"}"#),
+    ];
+    responses.extend((0..3).map(|_| response("201 Created", r#"{"name":"f"}"#)));
+    let (url, seen) = serve(responses).await;
+    let c = client(&url);
+    let actual = State::default();
+    let target = Target {
+        hub: &hub,
+        actual: &actual,
+        flags,
+        environments: vec![],
+    };
+    let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
+    let actions = ["f1", "f2", "f3"].map(|f| create(Kind::Flag, f));
+    let results = futures::future::join_all(actions.iter().map(|a| spoke.execute(a))).await;
+    assert_eq!(results, [Ok(()), Ok(()), Ok(())]);
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(
+        seen[1..],
+        [
+            "GET /api/admin/tags",
+            "POST /api/admin/tags",
+            FLAGS,
+            FLAGS,
+            FLAGS
+        ],
+        "one tag create, before every flag create that needs it"
+    );
+}
+
+/// A flag `f` whose production environment holds one strategy.
+fn flag_with_strategy() -> Flag {
+    let strategy = Strategy {
+        name: "flexibleRollout".into(),
+        title: Some("half".into()),
+        parameters: [("rollout".to_string(), "50".to_string())]
+            .into_iter()
+            .collect(),
+        ..Strategy::default()
+    };
+    let mut flag = tagged(&[]);
+    flag.environments.insert(
+        "production".into(),
+        FlagEnvironment {
+            strategies: vec![strategy],
+            ..FlagEnvironment::default()
+        },
+    );
+    flag
+}
+
+/// Creates [`flag_with_strategy`] when the strategy create's answer is lost and the
+/// environment then lists `listed`.
+async fn strategy_create_after_a_lost_answer(listed: &str, then: Vec<String>) -> Vec<String> {
+    let mut responses = vec![
+        response("200 OK", r#"{"segments":[]}"#),
+        response("201 Created", r#"{"name":"f"}"#),
+        response("502 Bad Gateway", ""),
+        response("200 OK", listed),
+    ];
+    responses.extend(then);
+    let (url, seen) = serve(responses).await;
+    let c = client(&url);
+    let (hub, actual) = (State::default(), State::default());
+    let target = Target {
+        hub: &hub,
+        actual: &actual,
+        flags: BTreeMap::from([("f".to_string(), flag_with_strategy())]),
+        environments: vec!["production".into()],
+    };
+    let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
+    assert_eq!(spoke.execute(&create(Kind::Flag, "f")).await, Ok(()));
+    let seen = seen.lock().unwrap().clone();
+    seen[2..].to_vec()
+}
+
+const STRATEGIES: &str =
+    "/api/admin/projects/default/features/f/environments/production/strategies";
+
+#[tokio::test]
+async fn a_strategy_created_before_a_lost_answer_is_found_by_its_content() {
+    let other =
+        r#"{"id":"s1","name":"flexibleRollout","title":"half","parameters":{"rollout":"10"}}"#;
+    let same =
+        r#"{"id":"s2","name":"flexibleRollout","title":"half","parameters":{"rollout":"50"}}"#;
+    let post = format!("POST {STRATEGIES}");
+    let get = format!("GET {STRATEGIES}");
+    let seen = strategy_create_after_a_lost_answer(&format!("[{other},{same}]"), vec![]).await;
+    assert_eq!(seen, [post.clone(), get.clone()], "found: not sent again");
+
+    let seen = strategy_create_after_a_lost_answer(
+        &format!("[{other}]"),
+        vec![response("200 OK", r#"{"id":"s3"}"#)],
+    )
+    .await;
+    assert_eq!(
+        seen,
+        [post.clone(), get, post],
+        "another strategy is no match"
+    );
+}
+
+/// Creates flag `f` tagged `team:aa` and `team:bb` when the create's answer is lost
+/// but the flag exists, and the spoke answers `tags` for the flag.
+async fn create_after_a_lost_answer(tags: &str) -> Vec<String> {
+    let (results, seen) = run_actions(
+        vec![
+            response("200 OK", r#"{"segments":[]}"#),
+            response(
+                "200 OK",
+                r#"{"tags":[{"type":"team","value":"aa"},{"type":"team","value":"bb"}]}"#,
+            ),
+            response("502 Bad Gateway", ""),
+            response("200 OK", r#"{"name":"f"}"#),
+            response("200 OK", tags),
+            response("200 OK", "{}"),
+        ],
+        &State::default(),
+        BTreeMap::from([("f".to_string(), tagged(&["team:aa", "team:bb"]))]),
+        &[create(Kind::Flag, "f")],
+    )
+    .await;
+    assert_eq!(results, [Ok(())]);
+    seen
+}
+
+#[tokio::test]
+async fn a_flag_created_before_a_lost_answer_gets_the_tags_it_lacks() {
+    let seen = create_after_a_lost_answer(r#"{"tags":[{"type":"team","value":"aa"}]}"#).await;
+    assert_eq!(
+        seen[2..],
+        [
+            FLAGS,
+            "GET /api/admin/projects/default/features/f",
+            "GET /api/admin/features/f/tags",
+            "PUT /api/admin/features/f/tags",
+        ]
+    );
+    let both = r#"{"tags":[{"type":"team","value":"aa"},{"type":"team","value":"bb"}]}"#;
+    let seen = create_after_a_lost_answer(both).await;
+    assert_eq!(
+        seen.last().map(String::as_str),
+        Some("GET /api/admin/features/f/tags"),
+        "nothing more to write when the tags came with the create"
+    );
+}
+
+#[tokio::test]
+async fn a_create_that_took_effect_before_a_gateway_error_is_not_repeated() {
+    let (result, seen) = run(vec![
+        response("200 OK", r#"{"segments":[]}"#),
+        response("502 Bad Gateway", ""),
+        response("200 OK", r#"{"name":"region"}"#),
+    ])
+    .await;
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        seen,
+        [
+            "GET /api/admin/segments",
+            "POST /api/admin/context",
+            "GET /api/admin/context/region"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_create_that_did_not_take_effect_is_sent_again_once() {
+    let (result, seen) = run(vec![
+        response("200 OK", r#"{"segments":[]}"#),
+        response("504 Gateway Timeout", ""),
+        response("404 Not Found", r#"{"message":"not found"}"#),
+        response("201 Created", r#"{"name":"region"}"#),
+    ])
+    .await;
+    assert_eq!(result, Ok(()));
+    assert_eq!(
+        seen,
+        [
+            "GET /api/admin/segments",
+            "POST /api/admin/context",
+            "GET /api/admin/context/region",
+            "POST /api/admin/context"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_refused_create_is_reported_with_the_servers_message() {
+    let (result, seen) = run(vec![
+        response("200 OK", r#"{"segments":[]}"#),
+        response("400 Bad Request", r#"{"message":"Name is already taken"}"#),
+    ])
+    .await;
+    assert_eq!(
+        result,
+        Err("dc1: POST /api/admin/context failed with HTTP 400: Name is already taken".to_string())
+    );
+    assert_eq!(seen.len(), 2, "a definite refusal is not retried");
+}
