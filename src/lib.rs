@@ -7,6 +7,7 @@
 //! - [`topology`]: the TOML topology file, checked into one [`topology::Topology`].
 //! - [`client`]: the only code that speaks HTTP to Unleash.
 //! - [`state`]: reads an instance (live or snapshot file) into the typed model.
+//! - [`capability`]: what each Unleash version can hold; plans block the rest.
 //! - [`desired`]: what each spoke should hold: selected, mapped, overridden hub flags.
 //! - [`graph`]: the dependency order of a spoke's actions.
 //! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with typed
@@ -25,6 +26,7 @@
 //! - [`cli`]: the command line: argument parsing, commands, output, exit codes.
 
 pub mod apply;
+pub mod capability;
 pub mod cli;
 pub mod client;
 pub mod desired;

@@ -217,9 +217,10 @@ fn a_thousand_more_flags_add_no_requests_and_keep_their_strategy_order() {
         requests_after, requests_before,
         "reading 1,100 more flags must not cost more requests"
     );
-    // 2 exports + 4 scaffolding lists + the project list twice (flag count check) + 2
-    // searches + 1 playground (production, where checkout-v2 has three strategies).
-    assert_eq!(requests_before, 11);
+    // 2 exports + 4 scaffolding lists + the project list twice (flag count check) + the
+    // version (ui-config) + 2 searches + 1 playground (production, where checkout-v2 has
+    // three strategies).
+    assert_eq!(requests_before, 12);
 }
 
 #[test]
@@ -442,27 +443,10 @@ fn planning_requests_do_not_grow_with_single_strategy_flags() {
     assert_eq!(spoke_after, spoke_before + 1);
 }
 
-/// The part of a state a sync makes equal: selected flags in synced environments (without
+/// The part of a state a sync makes equal: selected flags in production (without
 /// `stale`), and the scaffolding they use.
 fn synced_view(state: &State, flags: &[&str]) -> serde_json::Value {
-    let mut out = serde_json::Map::new();
-    for name in flags {
-        let mut f = state.flags.get(*name).cloned().unwrap_or_default();
-        f.stale = false;
-        f.environments.retain(|e, _| e == "production");
-        out.insert(name.to_string(), serde_json::to_value(f).unwrap());
-    }
-    for seg in ["beta-users", "premium"] {
-        out.insert(
-            format!("segment:{seg}"),
-            serde_json::to_value(state.segments.get(seg)).unwrap(),
-        );
-    }
-    out.insert(
-        "strategy:by-tenant".into(),
-        serde_json::to_value(state.strategies.get("by-tenant")).unwrap(),
-    );
-    serde_json::Value::Object(out)
+    lab::synced_view(state, flags, &["beta-users", "premium"])
 }
 
 fn read_live_state(server: &lab::Server) -> State {

@@ -92,6 +92,8 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
         environments: &'a std::collections::BTreeMap<String, String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         fingerprint: &'a Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        unleash_version: &'a Option<String>,
         summary: &'a super::Summary,
     }
     Head {
@@ -101,6 +103,7 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
         wave: spoke.wave,
         environments: &spoke.environments,
         fingerprint: &spoke.fingerprint,
+        unleash_version: &spoke.unleash_version,
         summary: &spoke.summary,
     }
     .serialize(&mut serde_json::Serializer::with_formatter(

@@ -185,6 +185,10 @@ pub struct SpokePlan {
     /// Fingerprint of the spoke's state the plan was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The spoke's Unleash version, when known (what blocks by version were planned by,
+    /// docs/compatibility.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unleash_version: Option<String>,
     /// Counts.
     pub summary: Summary,
     /// Actions in the order apply follows.
@@ -352,6 +356,10 @@ pub fn plan_one(
     actual: Result<&crate::state::State, &crate::state::ReadError>,
     fingerprint: Option<String>,
 ) -> SpokePlan {
+    let unleash_version = actual
+        .ok()
+        .and_then(|a| a.unleash_version)
+        .map(|v| v.to_string());
     let (fingerprint, actions, error) = match actual {
         Ok(actual) => {
             let actions = plan_spoke(topology, hub, spoke, actual);
@@ -376,6 +384,7 @@ pub fn plan_one(
         wave: spoke.wave,
         environments: spoke.environments.clone(),
         fingerprint,
+        unleash_version,
         summary: Summary::of(&actions),
         actions,
         error,

@@ -9,6 +9,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::{Action, Kind, Verb};
+use crate::capability::{Capability, Version};
 
 /// Why an action was planned the way it was. `Display` gives the exact text of
 /// docs/plan-format.md, which is also what the plan JSON holds.
@@ -60,6 +61,14 @@ pub enum Reason {
     Undefined,
     /// Blocked: a built-in strategy of the hub's Unleash the spoke's lacks.
     BuiltinMissing,
+    /// Blocked: the spoke's Unleash version cannot hold what the object needs
+    /// ([`crate::capability`]).
+    Unsupported {
+        /// The spoke's version.
+        version: Version,
+        /// What it lacks, in table order.
+        missing: Vec<Capability>,
+    },
     /// Blocked: a dependency cycle, as `kind:name` in order.
     Cycle(Vec<String>),
     /// A reason this build does not know (a plan file of another version), kept as text.
@@ -76,6 +85,7 @@ const CREATE_ONLY_DIFFERS: &str = "create-only policy, spoke differs";
 const SPOKE_DEFINITION_KEPT: &str = "not defined on the hub; the spoke's is kept";
 const ARCHIVED_ON_SPOKE: &str = "archived on spoke";
 const UNDEFINED: &str = "used by the hub but defined neither on the hub nor on the spoke";
+const UNSUPPORTED: &str = "the spoke's Unleash ";
 const BUILTIN_MISSING: &str =
     "built-in strategy of the hub's Unleash that the spoke's Unleash does not have";
 
@@ -91,6 +101,7 @@ impl Reason {
                 | Reason::Needs { .. }
                 | Reason::Undefined
                 | Reason::BuiltinMissing
+                | Reason::Unsupported { .. }
                 | Reason::Cycle(_)
                 | Reason::DriftedOnSpoke(_)
         )
@@ -131,6 +142,14 @@ impl fmt::Display for Reason {
             }
             Reason::Undefined => f.write_str(UNDEFINED),
             Reason::BuiltinMissing => f.write_str(BUILTIN_MISSING),
+            Reason::Unsupported { version, missing } => {
+                let missing: Vec<&str> = missing.iter().map(|c| c.label()).collect();
+                write!(
+                    f,
+                    "{UNSUPPORTED}{version} cannot hold: {}",
+                    missing.join(", ")
+                )
+            }
             Reason::Cycle(members) => write!(f, "dependency cycle: {}", members.join(" -> ")),
             Reason::Other(text) => f.write_str(text),
         }
@@ -190,6 +209,19 @@ fn parse(text: &str) -> Option<Reason> {
         .and_then(|t| t.strip_suffix(" is not selected and missing on spoke"))
     {
         return Some(Reason::ParentNotSelected(parent.to_string()));
+    }
+    if let Some((version, missing)) = text
+        .strip_prefix(UNSUPPORTED)
+        .and_then(|t| t.split_once(" cannot hold: "))
+    {
+        let reason = Reason::Unsupported {
+            version: Version::parse(version)?,
+            missing: missing
+                .split(", ")
+                .map(Capability::from_label)
+                .collect::<Option<_>>()?,
+        };
+        return (reason.to_string() == text).then_some(reason);
     }
     if let Some(parent) = text.strip_prefix("parent blocked: ") {
         return Some(Reason::ParentBlocked(parent.to_string()));
@@ -351,6 +383,10 @@ mod tests {
             needs(needs(Reason::Undefined, true), false),
             Reason::Undefined,
             Reason::BuiltinMissing,
+            Reason::Unsupported {
+                version: Version::new(6, 10, 1),
+                missing: vec![Capability::FlagLinks, Capability::RegexOperator],
+            },
             Reason::Cycle(vec!["flag:a".into(), "flag:b".into()]),
         ];
         for reason in reasons {
@@ -382,6 +418,14 @@ mod tests {
         assert_eq!(
             Reason::Cycle(vec!["a".into(), "b".into()]).to_string(),
             "dependency cycle: a -> b"
+        );
+        assert_eq!(
+            Reason::Unsupported {
+                version: Version::new(7, 6, 5),
+                missing: vec![Capability::SunsetFlagType],
+            }
+            .to_string(),
+            "the spoke's Unleash 7.6.5 cannot hold: flag type sunset"
         );
     }
 }

@@ -9,6 +9,7 @@ use super::compare::{
     diff, diff_texts, env_matches, expected_flag, flag_differences, flag_text, view,
 };
 use super::{Action, Kind, Reason, Verb};
+use crate::capability::{self, Version};
 use crate::desired::{desired, flag_uses, merge_context_field, segment_uses, Uses};
 use crate::graph;
 use crate::state::model::{Flag, State, BUILTIN_CONTEXT_FIELDS, BUILTIN_TAG_TYPES};
@@ -154,6 +155,19 @@ fn blocked(kind: Kind, name: &str, reason: Reason) -> Action {
 }
 
 impl<'a> Builder<'a> {
+    /// A blocked skip of `name` when the spoke's Unleash version is known and `lacking`
+    /// finds what it cannot hold ([`capability`]); `None` otherwise.
+    fn unsupported(
+        &self,
+        kind: Kind,
+        name: &str,
+        lacking: impl FnOnce(Version) -> Vec<capability::Capability>,
+    ) -> Option<Action> {
+        let version = self.actual.unleash_version?;
+        let missing = lacking(version);
+        (!missing.is_empty()).then(|| blocked(kind, name, Reason::Unsupported { version, missing }))
+    }
+
     fn add(&mut self, a: Action, needs: Vec<Key<'a>>) {
         self.actions.push(a);
         self.needs.push(needs);
@@ -254,7 +268,10 @@ impl<'a> Builder<'a> {
             self.actual.strategies.get(name),
         );
         if hub.is_some_and(|s| s.builtin) || spoke.is_some_and(|s| s.builtin) {
-            if spoke.is_none() && !self.actual.strategies.is_empty() {
+            let lacking = |v| capability::missing_for_builtin_strategy(name, v);
+            if let Some(a) = self.unsupported(Kind::Strategy, name, lacking) {
+                self.add(a, Vec::new());
+            } else if spoke.is_none() && !self.actual.strategies.is_empty() {
                 self.add(
                     blocked(Kind::Strategy, name, Reason::BuiltinMissing),
                     Vec::new(),
@@ -292,6 +309,14 @@ impl<'a> Builder<'a> {
             self.spoke.scaffolding.segments,
             notes,
         );
+        let a = match hub {
+            Some(h) if a.changes() => self
+                .unsupported(Kind::Segment, name, |v| {
+                    capability::missing_for_segment(h, v)
+                })
+                .unwrap_or(a),
+            _ => a,
+        };
         let needs = hub
             .filter(|h| !h.incomplete)
             .map(|h| {
@@ -368,6 +393,12 @@ impl<'a> Builder<'a> {
                     name,
                     Reason::ParentNotSelected(parent.to_string()),
                 );
+            }
+        }
+        if a.changes() {
+            let lacking = |v| capability::missing_for_flag(want, v);
+            if let Some(b) = self.unsupported(Kind::Flag, name, lacking) {
+                a = b;
             }
         }
         let needs = (uses.context_fields.iter().map(|c| (Kind::ContextField, *c)))

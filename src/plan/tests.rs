@@ -649,6 +649,155 @@ fn nothing_is_pruned_against_an_empty_hub() {
     assert!(plan.spokes[0].error.is_none());
 }
 
+/// A hub of what not every Unleash version holds, planned against empty spokes of each
+/// lab version: what the spoke's version lacks is a blocked skip naming the version and
+/// the capability, what uses it is blocked in turn, and nothing is blocked when the
+/// spoke's version is unknown.
+#[test]
+fn what_the_spokes_version_cannot_hold_is_blocked_at_plan_time() {
+    use crate::capability::Version;
+    let hub = state(json!({
+        "context_fields": {"userId": {"builtin": true, "stickiness": false}},
+        "segments": {
+            "by-regex": {"constraints": [{"context_name": "userId", "operator": "REGEX", "value": "^a"}]}
+        },
+        "strategies": {
+            "flexibleRollout": {"builtin": true}, "default": {"builtin": true},
+            "userWithId": {"builtin": true}
+        },
+        "flags": {
+            "linked": {"type": "release", "impression_data": false, "stale": false,
+                       "links": [{"url": "https://tracker.example.invalid/1"}],
+                       "environments": {"production": {"enabled": false}}},
+            "child-of-linked": {"type": "release", "impression_data": false, "stale": false,
+                "dependencies": [{"feature": "linked", "enabled": true}],
+                "environments": {"production": {"enabled": false}}},
+            "sunny": {"type": "sunset", "impression_data": false, "stale": false,
+                      "environments": {"production": {"enabled": false}}},
+            "regex-flag": flag(json!({"production": {"enabled": true, "strategies": [
+                {"name": "default", "constraints": [{"context_name": "userId", "operator": "REGEX", "value": "^a"}]}]}})),
+            "regex-segment": flag(json!({"production": {"enabled": true, "strategies": [
+                {"name": "default", "segments": ["by-regex"]}]}})),
+            "by-user": flag(json!({"production": {"enabled": true, "strategies": [
+                {"name": "userWithId", "parameters": {"userIds": "a,b"}}]}})),
+            "plain": flag(json!({"production": {"enabled": true, "strategies": [rollout("5", "plain")]}}))
+        }
+    }));
+    let plan_for = |version: Option<Version>| {
+        let mut spoke = state(json!({}));
+        if version.is_some_and(|v| v.major < 7) {
+            spoke
+                .strategies
+                .insert("userWithId".into(), hub.strategies["userWithId"].clone());
+        }
+        spoke.unleash_version = version;
+        plan_of(hub.clone(), spoke)
+    };
+    let cannot = |v: &str, what: &str| format!("the spoke's Unleash {v} cannot hold: {what}");
+
+    let v6 = plan_for(Some(Version::new(6, 10, 1)));
+    assert_eq!(v6.spokes[0].unleash_version.as_deref(), Some("6.10.1"));
+    let blocked = |plan: &Plan, kind, name, reason: &str| {
+        assert_action(plan, kind, name, Verb::Skip, reason, true);
+    };
+    blocked(&v6, Kind::Flag, "linked", &cannot("6.10.1", "flag links"));
+    blocked(&v6, Kind::Flag, "child-of-linked", "parent blocked: linked");
+    blocked(
+        &v6,
+        Kind::Flag,
+        "sunny",
+        &cannot("6.10.1", "flag type sunset"),
+    );
+    let regex = cannot("6.10.1", "constraint operator REGEX");
+    blocked(&v6, Kind::Flag, "regex-flag", &regex);
+    blocked(&v6, Kind::Segment, "by-regex", &regex);
+    blocked(
+        &v6,
+        Kind::Flag,
+        "regex-segment",
+        &format!("needs segment by-regex ({regex}; missing on spoke)"),
+    );
+    assert_action(
+        &v6,
+        Kind::Flag,
+        "by-user",
+        Verb::Create,
+        "missing on spoke",
+        false,
+    );
+    assert_action(
+        &v6,
+        Kind::Flag,
+        "plain",
+        Verb::Create,
+        "missing on spoke",
+        false,
+    );
+
+    let v7 = plan_for(Some(Version::new(7, 6, 5)));
+    blocked(
+        &v7,
+        Kind::Flag,
+        "sunny",
+        &cannot("7.6.5", "flag type sunset"),
+    );
+    let userid = cannot("7.6.5", "built-in strategy userWithId");
+    blocked(&v7, Kind::Strategy, "userWithId", &userid);
+    blocked(
+        &v7,
+        Kind::Flag,
+        "by-user",
+        &format!("needs strategy userWithId ({userid}; missing on spoke)"),
+    );
+    for name in ["linked", "child-of-linked", "regex-flag", "regex-segment"] {
+        assert_action(
+            &v7,
+            Kind::Flag,
+            name,
+            Verb::Create,
+            "missing on spoke",
+            false,
+        );
+    }
+
+    let v8 = plan_for(Some(Version::new(8, 2, 0)));
+    assert_action(
+        &v8,
+        Kind::Flag,
+        "sunny",
+        Verb::Create,
+        "missing on spoke",
+        false,
+    );
+    blocked(
+        &v8,
+        Kind::Strategy,
+        "userWithId",
+        &cannot("8.2.0", "built-in strategy userWithId"),
+    );
+
+    // Unknown version: planned as before (the built-in strategy the spoke's strategies
+    // lack is still found by name).
+    let unknown = plan_for(None);
+    assert_eq!(unknown.spokes[0].unleash_version, None);
+    for name in ["linked", "sunny", "regex-flag", "regex-segment"] {
+        assert_action(
+            &unknown,
+            Kind::Flag,
+            name,
+            Verb::Create,
+            "missing on spoke",
+            false,
+        );
+    }
+    blocked(
+        &unknown,
+        Kind::Strategy,
+        "userWithId",
+        "built-in strategy of the hub's Unleash that the spoke's Unleash does not have",
+    );
+}
+
 /// A hub and a spoke for the `keep` cases: the spoke turned `kill-search` off, runs
 /// `checkout` at its own rollout and `welcome` with its own description and rollout.
 fn kept_states() -> (State, State) {

@@ -59,8 +59,13 @@ pub fn render<'a>(plan: impl Into<View<'a>>, options: Options) -> String {
 
 fn spoke_section(out: &mut String, spoke: &SpokePlan, omitted: usize, options: Options) {
     out.push_str(&paint(&format!("Spoke {}", spoke.name), "1", options));
+    let version = spoke
+        .unleash_version
+        .as_ref()
+        .map(|v| format!(", Unleash {v}"))
+        .unwrap_or_default();
     out.push_str(&format!(
-        " ({}, project {}, {})\n",
+        " ({}{version}, project {}, {})\n",
         spoke.location,
         spoke.project,
         mapping(&spoke.environments, "->")

@@ -305,7 +305,13 @@ fn read_file(
             source,
         })?;
     let state = match contents {
-        FileContents::Snapshot(s) => s.state,
+        FileContents::Snapshot(s) => {
+            let version = s.source.unleash_version.as_deref();
+            State {
+                unleash_version: version.and_then(crate::capability::Version::parse),
+                ..s.state
+            }
+        }
         FileContents::RawExport { state, .. } if allow_raw_export => *state,
         FileContents::RawExport { .. } => {
             return Err(ReadError::RawExportNotHub {

@@ -54,6 +54,11 @@ pub struct State {
         deserialize_with = "unique_map"
     )]
     pub elsewhere: BTreeMap<String, Elsewhere>,
+    /// The instance's Unleash version, when known (a live read asks the server; a snapshot
+    /// keeps it in its `source`). Not part of the state's JSON or fingerprint; a plan
+    /// blocks by it what the spoke's version cannot hold ([`crate::capability`]).
+    #[serde(skip)]
+    pub unleash_version: Option<crate::capability::Version>,
 }
 
 /// A [`State`] as it serializes with no names taken elsewhere, without copying it

@@ -1,8 +1,12 @@
 //! Reads a live instance with as few requests as the API allows, concurrently, and
 //! without the requests Unleash rate-limits where another way exists.
 //!
-//! Per read: one batch export per environment, the four scaffolding lists, and the project
-//! list before and after the exports (its flag count checks the exports). The export
+//! Per read: one batch export per environment, the four scaffolding lists, the project
+//! list before and after the exports (its flag count checks the exports), and the server's
+//! version (`ui-config`, read with the first project list; a plan blocks by it, see
+//! [`crate::capability`]). On Unleash 6.x, whose batch export reports every flag enabled
+//! in every environment, one more request (the project's flag list) gives the enabled
+//! states; see [`crate::capability::export_reports_enabled`]. The export
 //! does not carry strategy order; where a flag has two or more strategies in an
 //! environment, the order comes from one playground evaluation per environment (which
 //! lists every flag's strategies in evaluation order), and only flags the playground does
@@ -27,6 +31,7 @@ use super::model::{Elsewhere, State};
 use super::normalize::{normalize, Parts};
 use super::wire;
 use super::ReadError;
+use crate::capability::{self, Version};
 use crate::client::{Client, ClientError, Path};
 
 /// How many per-flag strategy-order requests run at once.
@@ -76,16 +81,30 @@ pub async fn read_live(
         }
     };
 
-    // The project's flag count, before and after the exports (see `check_counts`).
+    // The project's flag count, before and after the exports (see `check_counts`), and
+    // the version, which says how to read the rest.
     let projects = Path::new(&["api", "admin", "projects"]);
-    let before: wire::Projects = client.get(projects.clone()).await?;
-    let (exports, segments, strategies, context, tag_types, elsewhere) =
-        tokio::try_join!(exports, segments, strategies, context, tag_types, elsewhere)?;
+    let (before, version) = tokio::try_join!(
+        client.get::<wire::Projects>(projects.clone()),
+        read_version(client)
+    )?;
+    let version = version.as_deref().and_then(Version::parse);
+    let enabled = async {
+        match version {
+            Some(v) if !capability::export_reports_enabled(v) => {
+                let path = Path::new(&["api", "admin", "projects", project, "features"]);
+                client.get::<wire::ProjectFeatures>(path).await.map(Some)
+            }
+            _ => Ok(None),
+        }
+    };
+    let (exports, segments, strategies, context, tag_types, elsewhere, enabled) =
+        tokio::try_join!(exports, segments, strategies, context, tag_types, elsewhere, enabled)?;
     let after: wire::Projects = client.get(projects).await?;
     check_counts(client, project, &exports, [&before, &after])?;
 
     let order = read_order(client, project, &exports).await?;
-    let state = normalize(Parts {
+    let mut state = normalize(Parts {
         project: project.to_string(),
         exports,
         order,
@@ -99,7 +118,26 @@ pub async fn read_live(
         instance: client.instance().to_string(),
         source,
     })?;
+    if let Some(list) = enabled {
+        set_enabled(&mut state, &list);
+    }
+    state.unleash_version = version;
     Ok(state)
+}
+
+/// Takes each flag's enabled state per environment from the project's flag list (for a
+/// server whose export misreports it).
+fn set_enabled(state: &mut State, list: &wire::ProjectFeatures) {
+    for f in &list.features {
+        let Some(flag) = state.flags.get_mut(&f.name) else {
+            continue;
+        };
+        for e in &f.environments {
+            if let Some(env) = flag.environments.get_mut(&e.name) {
+                env.enabled = e.enabled;
+            }
+        }
+    }
 }
 
 /// Checks each export's count of the project's active flags against the project list's

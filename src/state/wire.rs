@@ -351,6 +351,25 @@ pub struct UiConfig {
     pub version: Option<String>,
 }
 
+/// The answer of `GET /api/admin/projects/{p}/features` (only what we use): each flag's
+/// enabled state per environment (read on Unleash 6.x, whose batch export misreports it).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProjectFeatures {
+    pub features: Vec<ProjectFeature>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProjectFeature {
+    pub name: String,
+    pub environments: Vec<ProjectFeatureEnvironment>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ProjectFeatureEnvironment {
+    pub name: String,
+    pub enabled: bool,
+}
+
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct Projects {
     pub projects: Vec<Project>,

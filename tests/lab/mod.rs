@@ -1,6 +1,7 @@
 //! The real Unleash lab, as the end-to-end tests see it.
 //!
-//! `scripts/lab.sh up` starts PostgreSQL and five unleash-server processes on loopback
+//! `scripts/lab.sh up` starts PostgreSQL and seven unleash-server processes on loopback
+//! (five of 8.2.0, one of 7.6.5, one of 6.10.1)
 //! and writes `.lab/lab.env`. Tests take the [`Lab`] lock (they share the servers), reset
 //! the instances they use to a pristine state, seed them through the admin API, and run
 //! the real `flagfleet` binary against them.
@@ -19,7 +20,8 @@ use serde_json::Value;
 /// One Unleash server of the lab.
 #[derive(Debug, Clone)]
 pub struct Server {
-    /// `hub`, `spoke1`, `spoke2`, `spoke3`, `strict` (Unleash's default rate limits).
+    /// `hub`, `spoke1`, `spoke2`, `spoke3`, `strict` (Unleash's default rate limits), all
+    /// 8.2.0; `v7` (7.6.5) and `v6` (6.10.1).
     pub name: &'static str,
     pub url: String,
     pub token: String,
@@ -102,6 +104,10 @@ pub struct Lab {
     /// Keeps Unleash's default rate limits (15 flag searches a minute): only the tests of
     /// rate limits use it, and they reset it first (a restart starts a fresh window).
     pub strict: Server,
+    /// Unleash 7.6.5.
+    pub v7: Server,
+    /// Unleash 6.10.1.
+    pub v6: Server,
     script: PathBuf,
     _guard: MutexGuard<'static, ()>,
 }
@@ -136,6 +142,8 @@ impl Lab {
             spoke2: server("spoke2", "SPOKE2"),
             spoke3: server("spoke3", "SPOKE3"),
             strict: server("strict", "STRICT"),
+            v7: server("v7", "V7"),
+            v6: server("v6", "V6"),
             script: root.join("scripts/lab.sh"),
             _guard: guard,
         };
@@ -150,6 +158,52 @@ impl Lab {
         }
         lab
     }
+}
+
+impl Lab {
+    /// The server named `name` (`hub`, `spoke1`, ..., `v7`, `v6`).
+    pub fn server(&self, name: &str) -> &Server {
+        [
+            &self.hub,
+            &self.spoke1,
+            &self.spoke2,
+            &self.spoke3,
+            &self.strict,
+            &self.v7,
+            &self.v6,
+        ]
+        .into_iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no lab server {name}"))
+    }
+}
+
+/// The part of a state a sync of `flags` makes equal: those flags in production (without
+/// `stale`, which is not synced), the `segments` named and the custom strategy
+/// `by-tenant`, each as JSON.
+pub fn synced_view(
+    state: &flagfleet::state::State,
+    flags: &[impl AsRef<str>],
+    segments: &[impl AsRef<str>],
+) -> Value {
+    let mut out = serde_json::Map::new();
+    for name in flags.iter().map(AsRef::as_ref) {
+        let mut f = state.flags.get(name).cloned().unwrap_or_default();
+        f.stale = false;
+        f.environments.retain(|e, _| e == "production");
+        out.insert(name.to_string(), serde_json::to_value(f).unwrap());
+    }
+    for seg in segments.iter().map(AsRef::as_ref) {
+        out.insert(
+            format!("segment:{seg}"),
+            serde_json::to_value(state.segments.get(seg)).unwrap(),
+        );
+    }
+    out.insert(
+        "strategy:by-tenant".into(),
+        serde_json::to_value(state.strategies.get("by-tenant")).unwrap(),
+    );
+    Value::Object(out)
 }
 
 /// A tiny admin-API client for seeding and inspecting servers in tests (independent of

@@ -9,6 +9,11 @@ const P: &str = "/api/admin/projects/default/features";
 
 /// The hub configuration the end-to-end tests read, plan and apply.
 pub fn rich_hub(a: &Admin) {
+    rich_hub_with(a, true);
+}
+
+/// [`rich_hub`] with or without its flag link (Unleash 6.x has no links).
+pub fn rich_hub_with(a: &Admin, links: bool) {
     // Scaffolding.
     a.post(
         "/api/admin/context",
@@ -100,10 +105,12 @@ pub fn rich_hub(a: &Admin) {
     );
     tag(a, "checkout-v2", "team", "payments");
     tag(a, "checkout-v2", "sync", "global");
-    a.post(
-        &format!("{P}/checkout-v2/link"),
-        json!({"url": "https://tracker.example.com/PAY-1", "title": "Epic"}),
-    );
+    if links {
+        a.post(
+            &format!("{P}/checkout-v2/link"),
+            json!({"url": "https://tracker.example.com/PAY-1", "title": "Epic"}),
+        );
+    }
 
     // A parent and a child that depends on it.
     feature(a, "parent-flag", "release", "", false);
@@ -374,5 +381,99 @@ fn tagged_flag(a: &Admin, i: usize, beta: &Value) {
             &format!("{P}/{name}/link"),
             json!({"url": format!("https://tracker.example.com/FLEET-{i}"), "title": "ticket"}),
         );
+    }
+}
+
+/// What sets Unleash versions apart, added to a [`rich_hub`]: a flag with a strategy of
+/// every constraint operator all versions have (and the segment `beta-users`), and, as the server can hold them, a flag
+/// and a segment using `REGEX` (7.5 and later) and a flag of type `sunset` (8.0 and
+/// later).
+pub fn version_extras(a: &Admin, regex: bool, sunset: bool) {
+    a.post("/api/admin/context", json!({"name": "score"}));
+    a.post("/api/admin/context", json!({"name": "appVersion"}));
+    let c = |name: &str, op: &str, value: Value| {
+        let mut c = json!({"contextName": name, "operator": op});
+        match value {
+            Value::Array(_) => c["values"] = value,
+            _ => c["value"] = value,
+        }
+        c
+    };
+    // The rich hub's segment, here too: the flag of the rich hub that uses it has a link,
+    // which a 6.x spoke cannot hold.
+    let beta = a.get("/api/admin/segments")["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "beta-users")
+        .map(id)
+        .expect("the rich hub's segment beta-users");
+    feature(
+        a,
+        "every-operator",
+        "experiment",
+        "one constraint per operator",
+        false,
+    );
+    strategy(
+        a,
+        "every-operator",
+        "production",
+        json!({"name": "flexibleRollout", "title": "operators",
+               "parameters": {"rollout": "30", "stickiness": "default", "groupId": "every-operator"},
+               "constraints": [
+                   c("tenant", "IN", json!(["t1"])),
+                   c("tenant", "NOT_IN", json!(["t3"])),
+                   c("userId", "STR_CONTAINS", json!(["corp"])),
+                   c("userId", "STR_STARTS_WITH", json!(["u-"])),
+                   c("userId", "STR_ENDS_WITH", json!([".example"])),
+                   c("score", "NUM_EQ", json!("7")),
+                   c("score", "NUM_GT", json!("1")),
+                   c("score", "NUM_GTE", json!("2")),
+                   c("score", "NUM_LT", json!("100")),
+                   c("score", "NUM_LTE", json!("99")),
+                   c("currentTime", "DATE_AFTER", json!("2024-01-01T00:00:00.000Z")),
+                   c("currentTime", "DATE_BEFORE", json!("2030-01-01T00:00:00.000Z")),
+                   c("appVersion", "SEMVER_EQ", json!("1.2.3")),
+                   c("appVersion", "SEMVER_GT", json!("1.0.0")),
+                   c("appVersion", "SEMVER_LT", json!("9.0.0"))],
+               "segments": [beta],
+               "variants": [
+                   {"name": "csv", "weight": 500, "weightType": "variable", "stickiness": "default",
+                    "payload": {"type": "csv", "value": "a,b"}},
+                   {"name": "num", "weight": 500, "weightType": "variable", "stickiness": "default",
+                    "payload": {"type": "number", "value": "42"}}]}),
+    );
+    enable(a, "every-operator", "production");
+    tag(a, "every-operator", "sync", "global");
+    if regex {
+        let by_regex = a.post(
+            "/api/admin/segments",
+            json!({"name": "regex-users", "constraints": [c("userId", "REGEX", json!("^admin-[0-9]+$"))]}),
+        );
+        feature(a, "regex-flag", "release", "REGEX in a strategy", false);
+        strategy(
+            a,
+            "regex-flag",
+            "production",
+            json!({"name": "default", "constraints": [c("userId", "REGEX", json!("^u-.*"))]}),
+        );
+        feature(
+            a,
+            "regex-segment-flag",
+            "release",
+            "REGEX in a segment",
+            false,
+        );
+        strategy(
+            a,
+            "regex-segment-flag",
+            "production",
+            json!({"name": "default", "segments": [id(&by_regex)]}),
+        );
+        enable(a, "regex-segment-flag", "production");
+    }
+    if sunset {
+        feature(a, "retiring-flag", "sunset", "on its way out", false);
     }
 }
