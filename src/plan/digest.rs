@@ -76,6 +76,7 @@ mod tests {
             environments: vec!["production".into()],
             notes: vec![],
             kept: vec![],
+            drift: None,
         }
     }
 

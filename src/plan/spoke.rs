@@ -143,6 +143,7 @@ fn action(kind: Kind, name: &str, verb: Verb, reason: Reason) -> Action {
         environments: Vec::new(),
         notes: Vec::new(),
         kept: Vec::new(),
+        drift: None,
     }
 }
 

@@ -463,6 +463,16 @@ fn json_written_spoke_by_spoke_is_serde_json_pretty_byte_for_byte() {
             environments: (0..i % 3).map(|j| format!("env{j}")).collect(),
             notes: (0..(i + 1) % 3).map(|j| format!("note {j}")).collect(),
             kept: (0..i % 2).map(|j| format!("production.f{j}")).collect(),
+            drift: (i % 3 == 1).then(|| crate::drift::Drift {
+                origin: crate::drift::Origin::Spoke,
+                spoke_changes: vec![crate::drift::Change {
+                    by: format!("u\\{i}@example.com"),
+                    at: "2026-11-30T14:02:11.123Z".into(),
+                    event: i as i64,
+                    kind: "feature-updated".into(),
+                }],
+                hub_changes: vec![],
+            }),
         });
     }
     let mut failed = plan.spokes[0].clone();
@@ -530,6 +540,7 @@ fn renderings_of_the_review_copy_equal_those_of_the_whole_plan() {
             environments: vec![],
             notes: vec![],
             kept: vec![],
+            drift: None,
         });
     }
     for verbose in [false, true] {

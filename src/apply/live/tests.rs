@@ -84,6 +84,7 @@ fn create(kind: Kind, name: &str) -> Action {
         environments: vec![],
         notes: vec![],
         kept: vec![],
+        drift: None,
     }
 }
 
