@@ -73,7 +73,7 @@ pub const TABLE: &[Entry] = &[
         label: "built-in strategy userWithId",
         since: None,
         until: Some(Version::new(7, 0, 0)),
-        note: "removed in 7.0 (use `flexibleRollout` with a `userId` constraint); a newer server has no such strategy",
+        note: "new installs of 7.0 and later lack it (use `flexibleRollout` with a `userId` constraint); a server upgraded from 6.x keeps it, and a spoke that has it is synced whatever its version",
     },
 ];
 
@@ -100,7 +100,8 @@ impl Capability {
             .map(|e| e.capability)
     }
 
-    /// Whether `version` holds it.
+    /// Whether a server of `version` holds it (as installed new: for a built-in strategy,
+    /// the plan asks the spoke's own list first).
     pub fn held_by(self, version: Version) -> bool {
         let e = self.entry();
         e.since.is_none_or(|s| version >= s) && e.until.is_none_or(|u| version < u)

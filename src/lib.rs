@@ -20,6 +20,8 @@
 //! - [`graph`]: the dependency order of a spoke's actions.
 //! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with typed
 //!   reasons ([`plan::Reason`]), and how each action is marked ([`plan::Mark`]).
+//! - [`drift`]: who changed an overwritten flag since flagfleet last wrote it, from the
+//!   instances' event logs.
 //! - [`pipeline`]: the run every command shares: reads the hub and the spokes at once and
 //!   plans each spoke as it is read, keeping only what the caller asks for.
 //! - [`apply`]: executes a plan on the spokes, in dependency order, with backups and a
@@ -39,6 +41,7 @@ pub mod capability;
 pub mod cli;
 pub mod client;
 pub mod desired;
+pub mod drift;
 pub mod files;
 pub mod graph;
 pub mod pipeline;

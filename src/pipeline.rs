@@ -12,6 +12,7 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinError;
 
 use crate::client::{Client, ClientOptions};
+use crate::drift;
 use crate::plan::{self, HubInfo, Plan, SpokePlan};
 use crate::state::{self, ReadError, State};
 use crate::topology::{Instance, Spoke, Topology};
@@ -265,9 +266,15 @@ where
     F: Fn(SpokeState, SpokePlan) -> T + Clone + Send + 'static,
 {
     let client = options.client.clone();
+    // Read once, by the first spoke with a flag overwrite to attribute.
+    let hub_log = Arc::new(drift::HubLog::new(
+        topology.hub.instance.clone(),
+        client.clone(),
+    ));
     let spokes = futures::stream::iter(names)
         .map(move |name| {
             let (topology, client, finish) = (topology.clone(), client.clone(), finish.clone());
+            let hub_log = hub_log.clone();
             let mut hub = hub.clone();
             Task(tokio::spawn(async move {
                 let spoke = topology.spoke(&name)?;
@@ -278,13 +285,16 @@ where
                     .ok()
                     .and_then(|h| h.clone().flatten())?;
                 read.look_up_hub_flags(&topology, spoke, &hub).await;
-                let plan = plan::plan_one(
+                let mut plan = plan::plan_one(
                     &topology,
                     &hub,
                     spoke,
                     read.state.as_ref(),
                     read.fingerprint.clone(),
                 );
+                if let (Some(client), None) = (&read.client, &plan.error) {
+                    drift::attribute(&mut plan, spoke, client, &hub_log).await;
+                }
                 Some(finish(read, plan))
             }))
         })

@@ -371,6 +371,20 @@ fn quickstart_apply_converges_on_file_spokes() {
         parse(&backup),
         parse(&root().join("examples/quickstart/eu-west.json"))
     );
+    // The rewritten spoke file and its backup keep the Unleash version the file recorded
+    // (a later plan blocks by it).
+    for file in [backup, dir.path().join("eu-west.json")] {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let Ok(snapshot::FileContents::Snapshot(s)) = snapshot::parse(&text, "default") else {
+            panic!("{} is no snapshot", file.display());
+        };
+        assert_eq!(
+            s.source.unleash_version.as_deref(),
+            Some("8.2.0"),
+            "{}",
+            file.display()
+        );
+    }
 }
 
 #[test]

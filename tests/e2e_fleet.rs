@@ -172,3 +172,288 @@ fields = ["*"]
     let (code, stdout, stderr) = run(&lab, &topo, &["plan", "--detailed-exitcode"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 }
+
+/// A hub with one plain flag and one whose strategy uses a segment of two values, which
+/// spoke3 refuses (it allows one value per segment).
+fn hub_spoke3_refuses(a: &Admin) {
+    rollout_flag(a, "plain", "100", true);
+    let segment = a.post(
+        "/api/admin/segments",
+        json!({"name": "two-tenants",
+               "constraints": [{"contextName": "userId", "operator": "IN", "values": ["a", "b"]}]}),
+    );
+    seed::feature(a, "segmented", "release", "", false);
+    seed::strategy(
+        a,
+        "segmented",
+        "production",
+        json!({"name": "default", "segments": [segment["id"].clone()]}),
+    );
+}
+
+/// Wave 1 (spoke3) fails: wave 2 (spoke1) is not started, nothing is written to it, the
+/// report says so and apply exits 1. The plan shows the waves.
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn a_failed_wave_leaves_the_next_wave_untouched() {
+    let lab = Lab::take(&["hub", "spoke1", "spoke3"]);
+    hub_spoke3_refuses(&Admin::new(&lab.hub));
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(
+        dir.path(),
+        &lab,
+        &[
+            ("us-east", &lab.spoke1, "wave = 2"),
+            ("canary", &lab.spoke3, "wave = 1"),
+        ],
+    );
+    let (_, human, _) = run(&lab, &topo, &["plan"]);
+    let canary = human.find("== Wave 1: canary").expect(&human);
+    let second = human.find("== Wave 2: us-east").expect(&human);
+    assert!(canary < second, "{human}");
+    let plan = plan_json(&lab, &topo);
+    let waves: Vec<(&str, u64)> = plan["spokes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["name"].as_str().unwrap(), s["wave"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(waves, [("us-east", 2), ("canary", 1)]);
+
+    let writes = lab.spoke1.writes();
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve", "--gate", "true"]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("failed: segment:two-tenants: canary:"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Apply to us-east: not started: wave 1 did not succeed."),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("not starting wave 2: wave 1 did not succeed"),
+        "{stderr}"
+    );
+    assert_eq!(lab.spoke1.writes(), writes, "nothing written to wave 2");
+    assert!(lab.spoke1.read_state(&["production"]).flags.is_empty());
+}
+
+/// A gate that exits 1 after wave 1 stops the rollout: wave 1 is applied, wave 2 is not
+/// started. The gate sees which wave it follows. `--wave 2` then applies wave 2 alone.
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn a_failing_gate_stops_the_rollout_and_wave_applies_one_wave() {
+    let lab = Lab::take(&["hub", "spoke1", "spoke2"]);
+    rollout_flag(&Admin::new(&lab.hub), "plain", "100", true);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(
+        dir.path(),
+        &lab,
+        &[
+            ("canary", &lab.spoke1, "wave = 1"),
+            ("rest", &lab.spoke2, "wave = 2"),
+        ],
+    );
+    let seen = dir.path().join("gate.txt");
+    let gate = format!(
+        "echo \"$FLAGFLEET_WAVE $FLAGFLEET_NEXT_WAVE $FLAGFLEET_SPOKES $FLAGFLEET_NEXT_SPOKES\" > {}; exit 1",
+        seen.display()
+    );
+    let (code, stdout, stderr) = run(
+        &lab,
+        &topo,
+        &[
+            "apply",
+            "--auto-approve",
+            "--wave-pause",
+            "1",
+            "--gate",
+            &gate,
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert_eq!(std::fs::read_to_string(&seen).unwrap(), "1 2 canary rest\n");
+    assert!(
+        stdout.contains("Apply to canary: 1 applied, 0 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Apply to rest: not started: the gate after wave 1 exited with status 1."),
+        "{stdout}"
+    );
+    assert!(lab
+        .spoke1
+        .read_state(&["production"])
+        .flags
+        .contains_key("plain"));
+    assert!(lab.spoke2.read_state(&["production"]).flags.is_empty());
+
+    // The approval came: wave 2 alone.
+    let writes = lab.spoke1.writes();
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve", "--wave", "2"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(stdout.contains("Apply to rest: 1 applied"), "{stdout}");
+    assert!(!stdout.contains("canary"), "{stdout}");
+    assert_eq!(lab.spoke1.writes(), writes);
+    assert!(lab
+        .spoke2
+        .read_state(&["production"])
+        .flags
+        .contains_key("plain"));
+}
+
+/// A spoke of a later wave changed during the pause between waves is refused when its
+/// wave starts, with nothing written to it.
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn a_later_wave_changed_during_the_pause_is_refused() {
+    let lab = Lab::take(&["hub", "spoke1", "spoke2"]);
+    rollout_flag(&Admin::new(&lab.hub), "plain", "100", true);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(
+        dir.path(),
+        &lab,
+        &[
+            ("canary", &lab.spoke1, "wave = 1"),
+            ("rest", &lab.spoke2, "wave = 2"),
+        ],
+    );
+    // The gate plays the person who edits the second wave's spoke meanwhile.
+    let gate = format!(
+        "curl -sf -o /dev/null -X POST -H 'Authorization: {}' -H 'Content-Type: application/json' -d '{{\"name\":\"hand-made\",\"type\":\"release\"}}' {}/api/admin/projects/default/features",
+        lab.spoke2.token, lab.spoke2.url
+    );
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve", "--gate", &gate]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("Apply to canary: 1 applied"), "{stdout}");
+    assert!(
+        stdout.contains("Apply to rest: error: it changed since the plan was made"),
+        "{stdout}"
+    );
+    assert!(!lab
+        .spoke2
+        .read_state(&["production"])
+        .flags
+        .contains_key("plain"));
+}
+
+/// A second identity on `server`: a user `alice@example.com` with a personal access token
+/// (admin API tokens cannot be made through the API in Unleash 8.2). Returns the token.
+fn alice_token(server: &Server) -> String {
+    let password = "Alice-lab-pass-1!";
+    Admin::new(server).post(
+        "/api/admin/user-admin",
+        json!({"email": "alice@example.com", "name": "Alice", "password": password,
+               "rootRole": "Admin", "sendEmail": false}),
+    );
+    let http = reqwest::blocking::Client::new();
+    let base = server.url.trim_end_matches('/');
+    let login = http
+        .post(format!("{base}/auth/simple/login"))
+        .json(&json!({"username": "alice@example.com", "password": password}))
+        .send()
+        .unwrap();
+    assert!(login.status().is_success(), "{:?}", login.status());
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .unwrap()
+        .to_string();
+    let token: Value = http
+        .post(format!("{base}/api/admin/user/tokens"))
+        .header("Cookie", cookie)
+        .json(&json!({"description": "alice", "expiresAt": "2099-01-01T00:00:00.000Z"}))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    token["secret"].as_str().unwrap().to_string()
+}
+
+/// After flagfleet synced the spoke, Alice (another identity) turns a flag off on the
+/// spoke and the hub changes another: the plan says the first drifted on the spoke, by
+/// Alice, and the second changed on the hub; `--drift-only` lists only the first; with
+/// `on_drift = "block"` the first is blocked, naming Alice, and apply leaves it.
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    let hub = Admin::new(&lab.hub);
+    rollout_flag(&hub, "checkout", "50", true);
+    rollout_flag(&hub, "search", "100", false);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = topology(dir.path(), &lab, &[("eu-west", &lab.spoke1, "")]);
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    let alice = Admin::new(&Server {
+        token: alice_token(&lab.spoke1),
+        ..lab.spoke1.clone()
+    });
+    alice.post(
+        "/api/admin/projects/default/features/checkout/environments/production/off",
+        json!({}),
+    );
+    hub.put(
+        "/api/admin/projects/default/features/search",
+        json!({"description": "hub edit", "type": "release"}),
+    );
+
+    let plan = plan_json(&lab, &topo);
+    let checkout = flag_action(&plan, "eu-west", "checkout");
+    assert_eq!(checkout["action"], "overwrite", "{checkout:#}");
+    let drift = &checkout["drift"];
+    assert_eq!(drift["origin"], "spoke", "{checkout:#}");
+    assert_eq!(drift["spoke_changes"][0]["by"], "alice@example.com");
+    assert_eq!(
+        drift["spoke_changes"][0]["type"],
+        "feature-environment-disabled"
+    );
+    assert_eq!(drift["hub_changes"], json!([]));
+    let search = flag_action(&plan, "eu-west", "search");
+    assert_eq!(search["drift"]["origin"], "hub", "{search:#}");
+    assert_eq!(search["drift"]["spoke_changes"], json!([]));
+    assert_eq!(
+        search["drift"]["hub_changes"][0]["type"],
+        "feature-metadata-updated"
+    );
+
+    let (_, human, _) = run(&lab, &topo, &["plan"]);
+    assert!(
+        human.contains("drifted on spoke: 1 change by alice@example.com, last "),
+        "{human}"
+    );
+    assert!(human.contains("changed on hub: 1 change by "), "{human}");
+    let (code, only, stderr) = run(&lab, &topo, &["plan", "--drift-only"]);
+    assert_eq!(code, 0, "{only}\n{stderr}");
+    assert!(only.contains("flag checkout"), "{only}");
+    assert!(!only.contains("flag search"), "{only}");
+
+    // The spoke's hotfix is never reverted silently.
+    let topo = topology(
+        dir.path(),
+        &lab,
+        &[("eu-west", &lab.spoke1, "on_drift = \"block\"")],
+    );
+    let plan = plan_json(&lab, &topo);
+    let checkout = flag_action(&plan, "eu-west", "checkout");
+    assert_eq!(
+        (&checkout["action"], &checkout["blocked"], &checkout["reason"]),
+        (
+            &json!("skip"),
+            &json!(true),
+            &json!("changed on the spoke by alice@example.com since flagfleet last wrote it (on_drift = block)")
+        )
+    );
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let state = lab.spoke1.read_state(&["production"]);
+    assert!(!state.flags["checkout"].environments[&"production".to_string()].enabled);
+    assert_eq!(
+        state.flags["search"].description.as_deref(),
+        Some("hub edit")
+    );
+}

@@ -89,7 +89,7 @@ impl Validator {
 /// Invalid topologies whose problem is one of shape (a key, a type, an allowed value, a
 /// required table): the schema refuses them as `flagfleet` does. The others break rules
 /// across keys or against the servers, which only `flagfleet validate` checks.
-const INVALID_BY_SHAPE: [&str; 19] = [
+const INVALID_BY_SHAPE: [&str; 20] = [
     "bad_glob_and_tag.toml",   // tag without `type:`
     "empty_environments.toml", // an empty list
     "empty_file.toml",         // no [hub]
@@ -108,6 +108,7 @@ const INVALID_BY_SHAPE: [&str; 19] = [
     "unknown_policy.toml",
     "unknown_spoke_key.toml",
     "url_not_http.toml", // not a URI
+    "wave_below_one.toml",
     "wrong_value_type.toml",
 ];
 

@@ -30,10 +30,11 @@ pub(super) fn apply(
         };
         outcomes.push((label(a), outcome));
     }
+    // The version the file recorded stays: a later plan blocks by it.
     let source = SnapshotSource {
         instance: spoke.to_string(),
         location: path.display().to_string(),
-        unleash_version: None,
+        unleash_version: state.unleash_version.map(|v| v.to_string()),
     };
     snapshot::write_atomic(path, &Snapshot::new(state, source).to_json()).map_err(|e| {
         ApplyError::WriteFile {

@@ -278,6 +278,8 @@ mod tests {
             max_archive: None,
             overrides: Vec::new(),
             keep: Vec::new(),
+            wave: 1,
+            on_drift: Default::default(),
         }
     }
 

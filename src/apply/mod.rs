@@ -4,12 +4,16 @@
 //! independent actions go on. Before its first write to a spoke, apply reads the spoke's
 //! state again and refuses it if it changed since the plan, then saves it as a snapshot in
 //! the backup folder. An [`Interrupt`] stops it from starting new actions.
+//!
+//! Spokes go in waves ([`waves`]): ascending, the spokes of a wave at once, a wave only
+//! after every spoke of the one before succeeded (and the pause and gate between them).
 
 mod error;
 mod file;
 mod live;
 pub mod lock;
 mod target;
+mod waves;
 
 use std::collections::{HashMap, HashSet};
 use std::future::ready;
@@ -23,7 +27,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::client::Client;
 use crate::pipeline::{Fleet, SpokeState};
-use crate::plan::{Action, Kind, Plan};
+use crate::plan::{Action, Kind, Plan, SpokePlan};
 use crate::state::snapshot::{Snapshot, SnapshotSource};
 use crate::topology::{Location, Spoke, Topology};
 pub use error::ApplyError;
@@ -40,6 +44,10 @@ pub struct Options {
     pub interrupt: Interrupt,
     /// How long requests in flight may still take once interrupted (the request timeout).
     pub grace: Duration,
+    /// How long to wait between two waves.
+    pub wave_pause: Duration,
+    /// A shell command run between two waves; a non-zero exit stops the rollout.
+    pub gate: Option<String>,
 }
 
 /// A request to stop starting new actions (the first SIGINT or SIGTERM), shared by the
@@ -63,7 +71,7 @@ impl Interrupt {
     }
 
     /// Waits until it is asked.
-    async fn wait(&self) {
+    pub(crate) async fn wait(&self) {
         let notified = self.notify.notified();
         if !self.is_set() {
             notified.await;
@@ -87,6 +95,8 @@ pub trait Progress: Sync {
     }
     /// Apply to a spoke that began ended.
     fn spoke_done(&self, _report: &SpokeReport) {}
+    /// Between two waves: what apply waits for (the pause, the gate) or decided.
+    fn between_waves(&self, _message: &str) {}
 }
 
 /// No progress: only the final report.
@@ -117,6 +127,8 @@ pub struct SpokeReport {
     pub outcomes: Vec<(String, Outcome)>,
     /// Why nothing was applied, if so.
     pub error: Option<ApplyError>,
+    /// Why the spoke was not started at all (an earlier wave did not succeed), if so.
+    pub not_started: Option<String>,
 }
 
 impl SpokeReport {
@@ -127,6 +139,7 @@ impl SpokeReport {
             backup: None,
             outcomes: Vec::new(),
             error: None,
+            not_started: None,
         }
     }
 
@@ -143,14 +156,14 @@ impl SpokeReport {
         c
     }
 
-    /// Whether anything failed or the spoke could not be applied.
+    /// Whether anything failed, or the spoke could not be applied or was not started.
     pub fn failed(&self) -> bool {
-        self.error.is_some() || self.counts().1 > 0
+        self.error.is_some() || self.not_started.is_some() || self.counts().1 > 0
     }
 }
 
-/// Applies `plan`, which must have been made from `fleet`, to every spoke in it, telling
-/// `progress` how it goes.
+/// Applies `plan`, which must have been made from `fleet`, to every spoke in it, wave by
+/// wave, telling `progress` how it goes. Reports come in wave order.
 pub async fn apply(
     topology: &Topology,
     fleet: &Fleet,
@@ -163,8 +176,23 @@ pub async fn apply(
             "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
         ))
         .unwrap_or_default();
-    let spokes = plan.spokes.iter().filter(|s| s.error.is_none());
-    join_all(spokes.filter_map(|sp| {
+    let spokes: Vec<&SpokePlan> = plan.spokes.iter().filter(|s| s.error.is_none()).collect();
+    waves::in_waves(&spokes, options, progress, |wave| {
+        apply_spokes(topology, fleet, wave, &timestamp, options, progress)
+    })
+    .await
+}
+
+/// Applies `spokes` (one wave) at once.
+async fn apply_spokes(
+    topology: &Topology,
+    fleet: &Fleet,
+    spokes: Vec<&SpokePlan>,
+    timestamp: &str,
+    options: &Options,
+    progress: &dyn Progress,
+) -> Vec<SpokeReport> {
+    join_all(spokes.into_iter().filter_map(|sp| {
         let spoke = topology.spoke(&sp.name)?;
         let actions: Vec<&Action> = sp
             .actions
@@ -230,7 +258,7 @@ async fn apply_spoke(
         SnapshotSource {
             instance: name.clone(),
             location: job.location.to_string(),
-            unleash_version: None,
+            unleash_version: target.actual.unleash_version.map(|v| v.to_string()),
         },
     );
     let backup = crate::files::write_unique(
@@ -420,6 +448,7 @@ mod tests {
             notes: vec![],
             kept: vec![],
             object: Default::default(),
+            drift: None,
         }
     }
 
@@ -429,6 +458,8 @@ mod tests {
             backup_dir: PathBuf::new(),
             interrupt: Interrupt::default(),
             grace,
+            wave_pause: Duration::ZERO,
+            gate: None,
         }
     }
 

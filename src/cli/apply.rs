@@ -35,6 +35,12 @@ use crate::render::{self, human};
 /// changed since the plan. Then apply saves the spoke's full state as a snapshot in the
 /// backup folder; to restore, use that snapshot as the hub of an ordinary run.
 ///
+/// Spokes go in waves (`wave` in the topology): wave 1 first, the spokes of a wave at once,
+/// and a wave only after every spoke of the one before succeeded, --wave-pause has passed
+/// and --gate exited 0. When a wave fails, later waves are reported as not started (exit
+/// code 1). A later wave's spokes are re-read when it starts and refused if they changed
+/// since the plan. --wave N applies wave N alone (a pipeline with an approval per stage).
+///
 /// On SIGINT or SIGTERM apply starts no new action, lets requests in flight finish, prints
 /// its report and exits 130; a second signal stops it at once.
 ///
@@ -42,6 +48,7 @@ use crate::render::{self, human};
 ///   flagfleet apply
 ///   flagfleet plan --out plan.json && flagfleet apply plan.json
 ///   flagfleet apply --auto-approve --spoke eu-west --parallelism 8
+///   flagfleet apply --auto-approve --wave-pause 600 --gate ./check-error-rates.sh
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct Args {
@@ -74,6 +81,18 @@ pub(crate) struct Args {
     /// refusing the whole run when a spoke cannot be read.
     #[arg(long)]
     skip_unreachable: bool,
+    /// Apply only the spokes of this wave (`wave` in the topology; default 1).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    wave: Option<u32>,
+    /// Seconds to wait after a wave succeeded, before the next one starts.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    wave_pause: u64,
+    /// A shell command run after a wave succeeded (and after --wave-pause), before the
+    /// next one starts; a non-zero exit stops the rollout there. It gets FLAGFLEET_WAVE
+    /// (the wave done), FLAGFLEET_NEXT_WAVE, FLAGFLEET_SPOKES (the spokes of the wave
+    /// done, comma-separated) and FLAGFLEET_NEXT_SPOKES; its output goes to stderr.
+    #[arg(long, value_name = "CMD")]
+    gate: Option<String>,
     #[command(flatten)]
     hub: HubArgs,
 }
@@ -84,7 +103,10 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         super::lift_archive_limits(&mut topology);
     }
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
-    let spokes = spokes_to_apply(saved.as_ref(), &args.spokes, &topology_fp)?;
+    let mut spokes = spokes_to_apply(saved.as_ref(), &args.spokes, &topology_fp)?;
+    if let Some(wave) = args.wave {
+        spokes = in_wave(&topology, spokes, wave)?;
+    }
     let locked = pipeline::select_spokes(&topology, &spokes)?;
     let locks = Locks::acquire(
         &locked,
@@ -157,6 +179,8 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         backup_dir: args.backup_dir,
         interrupt: interrupt.clone(),
         grace: ctx.client.timeout,
+        wave_pause: Duration::from_secs(args.wave_pause),
+        gate: args.gate,
     };
     let progress = progress_for(ctx);
     applying.store(true, Ordering::SeqCst);
@@ -173,6 +197,28 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// The spokes of wave `wave` among `spokes` (every spoke when empty), in topology order.
+fn in_wave(
+    topology: &crate::topology::Topology,
+    spokes: Vec<String>,
+    wave: u32,
+) -> Result<Vec<String>, CliError> {
+    let chosen: Vec<String> = topology
+        .spokes
+        .iter()
+        .filter(|s| s.wave == wave)
+        .map(|s| s.instance.name.clone())
+        .filter(|name| spokes.is_empty() || spokes.contains(name))
+        .collect();
+    if chosen.is_empty() {
+        let mut waves: Vec<u32> = topology.spokes.iter().map(|s| s.wave).collect();
+        waves.sort_unstable();
+        waves.dedup();
+        return Err(CliError::EmptyWave { wave, waves });
+    }
+    Ok(chosen)
 }
 
 /// The spokes to apply: those asked for (all when none), and with a saved plan only
@@ -347,6 +393,10 @@ fn render_report(reports: &[SpokeReport]) -> String {
             out.push_str(&format!("Apply to {}: error: {e}\n", r.name));
             continue;
         }
+        if let Some(why) = &r.not_started {
+            out.push_str(&format!("Apply to {}: not started: {why}.\n", r.name));
+            continue;
+        }
         if r.outcomes.is_empty() {
             out.push_str(&format!("Apply to {}: nothing to do.\n", r.name));
             continue;
@@ -379,6 +429,8 @@ fn render_report(reports: &[SpokeReport]) -> String {
         let (a, f, n) = r.counts();
         if r.error.is_some() {
             table.add_row([r.name.as_str(), "error", "-", "-"]);
+        } else if r.not_started.is_some() {
+            table.add_row([r.name.as_str(), "not started", "-", "-"]);
         } else {
             table.add_row([r.name.clone(), a.to_string(), f.to_string(), n.to_string()]);
         }

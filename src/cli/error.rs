@@ -101,6 +101,14 @@ pub enum CliError {
     /// Apply needs a confirmation and there is no terminal to ask on.
     #[error("refusing to apply without confirmation: there is no terminal to ask on; review the plan and pass --auto-approve (nothing was changed)")]
     NoTerminal,
+    /// `--wave N` selects no spoke.
+    #[error("no spoke to apply in wave {wave} (the topology's waves: {}); nothing was changed", waves.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
+    EmptyWave {
+        /// The wave asked for.
+        wave: u32,
+        /// The topology's waves, sorted.
+        waves: Vec<u32>,
+    },
     /// The user did not confirm.
     #[error("apply cancelled; nothing was changed")]
     Cancelled,

@@ -27,6 +27,7 @@ use crate::state::snapshot::AtomicFile;
 ///   flagfleet plan --format markdown > plan.md          # a pull-request comment
 ///   flagfleet plan --out plan.json --detailed-exitcode  # CI: 0 no changes, 2 changes
 ///   flagfleet plan --spoke eu-west --spoke us-east
+///   flagfleet plan --drift-only --format markdown      # who changed spokes by hand
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
 pub(crate) struct Args {
@@ -49,6 +50,10 @@ pub(crate) struct Args {
     /// or 10 % of its selected flags), for this run only.
     #[arg(long)]
     allow_mass_archive: bool,
+    /// List only flags changed on a spoke by someone other than flagfleet since it last
+    /// wrote them (from the event logs; docs/plan-format.md): a scheduled drift report.
+    #[arg(long)]
+    drift_only: bool,
     #[command(flatten)]
     hub: HubArgs,
 }
@@ -81,13 +86,18 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         json: args.format == Format::Json || args.out.is_some(),
         options,
     };
+    let drift_only = args.drift_only;
     let mut running = pipeline::start(
         Arc::new(topology),
         &args.spokes,
         &ctx.reading(args.parallelism),
         move |read, plan| {
             drop(read);
-            finish.finish(plan)
+            finish.finish(if drift_only {
+                plan::only_spoke_drift(plan)
+            } else {
+                plan
+            })
         },
     )
     .await?;

@@ -26,6 +26,10 @@ fn status(outcome: &Outcome, elapsed: Option<Duration>) -> (&'static str, String
 pub(super) struct Lines;
 
 impl Progress for Lines {
+    fn between_waves(&self, message: &str) {
+        eprintln!("{message}");
+    }
+
     fn action_done(&self, spoke: &str, a: &Action, outcome: &Outcome, elapsed: Option<Duration>) {
         let (status, detail) = status(outcome, elapsed);
         eprintln!(
@@ -62,6 +66,10 @@ impl Bars {
 }
 
 impl Progress for Bars {
+    fn between_waves(&self, message: &str) {
+        let _ = self.bars.println(message);
+    }
+
     fn spoke_started(&self, spoke: &str, actions: usize) {
         let bar = self.bars.add(ProgressBar::new(actions as u64));
         bar.set_style(self.style.clone());

@@ -77,6 +77,7 @@ mod tests {
             notes: vec![],
             kept: vec![],
             object: Default::default(),
+            drift: None,
         }
     }
 

@@ -88,6 +88,7 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
         name: &'a str,
         location: &'a str,
         project: &'a str,
+        wave: u32,
         environments: &'a std::collections::BTreeMap<String, String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         fingerprint: &'a Option<String>,
@@ -99,6 +100,7 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
         name: &spoke.name,
         location: &spoke.location,
         project: &spoke.project,
+        wave: spoke.wave,
         environments: &spoke.environments,
         fingerprint: &spoke.fingerprint,
         unleash_version: &spoke.unleash_version,
@@ -184,6 +186,13 @@ fn write_actions(out: &mut Vec<u8>, actions: &[Action]) -> io::Result<()> {
                 string(out, item)?;
             }
             out.extend_from_slice(b"\n          ]");
+        }
+        if let Some(drift) = &a.drift {
+            out.extend_from_slice(b",\n          \"drift\": ");
+            drift.serialize(&mut serde_json::Serializer::with_formatter(
+                &mut *out,
+                Pretty::at_level(5),
+            ))?;
         }
         out.extend_from_slice(b"\n        }");
     }

@@ -125,6 +125,10 @@ pub struct Action {
     /// writes. Not part of the plan's text (see [`Carried`]).
     #[serde(skip)]
     pub object: Carried,
+    /// Of a flag overwrite on a live spoke: who changed the flag since flagfleet last
+    /// wrote it, from the event logs ([`crate::drift`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<crate::drift::Drift>,
 }
 
 /// An object a spoke should hold, as the planner derived it (for a flag: selected,
@@ -217,6 +221,9 @@ pub struct SpokePlan {
     pub location: String,
     /// Project synced.
     pub project: String,
+    /// Rollout wave (`wave` in the topology; apply goes wave by wave).
+    #[serde(default = "first_wave")]
+    pub wave: u32,
     /// Hub environment -> spoke environment.
     pub environments: BTreeMap<String, String>,
     /// Fingerprint of the spoke's state the plan was made from.
@@ -233,6 +240,11 @@ pub struct SpokePlan {
     /// Why the spoke could not be planned (unreachable, refused token, ...).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<SpokeError>,
+}
+
+/// The wave of a spoke in a plan file that names none.
+fn first_wave() -> u32 {
+    1
 }
 
 /// Why a spoke could not be planned: what went wrong and, where known, the fix. In JSON
@@ -364,6 +376,21 @@ pub fn hub_info(topology: &crate::topology::Topology, fingerprint: String) -> Hu
     }
 }
 
+/// The spoke's plan with only the flags someone other than flagfleet changed on the
+/// spoke since flagfleet last wrote them (origin `spoke` or `both`), blocked ones
+/// included (`plan --drift-only`).
+pub fn only_spoke_drift(mut spoke: SpokePlan) -> SpokePlan {
+    spoke
+        .actions
+        .retain(|a| a.drift.as_ref().is_some_and(crate::drift::Drift::on_spoke));
+    for a in &mut spoke.actions {
+        // Their dependencies are no longer in the list.
+        a.depends_on.clear();
+    }
+    spoke.summary = Summary::of(&spoke.actions);
+    spoke
+}
+
 /// Plans `spoke` as read: its state `actual` (fingerprinted `fingerprint`) against the
 /// hub's, or why it could not be read (pure: no I/O).
 pub fn plan_one(
@@ -398,6 +425,7 @@ pub fn plan_one(
         name: spoke.instance.name.clone(),
         location: spoke.instance.location.to_string(),
         project: spoke.instance.project.clone(),
+        wave: spoke.wave,
         environments: spoke.environments.clone(),
         fingerprint,
         unleash_version,

@@ -35,6 +35,9 @@ pub enum Reason {
     SpokeDefinitionKept,
     /// Skip: the flag differs from the hub only in fields the spoke keeps (`keep`).
     KeptBySpoke(Vec<String>),
+    /// Blocked (`on_drift = "block"`): changed on the spoke by this identity since
+    /// flagfleet last wrote it.
+    DriftedOnSpoke(String),
     /// Blocked: the flag is archived on the spoke.
     ArchivedOnSpoke,
     /// Blocked: another project on the spoke has a flag of this name.
@@ -100,6 +103,7 @@ impl Reason {
                 | Reason::BuiltinMissing
                 | Reason::Unsupported { .. }
                 | Reason::Cycle(_)
+                | Reason::DriftedOnSpoke(_)
         )
     }
 }
@@ -117,6 +121,10 @@ impl fmt::Display for Reason {
             Reason::CreateOnlyDiffers => f.write_str(CREATE_ONLY_DIFFERS),
             Reason::SpokeDefinitionKept => f.write_str(SPOKE_DEFINITION_KEPT),
             Reason::KeptBySpoke(fields) => write!(f, "kept by spoke: {}", fields.join(", ")),
+            Reason::DriftedOnSpoke(by) => write!(
+                f,
+                "changed on the spoke by {by} since flagfleet last wrote it (on_drift = block)"
+            ),
             Reason::ArchivedOnSpoke => f.write_str(ARCHIVED_ON_SPOKE),
             Reason::InOtherProject(project) => write!(f, "exists in project {project} on spoke"),
             Reason::ParentNotSelected(parent) => {
@@ -177,6 +185,12 @@ fn parse(text: &str) -> Option<Reason> {
     let list = |s: &str, sep: &str| s.split(sep).map(str::to_string).collect();
     if let Some(what) = text.strip_prefix("differs: ") {
         return Some(Reason::Differs(list(what, ", ")));
+    }
+    if let Some(by) = text
+        .strip_prefix("changed on the spoke by ")
+        .and_then(|t| t.strip_suffix(" since flagfleet last wrote it (on_drift = block)"))
+    {
+        return Some(Reason::DriftedOnSpoke(by.to_string()));
     }
     if let Some(fields) = text.strip_prefix("kept by spoke: ") {
         return Some(Reason::KeptBySpoke(list(fields, ", ")));

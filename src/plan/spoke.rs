@@ -144,6 +144,7 @@ fn action(kind: Kind, name: &str, verb: Verb, reason: Reason) -> Action {
         notes: Vec::new(),
         kept: Vec::new(),
         object: Default::default(),
+        drift: None,
     }
 }
 
@@ -281,8 +282,15 @@ impl<'a> Builder<'a> {
             self.actual.strategies.get(name),
         );
         if hub.is_some_and(|s| s.builtin) || spoke.is_some_and(|s| s.builtin) {
+            // A spoke that has it holds it whatever its version (a server upgraded from
+            // 6.x keeps `userWithId`); only one that lacks it is blocked, by version when
+            // known.
             let lacking = |v| capability::missing_for_builtin_strategy(name, v);
-            if let Some(a) = self.unsupported(Kind::Strategy, name, lacking) {
+            let unsupported = spoke
+                .is_none()
+                .then(|| self.unsupported(Kind::Strategy, name, lacking))
+                .flatten();
+            if let Some(a) = unsupported {
                 self.add(a, Vec::new());
             } else if spoke.is_none() && !self.actual.strategies.is_empty() {
                 self.add(

@@ -464,6 +464,16 @@ fn json_written_spoke_by_spoke_is_serde_json_pretty_byte_for_byte() {
             notes: (0..(i + 1) % 3).map(|j| format!("note {j}")).collect(),
             kept: (0..i % 2).map(|j| format!("production.f{j}")).collect(),
             object: Default::default(),
+            drift: (i % 3 == 1).then(|| crate::drift::Drift {
+                origin: crate::drift::Origin::Spoke,
+                spoke_changes: vec![crate::drift::Change {
+                    by: format!("u\\{i}@example.com"),
+                    at: "2026-11-30T14:02:11.123Z".into(),
+                    event: i as i64,
+                    kind: "feature-updated".into(),
+                }],
+                hub_changes: vec![],
+            }),
         });
     }
     let mut failed = plan.spokes[0].clone();
@@ -532,6 +542,7 @@ fn renderings_of_the_review_copy_equal_those_of_the_whole_plan() {
             notes: vec![],
             kept: vec![],
             object: Default::default(),
+            drift: None,
         });
     }
     for verbose in [false, true] {
@@ -750,6 +761,26 @@ fn what_the_spokes_version_cannot_hold_is_blocked_at_plan_time() {
             false,
         );
     }
+
+    // A 7.x server upgraded from 6.x that kept the strategy: nothing blocks it.
+    let mut upgraded = state(json!({}));
+    upgraded
+        .strategies
+        .insert("userWithId".into(), hub.strategies["userWithId"].clone());
+    upgraded.unleash_version = Some(Version::new(7, 6, 5));
+    let upgraded = plan_of(hub.clone(), upgraded);
+    assert_action(
+        &upgraded,
+        Kind::Flag,
+        "by-user",
+        Verb::Create,
+        "missing on spoke",
+        false,
+    );
+    assert!(upgraded.spokes[0]
+        .actions
+        .iter()
+        .all(|a| a.name != "userWithId"));
 
     let v8 = plan_for(Some(Version::new(8, 2, 0)));
     assert_action(

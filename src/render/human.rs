@@ -46,7 +46,11 @@ pub fn render<'a>(plan: impl Into<View<'a>>, options: Options) -> String {
         plan.hub.project,
         plan.hub.environments.join(", ")
     ));
-    for (spoke, omitted) in &plan.spokes {
+    for (i, (spoke, omitted)) in plan.spokes.iter().enumerate() {
+        if let Some(heading) = plan.wave_heading(i) {
+            out.push_str(&paint(&format!("== {heading}"), "1", options));
+            out.push_str("\n\n");
+        }
         spoke_section(&mut out, spoke, *omitted, options);
     }
     out.push_str(&summary_table(&plan));
@@ -99,6 +103,9 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, omitted: usize, options: O
         }
         if !a.kept.is_empty() {
             out.push_str(&format!("      kept by spoke: {}\n", a.kept.join(", ")));
+        }
+        if let Some(drift) = &a.drift {
+            out.push_str(&format!("      {}\n", drift.summary()));
         }
         if let Some(diff) = &a.diff {
             for line in diff.lines() {

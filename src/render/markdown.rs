@@ -121,7 +121,10 @@ fn attempt(plan: &View<'_>, options: Options, detail: Detail, truncated: bool) -
         );
     }
     out.push('\n');
-    for (s, omitted) in &plan.spokes {
+    for (i, (s, omitted)) in plan.spokes.iter().enumerate() {
+        if let Some(heading) = plan.wave_heading(i) {
+            let _ = writeln!(out, "#### {}\n", md(&heading));
+        }
         spoke_section(&mut out, s, *omitted, options, detail);
     }
     out
@@ -143,9 +146,14 @@ fn spoke_section(
         "<details><summary><b>{}</b>: {headline}</summary>\n",
         html(&spoke.name)
     );
+    let version = spoke
+        .unleash_version
+        .as_ref()
+        .map(|v| format!(" · Unleash {}", md(v)))
+        .unwrap_or_default();
     let _ = writeln!(
         out,
-        "`{}` · project `{}` · {}\n",
+        "`{}`{version} · project `{}` · {}\n",
         md(&spoke.location),
         md(&spoke.project),
         md(&mapping(&spoke.environments, "→"))
@@ -168,6 +176,9 @@ fn spoke_section(
             }
             if !a.kept.is_empty() {
                 reason.push_str(&format!("<br>_kept by spoke: {}_", md(&a.kept.join(", "))));
+            }
+            if let Some(drift) = &a.drift {
+                reason.push_str(&format!("<br>_{}_", md(&drift.summary())));
             }
             let _ = writeln!(
                 out,

@@ -42,29 +42,53 @@ pub struct Review {
 #[derive(Debug, Clone)]
 pub struct View<'a> {
     hub: &'a HubInfo,
-    /// Each spoke's plan with the number of unchanged actions left out of it.
+    /// Each spoke's plan with the number of unchanged actions left out of it, by wave
+    /// (then in plan order).
     spokes: Vec<(&'a SpokePlan, usize)>,
+    /// Whether the spokes are in more than one wave (then shown grouped under headings).
+    waves: bool,
+}
+
+impl<'a> View<'a> {
+    fn new(hub: &'a HubInfo, mut spokes: Vec<(&'a SpokePlan, usize)>) -> Self {
+        spokes.sort_by_key(|(s, _)| s.wave);
+        let waves = spokes.first().map(|(s, _)| s.wave) != spokes.last().map(|(s, _)| s.wave);
+        View { hub, spokes, waves }
+    }
+
+    /// The heading to print before spoke `i` (the first of its wave), when the plan has
+    /// more than one wave: `Wave 2: us-east, us-west`.
+    pub(crate) fn wave_heading(&self, i: usize) -> Option<String> {
+        let wave = self.spokes.get(i)?.0.wave;
+        if !self.waves || (i > 0 && self.spokes[i - 1].0.wave == wave) {
+            return None;
+        }
+        let names: Vec<&str> = self
+            .spokes
+            .iter()
+            .filter(|(s, _)| s.wave == wave)
+            .map(|(s, _)| s.name.as_str())
+            .collect();
+        Some(format!("Wave {wave}: {}", names.join(", ")))
+    }
 }
 
 impl<'a> From<&'a Plan> for View<'a> {
     fn from(plan: &'a Plan) -> Self {
-        View {
-            hub: &plan.hub,
-            spokes: plan.spokes.iter().map(|s| (s, 0)).collect(),
-        }
+        View::new(&plan.hub, plan.spokes.iter().map(|s| (s, 0)).collect())
     }
 }
 
 impl<'a> From<&'a Review> for View<'a> {
     fn from(review: &'a Review) -> Self {
-        View {
-            hub: &review.hub,
-            spokes: review
+        View::new(
+            &review.hub,
+            review
                 .spokes
                 .iter()
                 .map(|s| (&s.plan, s.unchanged_omitted))
                 .collect(),
-        }
+        )
     }
 }
 

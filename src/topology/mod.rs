@@ -70,6 +70,24 @@ pub struct Spoke {
     pub overrides: Vec<Override>,
     /// Fields of some flags that the spoke owns (`[[spokes.keep]]`).
     pub keep: Vec<Keep>,
+    /// Rollout wave (1 or more): apply goes wave by wave, in ascending order.
+    pub wave: u32,
+    /// What a plan does with spoke-originated drift.
+    pub on_drift: OnDrift,
+}
+
+/// What a plan does with a flag changed on the spoke by someone other than flagfleet
+/// since flagfleet last wrote it (`on_drift`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, schemars::JsonSchema,
+)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnDrift {
+    /// Overwrite it with the hub's, as any difference (the plan says who changed it).
+    #[default]
+    Overwrite,
+    /// Leave it: a blocked skip that names who changed it.
+    Block,
 }
 
 impl Spoke {
@@ -621,7 +639,27 @@ impl Checker<'_> {
             max_archive,
             overrides,
             keep,
+            wave: self.wave(name, &raw.wave),
+            on_drift: raw.on_drift.unwrap_or_default(),
         })
+    }
+
+    /// The spoke's `wave`, checked (a whole number from 1; 1 when left out).
+    fn wave(&mut self, name: &str, raw: &Option<Spanned<i64>>) -> u32 {
+        let Some(w) = raw else {
+            return 1;
+        };
+        match u32::try_from(*w.get_ref()) {
+            Ok(w) if w >= 1 => w,
+            _ => {
+                self.problem(
+                    Some(w.span()),
+                    format!("`wave` of spoke `{name}` must be a whole number from 1"),
+                    Some("wave 1 is applied first (e.g. a canary), then 2, and so on"),
+                );
+                1
+            }
+        }
     }
 
     /// The spoke's environment mapping (hub environment -> spoke environment): as

@@ -182,6 +182,14 @@ pub(super) struct RawSpoke {
     /// run). Default: 10 flags or 10 % of the spoke's selected flags, whichever is larger.
     #[schemars(with = "Option<u64>")]
     pub max_archive: Option<Spanned<i64>>,
+    /// The rollout wave of this spoke (1 or more): `apply` applies wave 1's spokes first,
+    /// concurrently, and a wave only once every spoke of the one before succeeded.
+    #[schemars(with = "Option<u32>", range(min = 1), extend("default" = 1))]
+    pub wave: Option<Spanned<i64>>,
+    /// What a plan does with a flag someone other than flagfleet changed on this spoke
+    /// since flagfleet last wrote it (from the event logs): `overwrite` it (default), or
+    /// `block` it, naming who changed it.
+    pub on_drift: Option<super::OnDrift>,
     /// Per-spoke differences from the hub for some flags.
     #[serde(default)]
     #[schemars(with = "Vec<RawOverride>")]

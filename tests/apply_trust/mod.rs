@@ -311,6 +311,8 @@ fn a_spoke_changed_between_plan_and_first_write_is_refused_and_nothing_written()
         backup_dir: dir.path().join("b"),
         interrupt: Default::default(),
         grace: Duration::from_secs(5),
+        wave_pause: Duration::ZERO,
+        gate: None,
     };
     let reports = rt.block_on(flagfleet::apply::apply(
         &t,

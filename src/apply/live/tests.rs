@@ -107,6 +107,7 @@ fn create(kind: Kind, name: &str) -> Action {
         notes: vec![],
         kept: vec![],
         object: Default::default(),
+        drift: None,
     }
 }
 
