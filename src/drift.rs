@@ -21,11 +21,12 @@
 
 use std::collections::BTreeMap;
 
-use serde::{Deserialize, Serialize};
 use tokio::sync::OnceCell;
 
-use crate::client::{Client, ClientError, ClientOptions, Path};
-use crate::plan::{Kind, Reason, SpokePlan, Verb};
+use crate::api::wire::Event;
+use crate::api::Admin;
+use crate::client::{Client, ClientError, ClientOptions};
+use crate::plan::{Change, Drift, Kind, Origin, Reason, SpokePlan, Verb};
 use crate::topology::{Instance, OnDrift, Spoke};
 
 /// Event searches per instance per plan, at most.
@@ -37,115 +38,13 @@ const NAMES_PER_SEARCH: usize = 100;
 /// Changes listed per side of one flag, newest first.
 const LISTED: usize = 10;
 
-/// Where a flag's difference from the hub comes from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Origin {
-    /// Changed on the hub since flagfleet last wrote the spoke's copy.
-    Hub,
-    /// Changed on the spoke by someone else since flagfleet last wrote it.
-    Spoke,
-    /// Both.
-    Both,
-    /// The event log cannot tell.
-    Unknown,
-}
-
-/// One change from an event log.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    /// Who made it (`createdBy`).
-    pub by: String,
-    /// When (RFC 3339, as the server wrote it).
-    pub at: String,
-    /// The event's id on that instance.
-    pub event: i64,
-    /// The event type, e.g. `feature-environment-disabled`.
-    #[serde(rename = "type")]
-    pub kind: String,
-}
-
-/// Who changed an overwritten flag, from the event logs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Drift {
-    /// Where the difference comes from.
-    pub origin: Origin,
-    /// Changes on the spoke by others since flagfleet's last write there, newest first.
-    pub spoke_changes: Vec<Change>,
-    /// Changes on the hub since then, newest first.
-    pub hub_changes: Vec<Change>,
-}
-
-impl Drift {
-    /// Whether someone other than flagfleet changed the flag on the spoke.
-    pub fn on_spoke(&self) -> bool {
-        matches!(self.origin, Origin::Spoke | Origin::Both)
-    }
-
-    /// One line for a reviewer: `drifted on spoke: 2 changes by alice@example.com, last
-    /// 2026-11-30 14:02 UTC`.
-    pub fn summary(&self) -> String {
-        let side = |what: &str, changes: &[Change]| {
-            let mut by: Vec<&str> = changes.iter().map(|c| c.by.as_str()).collect();
-            by.sort_unstable();
-            by.dedup();
-            let n = changes.len();
-            format!(
-                "{what}: {n} change{} by {}, last {}",
-                if n == 1 { "" } else { "s" },
-                by.join(", "),
-                changes.first().map_or(String::new(), |c| short_time(&c.at))
-            )
-        };
-        match self.origin {
-            Origin::Spoke => side("drifted on spoke", &self.spoke_changes),
-            Origin::Hub => side("changed on hub", &self.hub_changes),
-            Origin::Both => format!(
-                "{}; {}",
-                side("drifted on spoke", &self.spoke_changes),
-                side("changed on hub", &self.hub_changes)
-            ),
-            Origin::Unknown => {
-                "drift origin unknown: the event logs do not show who changed it since flagfleet last wrote it".to_string()
-            }
-        }
-    }
-}
-
-/// `2026-11-30T14:02:11.123Z` as `2026-11-30 14:02 UTC`.
-fn short_time(at: &str) -> String {
-    match (at.get(..10), at.get(11..16)) {
-        (Some(day), Some(time)) if at.ends_with('Z') => format!("{day} {time} UTC"),
-        _ => at.to_string(),
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct EventPage {
-    events: Vec<Event>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct Event {
-    id: i64,
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(rename = "createdBy")]
-    created_by: String,
-    #[serde(rename = "createdAt")]
-    created_at: String,
-    #[serde(rename = "featureName")]
-    feature_name: Option<String>,
-}
-
-impl Event {
-    fn change(&self) -> Change {
-        Change {
-            by: self.created_by.clone(),
-            at: self.created_at.clone(),
-            event: self.id,
-            kind: self.kind.clone(),
-        }
+/// A log event as a plan's [`Change`].
+fn change(e: &Event) -> Change {
+    Change {
+        by: e.created_by.clone(),
+        at: e.created_at.clone(),
+        event: e.id,
+        kind: e.kind.clone(),
     }
 }
 
@@ -172,7 +71,6 @@ async fn read_log(
             .collect(),
     };
     let project_filter = format!("IS:{project}");
-    let limit = PAGE.to_string();
     let mut log = Log {
         complete: true,
         ..Log::default()
@@ -186,15 +84,9 @@ async fn read_log(
                 return Ok(log);
             }
             requests += 1;
-            let offset_text = offset.to_string();
-            let mut path = Path::new(&["api", "admin", "search", "events"])
-                .query("project", &project_filter)
-                .query("limit", &limit)
-                .query("offset", &offset_text);
-            if let Some(filter) = group {
-                path = path.query("feature", filter);
-            }
-            let page: EventPage = client.get(path).await?;
+            let page = Admin::new(client)
+                .search_events(&project_filter, group.as_deref(), PAGE, offset)
+                .await?;
             let n = page.events.len();
             for e in page.events {
                 if let Some(flag) = e.feature_name.clone() {
@@ -210,20 +102,9 @@ async fn read_log(
     Ok(log)
 }
 
-#[derive(Debug, Deserialize)]
-struct Me {
-    user: MeUser,
-}
-
-#[derive(Debug, Deserialize)]
-struct MeUser {
-    username: Option<String>,
-    email: Option<String>,
-}
-
 /// The names the instance records this client's writes under (`createdBy`).
 async fn identity(client: &Client) -> Result<Vec<String>, ClientError> {
-    let me: Me = client.get(Path::new(&["api", "admin", "user"])).await?;
+    let me = Admin::new(client).current_user().await?;
     Ok([me.user.username, me.user.email]
         .into_iter()
         .flatten()
@@ -333,7 +214,7 @@ fn drift_of(flag: &str, me: &[String], spoke: &Log, hub: Option<&Log>) -> Drift 
     let spoke_changes: Vec<Change> = events[..last_own.unwrap_or(events.len())]
         .iter()
         .take(LISTED)
-        .map(Event::change)
+        .map(change)
         .collect();
     let Some(last_own) = last_own.map(|i| &events[i]) else {
         return Drift {
@@ -349,7 +230,7 @@ fn drift_of(flag: &str, me: &[String], spoke: &Log, hub: Option<&Log>) -> Drift 
                 .iter()
                 .filter(|e| e.created_at.as_str() > last_own.created_at.as_str())
                 .take(LISTED)
-                .map(Event::change)
+                .map(change)
                 .collect()
         })
         .unwrap_or_default();

@@ -20,10 +20,9 @@ const LAYERS: &[&[&str]] = &[
     &["capability"],
     &["desired"],
     &["graph"],
-    // Known exception: drift (issue 14's drift attribution) and plan use each other (the
-    // `Drift` an action carries is drift's; drift edits plans). Listed together until the
-    // types move into plan; drift also still builds its own request paths.
-    &["plan", "drift"],
+    &["plan"],
+    // Drift attribution: fills in the plan's `Drift` from the instances' event logs.
+    &["drift"],
     &["pipeline"],
     &["apply"],
     &["render"],

@@ -225,6 +225,31 @@ impl<'c> Admin<'c> {
         self.client.get(path).await
     }
 
+    /// `GET /api/admin/search/events`: one page of a project's events, newest first,
+    /// of the flags `feature` filters (e.g. `IS_ANY_OF:a,b`) when given.
+    pub async fn search_events(
+        &self,
+        project: &str,
+        feature: Option<&str>,
+        limit: usize,
+        offset: usize,
+    ) -> Result<wire::EventPage> {
+        let (limit, offset) = (limit.to_string(), offset.to_string());
+        let mut path = Path::new(&["api", "admin", "search", "events"])
+            .query("project", project)
+            .query("limit", &limit)
+            .query("offset", &offset);
+        if let Some(feature) = feature {
+            path = path.query("feature", feature);
+        }
+        self.client.get(path).await
+    }
+
+    /// `GET /api/admin/user`: the user the token acts as.
+    pub async fn current_user(&self) -> Result<wire::Me> {
+        self.client.get(Path::new(&["api", "admin", "user"])).await
+    }
+
     /// `GET /api/admin/projects/{project}/features`: the project's flags with each
     /// environment's enabled state.
     pub async fn project_features(&self, project: &str) -> Result<wire::ProjectFeatures> {

@@ -496,3 +496,45 @@ where
 
     d.deserialize_map(Unique(std::marker::PhantomData))
 }
+
+/// `GET /api/admin/search/events`: one page, newest first.
+#[derive(Debug, Deserialize)]
+pub struct EventPage {
+    /// The events.
+    pub events: Vec<Event>,
+}
+
+/// One event of an instance's log.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Event {
+    /// The event's id on that instance.
+    pub id: i64,
+    /// The event type, e.g. `feature-environment-disabled`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Who made the change.
+    #[serde(rename = "createdBy")]
+    pub created_by: String,
+    /// When (RFC 3339).
+    #[serde(rename = "createdAt")]
+    pub created_at: String,
+    /// The flag it concerns, if any.
+    #[serde(rename = "featureName")]
+    pub feature_name: Option<String>,
+}
+
+/// `GET /api/admin/user`: who the token acts as.
+#[derive(Debug, Deserialize)]
+pub struct Me {
+    /// The user (for an admin API token, the token's name as `username`).
+    pub user: MeUser,
+}
+
+/// The user a token acts as: the names its writes are recorded under (`createdBy`).
+#[derive(Debug, Deserialize)]
+pub struct MeUser {
+    /// The user name.
+    pub username: Option<String>,
+    /// The e-mail address.
+    pub email: Option<String>,
+}

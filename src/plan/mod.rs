@@ -9,6 +9,7 @@
 
 mod compare;
 mod digest;
+mod drift;
 mod json;
 mod reason;
 mod spoke;
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 pub use digest::{actions_digest, first_difference};
+pub use drift::{Change, Drift, Origin};
 pub use json::{spoke_json, JsonWriter};
 pub use reason::{Mark, Reason};
 pub use spoke::{check_archives, plan_spoke, MassArchive};
@@ -126,9 +128,9 @@ pub struct Action {
     #[serde(skip)]
     pub object: Carried,
     /// Of a flag overwrite on a live spoke: who changed the flag since flagfleet last
-    /// wrote it, from the event logs ([`crate::drift`]).
+    /// wrote it, from the event logs (filled in by `crate::drift`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub drift: Option<crate::drift::Drift>,
+    pub drift: Option<Drift>,
 }
 
 /// An object a spoke should hold, as the planner derived it (for a flag: selected,
@@ -382,7 +384,7 @@ pub fn hub_info(topology: &crate::topology::Topology, fingerprint: String) -> Hu
 pub fn only_spoke_drift(mut spoke: SpokePlan) -> SpokePlan {
     spoke
         .actions
-        .retain(|a| a.drift.as_ref().is_some_and(crate::drift::Drift::on_spoke));
+        .retain(|a| a.drift.as_ref().is_some_and(Drift::on_spoke));
     for a in &mut spoke.actions {
         // Their dependencies are no longer in the list.
         a.depends_on.clear();

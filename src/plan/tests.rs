@@ -464,9 +464,9 @@ fn json_written_spoke_by_spoke_is_serde_json_pretty_byte_for_byte() {
             notes: (0..(i + 1) % 3).map(|j| format!("note {j}")).collect(),
             kept: (0..i % 2).map(|j| format!("production.f{j}")).collect(),
             object: Default::default(),
-            drift: (i % 3 == 1).then(|| crate::drift::Drift {
-                origin: crate::drift::Origin::Spoke,
-                spoke_changes: vec![crate::drift::Change {
+            drift: (i % 3 == 1).then(|| crate::plan::Drift {
+                origin: crate::plan::Origin::Spoke,
+                spoke_changes: vec![crate::plan::Change {
                     by: format!("u\\{i}@example.com"),
                     at: "2026-11-30T14:02:11.123Z".into(),
                     event: i as i64,
@@ -651,14 +651,15 @@ fn nothing_is_pruned_against_an_empty_hub() {
     assert!(plan.spokes[0].error.is_none());
 }
 
-/// A hub of what not every Unleash version holds, planned against empty spokes of each
-/// lab version: what the spoke's version lacks is a blocked skip naming the version and
-/// the capability, what uses it is blocked in turn, and nothing is blocked when the
-/// spoke's version is unknown.
-#[test]
-fn what_the_spokes_version_cannot_hold_is_blocked_at_plan_time() {
-    use crate::capability::Version;
-    let hub = state(json!({
+// Capability blocks: a hub of what not every Unleash version holds, planned against
+// empty spokes of each lab version: what the spoke's version lacks is a blocked skip
+// naming the version and the capability, what uses it is blocked in turn, and nothing is
+// blocked when the spoke's version is unknown.
+
+/// A hub with something each older Unleash cannot hold: links, a sunset flag, REGEX in a
+/// flag and in a segment, the built-in `userWithId`.
+fn version_hub() -> State {
+    state(json!({
         "context_fields": {"userId": {"builtin": true, "stickiness": false}},
         "segments": {
             "by-regex": {"constraints": [{"context_name": "userId", "operator": "REGEX", "value": "^a"}]}
@@ -684,33 +685,51 @@ fn what_the_spokes_version_cannot_hold_is_blocked_at_plan_time() {
                 {"name": "userWithId", "parameters": {"userIds": "a,b"}}]}})),
             "plain": flag(json!({"production": {"enabled": true, "strategies": [rollout("5", "plain")]}}))
         }
-    }));
-    let plan_for = |version: Option<Version>| {
-        let mut spoke = state(json!({}));
-        if version.is_some_and(|v| v.major < 7) {
-            spoke
-                .strategies
-                .insert("userWithId".into(), hub.strategies["userWithId"].clone());
-        }
-        spoke.unleash_version = version;
-        plan_of(hub.clone(), spoke)
-    };
-    let cannot = |v: &str, what: &str| format!("the spoke's Unleash {v} cannot hold: {what}");
+    }))
+}
 
-    let v6 = plan_for(Some(Version::new(6, 10, 1)));
+/// The plan of an empty spoke of `version` against `hub`; a 6.x spoke has `userWithId`.
+fn plan_for_version(hub: &State, version: Option<crate::capability::Version>) -> Plan {
+    let mut spoke = state(json!({}));
+    if version.is_some_and(|v| v.major < 7) {
+        spoke
+            .strategies
+            .insert("userWithId".into(), hub.strategies["userWithId"].clone());
+    }
+    spoke.unleash_version = version;
+    plan_of(hub.clone(), spoke)
+}
+
+fn cannot_hold(v: &str, what: &str) -> String {
+    format!("the spoke's Unleash {v} cannot hold: {what}")
+}
+
+fn blocked(plan: &Plan, kind: Kind, name: &str, reason: &str) {
+    assert_action(plan, kind, name, Verb::Skip, reason, true);
+}
+
+/// A 6.x spoke: links, REGEX (and what uses a REGEX segment) and sunset flags are blocked
+/// at plan time; the rest is created.
+#[test]
+fn a_6x_spoke_blocks_links_regex_and_sunset_at_plan_time() {
+    use crate::capability::Version;
+    let hub = version_hub();
+    let v6 = plan_for_version(&hub, Some(Version::new(6, 10, 1)));
     assert_eq!(v6.spokes[0].unleash_version.as_deref(), Some("6.10.1"));
-    let blocked = |plan: &Plan, kind, name, reason: &str| {
-        assert_action(plan, kind, name, Verb::Skip, reason, true);
-    };
-    blocked(&v6, Kind::Flag, "linked", &cannot("6.10.1", "flag links"));
+    blocked(
+        &v6,
+        Kind::Flag,
+        "linked",
+        &cannot_hold("6.10.1", "flag links"),
+    );
     blocked(&v6, Kind::Flag, "child-of-linked", "parent blocked: linked");
     blocked(
         &v6,
         Kind::Flag,
         "sunny",
-        &cannot("6.10.1", "flag type sunset"),
+        &cannot_hold("6.10.1", "flag type sunset"),
     );
-    let regex = cannot("6.10.1", "constraint operator REGEX");
+    let regex = cannot_hold("6.10.1", "constraint operator REGEX");
     blocked(&v6, Kind::Flag, "regex-flag", &regex);
     blocked(&v6, Kind::Segment, "by-regex", &regex);
     blocked(
@@ -735,15 +754,21 @@ fn what_the_spokes_version_cannot_hold_is_blocked_at_plan_time() {
         "missing on spoke",
         false,
     );
+}
 
-    let v7 = plan_for(Some(Version::new(7, 6, 5)));
+/// A 7.x spoke: sunset flags and the built-in `userWithId` (and what uses it) are blocked.
+#[test]
+fn a_7x_spoke_blocks_sunset_and_user_with_id() {
+    use crate::capability::Version;
+    let hub = version_hub();
+    let v7 = plan_for_version(&hub, Some(Version::new(7, 6, 5)));
     blocked(
         &v7,
         Kind::Flag,
         "sunny",
-        &cannot("7.6.5", "flag type sunset"),
+        &cannot_hold("7.6.5", "flag type sunset"),
     );
-    let userid = cannot("7.6.5", "built-in strategy userWithId");
+    let userid = cannot_hold("7.6.5", "built-in strategy userWithId");
     blocked(&v7, Kind::Strategy, "userWithId", &userid);
     blocked(
         &v7,
@@ -761,8 +786,13 @@ fn what_the_spokes_version_cannot_hold_is_blocked_at_plan_time() {
             false,
         );
     }
+}
 
-    // A 7.x server upgraded from 6.x that kept the strategy: nothing blocks it.
+/// A 7.x server upgraded from 6.x that kept `userWithId`: nothing blocks it.
+#[test]
+fn a_7x_spoke_upgraded_from_6x_keeps_user_with_id() {
+    use crate::capability::Version;
+    let hub = version_hub();
     let mut upgraded = state(json!({}));
     upgraded
         .strategies
@@ -781,8 +811,14 @@ fn what_the_spokes_version_cannot_hold_is_blocked_at_plan_time() {
         .actions
         .iter()
         .all(|a| a.name != "userWithId"));
+}
 
-    let v8 = plan_for(Some(Version::new(8, 2, 0)));
+/// An 8.x spoke holds sunset flags; it lacks `userWithId`.
+#[test]
+fn an_8x_spoke_holds_sunset_flags() {
+    use crate::capability::Version;
+    let hub = version_hub();
+    let v8 = plan_for_version(&hub, Some(Version::new(8, 2, 0)));
     assert_action(
         &v8,
         Kind::Flag,
@@ -795,12 +831,16 @@ fn what_the_spokes_version_cannot_hold_is_blocked_at_plan_time() {
         &v8,
         Kind::Strategy,
         "userWithId",
-        &cannot("8.2.0", "built-in strategy userWithId"),
+        &cannot_hold("8.2.0", "built-in strategy userWithId"),
     );
+}
 
-    // Unknown version: planned as before (the built-in strategy the spoke's strategies
-    // lack is still found by name).
-    let unknown = plan_for(None);
+/// Unknown version: planned as before (the built-in strategy the spoke lacks is still
+/// found by name).
+#[test]
+fn a_spoke_of_unknown_version_is_planned_as_before() {
+    let hub = version_hub();
+    let unknown = plan_for_version(&hub, None);
     assert_eq!(unknown.spokes[0].unleash_version, None);
     for name in ["linked", "sunny", "regex-flag", "regex-segment"] {
         assert_action(
