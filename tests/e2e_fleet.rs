@@ -5,43 +5,15 @@
 
 mod lab;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use assert_cmd::Command;
 use lab::{seed, Admin, Lab, Server};
 use serde_json::{json, Value};
 
 /// A topology of the lab hub (production) and `spokes` as `(name, server, extra keys)`.
-fn topology(dir: &Path, lab: &Lab, spokes: &[(&str, &Server, &str)]) -> PathBuf {
-    let mut text = format!(
-        "[hub]\nurl = \"{}\"\ntoken_env = \"LAB_HUB_TOKEN\"\n",
-        lab.hub.url
-    );
-    for (name, server, extra) in spokes {
-        text.push_str(&format!(
-            "\n[[spokes]]\nname = \"{name}\"\nurl = \"{}\"\ntoken_env = \"LAB_{}_TOKEN\"\n{extra}\n",
-            server.url,
-            server.name.to_uppercase()
-        ));
-    }
-    let path = dir.join("flagfleet.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn flagfleet(lab: &Lab, topology: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("flagfleet").unwrap();
-    cmd.arg("-c").arg(topology).env("NO_COLOR", "1");
-    for s in [&lab.hub, &lab.spoke1, &lab.spoke2, &lab.spoke3] {
-        cmd.env(format!("LAB_{}_TOKEN", s.name.to_uppercase()), &s.token);
-    }
-    cmd.env_remove("FLAGFLEET_LOG");
-    cmd
-}
-
 /// Runs `flagfleet` with `args`; returns (exit code, stdout, stderr).
 fn run(lab: &Lab, topology: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = flagfleet(lab, topology).args(args).output().unwrap();
+    let out = lab.flagfleet(topology).args(args).output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -114,7 +86,7 @@ fields = ["enabled"]
 flags = ["welcome-*"]
 fields = ["*"]
 "#;
-    let topo = topology(dir.path(), &lab, &[("eu-west", &lab.spoke1, keep)]);
+    let topo = lab::topology(dir.path(), &lab.hub, &[("eu-west", &lab.spoke1, keep)]);
 
     // First apply: everything is created with the hub's values, kept fields included.
     let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
@@ -199,9 +171,9 @@ fn a_failed_wave_leaves_the_next_wave_untouched() {
     let lab = Lab::take(&["hub", "spoke1", "spoke3"]);
     hub_spoke3_refuses(&Admin::new(&lab.hub));
     let dir = tempfile::tempdir().unwrap();
-    let topo = topology(
+    let topo = lab::topology(
         dir.path(),
-        &lab,
+        &lab.hub,
         &[
             ("us-east", &lab.spoke1, "wave = 2"),
             ("canary", &lab.spoke3, "wave = 1"),
@@ -247,9 +219,9 @@ fn a_failing_gate_stops_the_rollout_and_wave_applies_one_wave() {
     let lab = Lab::take(&["hub", "spoke1", "spoke2"]);
     rollout_flag(&Admin::new(&lab.hub), "plain", "100", true);
     let dir = tempfile::tempdir().unwrap();
-    let topo = topology(
+    let topo = lab::topology(
         dir.path(),
-        &lab,
+        &lab.hub,
         &[
             ("canary", &lab.spoke1, "wave = 1"),
             ("rest", &lab.spoke2, "wave = 2"),
@@ -311,9 +283,9 @@ fn a_later_wave_changed_during_the_pause_is_refused() {
     let lab = Lab::take(&["hub", "spoke1", "spoke2"]);
     rollout_flag(&Admin::new(&lab.hub), "plain", "100", true);
     let dir = tempfile::tempdir().unwrap();
-    let topo = topology(
+    let topo = lab::topology(
         dir.path(),
-        &lab,
+        &lab.hub,
         &[
             ("canary", &lab.spoke1, "wave = 1"),
             ("rest", &lab.spoke2, "wave = 2"),
@@ -349,28 +321,44 @@ fn alice_token(server: &Server) -> String {
     );
     let http = reqwest::blocking::Client::new();
     let base = server.url.trim_end_matches('/');
-    let login = http
-        .post(format!("{base}/auth/simple/login"))
-        .json(&json!({"username": "alice@example.com", "password": password}))
-        .send()
-        .unwrap();
-    assert!(login.status().is_success(), "{:?}", login.status());
-    let cookie = login
-        .headers()
-        .get("set-cookie")
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .unwrap()
-        .to_string();
-    let token: Value = http
-        .post(format!("{base}/api/admin/user/tokens"))
-        .header("Cookie", cookie)
-        .json(&json!({"description": "alice", "expiresAt": "2099-01-01T00:00:00.000Z"}))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    token["secret"].as_str().unwrap().to_string()
+    // Setup, not the behaviour under test: a login or token answer without what we need
+    // (seen once on a loaded machine) is tried again, and shown if it never comes.
+    let mut last = String::new();
+    for _ in 0..3 {
+        let login = http
+            .post(format!("{base}/auth/simple/login"))
+            .json(&json!({"username": "alice@example.com", "password": password}))
+            .send()
+            .unwrap();
+        let cookie = login
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|c| c.to_str().ok())
+            .filter_map(|c| c.split(';').next())
+            .collect::<Vec<_>>()
+            .join("; ");
+        let answer = http
+            .post(format!("{base}/api/admin/user/tokens"))
+            .header("Cookie", cookie)
+            .json(&json!({"description": "alice", "expiresAt": "2099-01-01T00:00:00.000Z"}))
+            .send()
+            .unwrap();
+        let status = answer.status();
+        let token: Value = answer.json().unwrap_or(Value::Null);
+        if let Some(secret) = token["secret"].as_str() {
+            return secret.to_string();
+        }
+        last = format!("login {}, token {status}: {token}", login.status());
+        // A rate-limited login says how long to wait.
+        let wait = login
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .unwrap_or(2u64);
+        std::thread::sleep(std::time::Duration::from_secs(wait.min(65)));
+    }
+    panic!("cannot make Alice's personal access token: {last}");
 }
 
 /// After flagfleet synced the spoke, Alice (another identity) turns a flag off on the
@@ -385,7 +373,7 @@ fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
     rollout_flag(&hub, "checkout", "50", true);
     rollout_flag(&hub, "search", "100", false);
     let dir = tempfile::tempdir().unwrap();
-    let topo = topology(dir.path(), &lab, &[("eu-west", &lab.spoke1, "")]);
+    let topo = lab::topology(dir.path(), &lab.hub, &[("eu-west", &lab.spoke1, "")]);
     let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
 
@@ -433,9 +421,9 @@ fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
     assert!(!only.contains("flag search"), "{only}");
 
     // The spoke's hotfix is never reverted silently.
-    let topo = topology(
+    let topo = lab::topology(
         dir.path(),
-        &lab,
+        &lab.hub,
         &[("eu-west", &lab.spoke1, "on_drift = \"block\"")],
     );
     let plan = plan_json(&lab, &topo);

@@ -8,42 +8,13 @@
 
 mod lab;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use assert_cmd::Command;
 use lab::{seed, Admin, Lab, Server};
 
 const SEARCH: &str = "/api/admin/search/features";
 
 /// A topology of `strict` as the hub and `spokes` as (name, server) pairs.
-fn topology(dir: &Path, lab: &Lab, spokes: &[(&str, &Server)]) -> PathBuf {
-    let mut text = format!(
-        "[hub]\nurl = \"{}\"\ntoken_env = \"LAB_STRICT_TOKEN\"\n",
-        lab.strict.url
-    );
-    for (name, server) in spokes {
-        text.push_str(&format!(
-            "\n[[spokes]]\nname = \"{name}\"\nurl = \"{}\"\ntoken_env = \"LAB_{}_TOKEN\"\n",
-            server.url,
-            server.name.to_uppercase()
-        ));
-    }
-    let path = dir.join("flagfleet.toml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn flagfleet(lab: &Lab, topology: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("flagfleet").unwrap();
-    cmd.arg("-c").arg(topology).env("NO_COLOR", "1");
-    for s in [&lab.strict, &lab.spoke1, &lab.spoke2, &lab.spoke3] {
-        cmd.env(format!("LAB_{}_TOKEN", s.name.to_uppercase()), &s.token);
-    }
-    cmd.env_remove("FLAGFLEET_LOG");
-    cmd
-}
-
 /// Spends the server's whole search allowance for this minute, and proves that it has a
 /// limit: the next search is refused with 429.
 fn exhaust_searches(server: &Server) {
@@ -86,10 +57,10 @@ fn twenty_plans_in_a_minute_never_wait_on_a_rate_limit() {
     // A hub flag archived on one spoke: the plan must still know that name is taken.
     archived_flag(&Admin::new(&lab.spoke1), "ops-cache");
     let dir = tempfile::tempdir().unwrap();
-    let topo = topology(
+    let topo = lab::topology(
         dir.path(),
-        &lab,
-        &[("eu-west", &lab.spoke1), ("us-east", &lab.spoke2)],
+        &lab.strict,
+        &[("eu-west", &lab.spoke1, ""), ("us-east", &lab.spoke2, "")],
     );
     let spoke_searches = searches(&lab.spoke1) + searches(&lab.spoke2);
     // Any search the plans made on the hub would now be refused, and `--max-wait 0` makes
@@ -100,7 +71,8 @@ fn twenty_plans_in_a_minute_never_wait_on_a_rate_limit() {
     let mut times = Vec::new();
     for i in 0..20 {
         let run = Instant::now();
-        let out = flagfleet(&lab, &topo)
+        let out = lab
+            .flagfleet(&topo)
             .args(["-q", "--max-wait", "0", "plan", "--out"])
             .arg(dir.path().join(format!("plan-{i}.json")))
             .output()
@@ -147,13 +119,14 @@ fn a_rate_limited_export_waits_visibly_and_only_as_long_as_max_wait_allows() {
     archived_flag(&Admin::new(&lab.strict), "retired");
     let dir = tempfile::tempdir().unwrap();
     // (A topology needs a spoke; export reads only the hub.)
-    let topo = topology(dir.path(), &lab, &[("eu-west", &lab.spoke1)]);
+    let topo = lab::topology(dir.path(), &lab.strict, &[("eu-west", &lab.spoke1, "")]);
     // A snapshot lists archived flags, which only the (rate-limited) search lists.
     exhaust_searches(&lab.strict);
     let out = dir.path().join("hub.json");
 
     let started = Instant::now();
-    let refused = flagfleet(&lab, &topo)
+    let refused = lab
+        .flagfleet(&topo)
         .args(["-q", "--max-wait", "5", "export", "hub", "--out"])
         .arg(&out)
         .output()
@@ -178,7 +151,8 @@ fn a_rate_limited_export_waits_visibly_and_only_as_long_as_max_wait_allows() {
 
     // Allowed to wait, it says so once on stderr (even with -q), waits, and succeeds.
     let started = Instant::now();
-    let waited = flagfleet(&lab, &topo)
+    let waited = lab
+        .flagfleet(&topo)
         .args(["-q", "--max-wait", "120", "export", "hub", "--out"])
         .arg(&out)
         .output()
@@ -249,13 +223,13 @@ fn a_sharded_pipeline_reads_the_hub_twice_and_refuses_a_plan_made_before_a_hub_c
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     let shards = [
-        ("eu", &lab.spoke1),
-        ("us", &lab.spoke2),
-        ("ap", &lab.spoke3),
+        ("eu", &lab.spoke1, ""),
+        ("us", &lab.spoke2, ""),
+        ("ap", &lab.spoke3, ""),
     ];
-    let topo = topology(d, &lab, &shards);
+    let topo = lab::topology(d, &lab.strict, &shards);
     let file = |name: &str| d.join(name).to_string_lossy().into_owned();
-    let run = |args: &[&str]| flagfleet(&lab, &topo).args(args).output().unwrap();
+    let run = |args: &[&str]| lab.flagfleet(&topo).args(args).output().unwrap();
     let ok = |args: &[&str]| {
         let out = run(args);
         assert!(
@@ -270,7 +244,7 @@ fn a_sharded_pipeline_reads_the_hub_twice_and_refuses_a_plan_made_before_a_hub_c
     // that second snapshot, which proves the hub has not changed since the plans.
     ok(&["export", "hub", "--out", &file("hub-1.json")]);
     let hub_requests = all_requests(&lab.strict);
-    for (name, _) in shards {
+    for (name, _, _) in shards {
         let plan = file(&format!("plan-{name}.json"));
         let snapshot = file("hub-1.json");
         ok(&[
@@ -290,7 +264,7 @@ fn a_sharded_pipeline_reads_the_hub_twice_and_refuses_a_plan_made_before_a_hub_c
     );
     ok(&["export", "hub", "--out", &file("hub-2.json")]);
     let hub_requests = all_requests(&lab.strict);
-    for (name, _) in shards {
+    for (name, _, _) in shards {
         let plan = file(&format!("plan-{name}.json"));
         ok(&["-q", "apply", "--hub-snapshot", &file("hub-2.json"), &plan]);
     }
@@ -299,7 +273,7 @@ fn a_sharded_pipeline_reads_the_hub_twice_and_refuses_a_plan_made_before_a_hub_c
         hub_requests,
         "shards apply without the hub"
     );
-    for (name, server) in shards {
+    for (name, server, _) in shards {
         assert_eq!(flag_names(server), ["checkout", "search-v2"], "{name}");
         let replan = run(&[
             "plan",
@@ -317,7 +291,7 @@ fn a_sharded_pipeline_reads_the_hub_twice_and_refuses_a_plan_made_before_a_hub_c
     // Plans made from a snapshot taken before a hub change are refused by every shard.
     seed::feature(&hub, "late-flag", "release", "", false);
     ok(&["export", "hub", "--out", &file("hub-3.json")]);
-    for (name, _) in shards {
+    for (name, _, _) in shards {
         let plan = file(&format!("plan-{name}.json"));
         ok(&[
             "plan",
@@ -335,7 +309,7 @@ fn a_sharded_pipeline_reads_the_hub_twice_and_refuses_a_plan_made_before_a_hub_c
         Some(serde_json::json!([{"op": "replace", "path": "/description", "value": "changed"}])),
     );
     ok(&["export", "hub", "--out", &file("hub-4.json")]);
-    for (name, server) in shards {
+    for (name, server, _) in shards {
         let plan = file(&format!("plan-{name}.json"));
         let out = run(&["apply", "--hub-snapshot", &file("hub-4.json"), &plan]);
         assert_eq!(out.status.code(), Some(1), "{name}");

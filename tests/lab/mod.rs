@@ -11,7 +11,7 @@ pub mod faults;
 pub mod seed;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Mutex, MutexGuard};
 
@@ -161,8 +161,7 @@ impl Lab {
 }
 
 impl Lab {
-    /// The server named `name` (`hub`, `spoke1`, ..., `v7`, `v6`).
-    pub fn server(&self, name: &str) -> &Server {
+    fn servers(&self) -> [&Server; 7] {
         [
             &self.hub,
             &self.spoke1,
@@ -172,10 +171,53 @@ impl Lab {
             &self.v7,
             &self.v6,
         ]
-        .into_iter()
-        .find(|s| s.name == name)
-        .unwrap_or_else(|| panic!("no lab server {name}"))
     }
+
+    /// The server named `name` (`hub`, `spoke1`, ..., `v7`, `v6`).
+    pub fn server(&self, name: &str) -> &Server {
+        self.servers()
+            .into_iter()
+            .find(|s| s.name == name)
+            .unwrap_or_else(|| panic!("no lab server {name}"))
+    }
+
+    /// The real `flagfleet -c topology`, with every lab server's token in
+    /// `LAB_<SERVER>_TOKEN` (as [`topology`] names them), `NO_COLOR` set and
+    /// `FLAGFLEET_LOG` unset.
+    pub fn flagfleet(&self, topology: &Path) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("flagfleet").unwrap();
+        cmd.arg("-c").arg(topology).env("NO_COLOR", "1");
+        for s in self.servers() {
+            cmd.env(token_env(s), &s.token);
+        }
+        cmd.env_remove("FLAGFLEET_LOG");
+        cmd
+    }
+}
+
+/// The variable a lab topology reads `server`'s token from.
+fn token_env(server: &Server) -> String {
+    format!("LAB_{}_TOKEN", server.name.to_uppercase())
+}
+
+/// Writes `dir/flagfleet.toml`: `hub` and the spokes `(name, server, extra keys)`, each
+/// instance's token read from `LAB_<SERVER>_TOKEN` ([`Lab::flagfleet`] sets them all).
+pub fn topology(dir: &Path, hub: &Server, spokes: &[(&str, &Server, &str)]) -> PathBuf {
+    let mut text = format!(
+        "[hub]\nurl = \"{}\"\ntoken_env = \"{}\"\n",
+        hub.url,
+        token_env(hub)
+    );
+    for (name, server, extra) in spokes {
+        text.push_str(&format!(
+            "\n[[spokes]]\nname = \"{name}\"\nurl = \"{}\"\ntoken_env = \"{}\"\n{extra}\n",
+            server.url,
+            token_env(server)
+        ));
+    }
+    let path = dir.join("flagfleet.toml");
+    std::fs::write(&path, text).unwrap();
+    path
 }
 
 /// The part of a state a sync of `flags` makes equal: those flags in production (without
