@@ -151,19 +151,7 @@ impl Checker<'_> {
                 Some(FIELDS_HINT),
             );
         }
-        if let Some(env) = &raw.environment {
-            if !spoke_envs.contains(env.get_ref()) {
-                let known: Vec<&str> = spoke_envs.iter().map(|s| s.as_str()).collect();
-                self.problem(
-                    Some(env.span()),
-                    format!(
-                        "keep rule names environment `{}`, which spoke `{spoke}` does not sync",
-                        env.get_ref()
-                    ),
-                    Some(&format!("spoke environments synced: {}", known.join(", "))),
-                );
-            }
-        }
+        self.synced_environment("keep rule", raw.environment.as_ref(), spoke, spoke_envs);
         let mut fields = Vec::new();
         for f in &raw.fields {
             match KeptField::parse(f.get_ref()) {

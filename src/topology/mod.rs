@@ -767,6 +767,29 @@ impl Checker<'_> {
         }
     }
 
+    /// Checks that the `environment` a rule (`what`: "override", "keep rule") of spoke
+    /// `spoke` names, if any, is one the spoke syncs.
+    fn synced_environment(
+        &mut self,
+        what: &str,
+        environment: Option<&Spanned<String>>,
+        spoke: &str,
+        spoke_envs: &BTreeSet<&String>,
+    ) {
+        let Some(env) = environment else { return };
+        if !spoke_envs.contains(env.get_ref()) {
+            let known: Vec<&str> = spoke_envs.iter().map(|s| s.as_str()).collect();
+            self.problem(
+                Some(env.span()),
+                format!(
+                    "{what} names environment `{}`, which spoke `{spoke}` does not sync",
+                    env.get_ref()
+                ),
+                Some(&format!("spoke environments synced: {}", known.join(", "))),
+            );
+        }
+    }
+
     fn override_(
         &mut self,
         spoke: &str,
@@ -788,19 +811,7 @@ impl Checker<'_> {
                 Some("set `enabled` and/or `parameters`"),
             );
         }
-        if let Some(env) = &raw.environment {
-            if !spoke_envs.contains(env.get_ref()) {
-                let known: Vec<&str> = spoke_envs.iter().map(|s| s.as_str()).collect();
-                self.problem(
-                    Some(env.span()),
-                    format!(
-                        "override names environment `{}`, which spoke `{spoke}` does not sync",
-                        env.get_ref()
-                    ),
-                    Some(&format!("spoke environments synced: {}", known.join(", "))),
-                );
-            }
-        }
+        self.synced_environment("override", raw.environment.as_ref(), spoke, spoke_envs);
         let flags_set = self.globs(&raw.flags)?;
         Some(Override {
             flags: raw.flags.iter().map(|f| f.get_ref().clone()).collect(),
