@@ -45,6 +45,64 @@ fn flag_action<'p>(plan: &'p Value, spoke: &str, name: &str) -> &'p Value {
         .unwrap_or_else(|| panic!("no action for flag {name} on {spoke}: {plan:#}"))
 }
 
+/// The action on segment `name` in spoke `spoke` of a JSON plan.
+fn segment_action<'p>(plan: &'p Value, spoke: &str, name: &str) -> &'p Value {
+    plan["spokes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == spoke)
+        .and_then(|s| {
+            s["actions"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|a| a["kind"] == "segment" && a["name"] == name)
+        })
+        .unwrap_or_else(|| panic!("no action for segment {name} on {spoke}: {plan:#}"))
+}
+
+/// Creates segment `name` (one `IN` constraint on `userId`) and an enabled flag `flag`
+/// whose production strategy uses it.
+fn flag_with_segment(a: &Admin, flag: &str, name: &str, users: &[&str]) {
+    let segment = a.post(
+        "/api/admin/segments",
+        json!({"name": name, "constraints": [{"contextName": "userId", "operator": "IN", "values": users}]}),
+    );
+    seed::feature(a, flag, "release", "", false);
+    seed::strategy(
+        a,
+        flag,
+        "production",
+        json!({"name": "default", "segments": [segment["id"].clone()]}),
+    );
+    seed::enable(a, flag, "production");
+}
+
+/// Replaces the users of segment `name` on the server `a` talks to, as its token's
+/// identity.
+fn edit_segment(a: &Admin, name: &str, users: &[&str]) {
+    let segments = a.get("/api/admin/segments");
+    let id = segments["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no segment {name}: {segments:#}"))["id"]
+        .clone();
+    a.put(
+        &format!("/api/admin/segments/{id}"),
+        json!({"name": name, "constraints": [{"contextName": "userId", "operator": "IN", "values": users}]}),
+    );
+}
+
+/// The users segment `name` holds on `server` (sorted, as the state reader gives them).
+fn segment_users(server: &Server, name: &str) -> Vec<String> {
+    server.read_state(&["production"]).segments[name].constraints[0]
+        .values
+        .clone()
+}
+
 /// A flag with one 100 % rollout in production, enabled or not.
 fn rollout_flag(a: &Admin, name: &str, rollout: &str, enabled: bool) {
     seed::feature(a, name, "release", "", false);
@@ -444,4 +502,122 @@ fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
         state.flags["search"].description.as_deref(),
         Some("hub edit")
     );
+}
+
+/// After flagfleet synced the spoke, Alice (another identity) edits one segment on the
+/// spoke and the hub edits another: the plan says the first drifted on the spoke, by
+/// Alice, and the second changed on the hub; with `on_drift = "block"` the first is
+/// blocked, naming Alice, so is the flag that uses it, and apply leaves both; with the
+/// default, apply overwrites it and a re-plan is empty.
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn segment_drift_is_attributed_and_block_keeps_a_hand_made_segment() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    let hub = Admin::new(&lab.hub);
+    flag_with_segment(&hub, "checkout", "beta-users", &["u1"]);
+    flag_with_segment(&hub, "search", "regions", &["r1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = lab::topology(dir.path(), &lab.hub, &[("eu-west", &lab.spoke1, "")]);
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    let alice = Admin::new(&Server {
+        token: alice_token(&lab.spoke1),
+        ..lab.spoke1.clone()
+    });
+    edit_segment(&alice, "beta-users", &["u1", "hotfix"]);
+    edit_segment(&hub, "regions", &["r1", "r2"]);
+
+    let plan = plan_json(&lab, &topo);
+    let beta = segment_action(&plan, "eu-west", "beta-users");
+    assert_eq!(beta["action"], "overwrite", "{beta:#}");
+    assert_eq!(beta["drift"]["origin"], "spoke", "{beta:#}");
+    assert_eq!(beta["drift"]["spoke_changes"][0]["by"], "alice@example.com");
+    assert_eq!(beta["drift"]["spoke_changes"][0]["type"], "segment-updated");
+    assert_eq!(beta["drift"]["hub_changes"], json!([]));
+    let regions = segment_action(&plan, "eu-west", "regions");
+    assert_eq!(regions["drift"]["origin"], "hub", "{regions:#}");
+    assert_eq!(regions["drift"]["spoke_changes"], json!([]));
+    assert_eq!(
+        regions["drift"]["hub_changes"][0]["type"],
+        "segment-updated"
+    );
+    let (_, human, _) = run(&lab, &topo, &["plan"]);
+    assert!(
+        human.contains("drifted on spoke: 1 change by alice@example.com, last "),
+        "{human}"
+    );
+
+    // The spoke's hand-made segment is never reverted silently, nor used under a flag
+    // synced as if it held the hub's.
+    let blocking_dir = tempfile::tempdir().unwrap();
+    let blocking = lab::topology(
+        blocking_dir.path(),
+        &lab.hub,
+        &[("eu-west", &lab.spoke1, "on_drift = \"block\"")],
+    );
+    let plan = plan_json(&lab, &blocking);
+    let drifted = "changed on the spoke by alice@example.com since flagfleet last wrote it (on_drift = block)";
+    let beta = segment_action(&plan, "eu-west", "beta-users");
+    assert_eq!(
+        (&beta["action"], &beta["blocked"], &beta["reason"]),
+        (&json!("skip"), &json!(true), &json!(drifted)),
+        "{beta:#}"
+    );
+    let checkout = flag_action(&plan, "eu-west", "checkout");
+    assert_eq!(
+        (&checkout["blocked"], &checkout["reason"]),
+        (
+            &json!(true),
+            &json!(format!("needs segment beta-users ({drifted})"))
+        ),
+        "{checkout:#}"
+    );
+    let (code, stdout, stderr) = run(&lab, &blocking, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(segment_users(&lab.spoke1, "beta-users"), ["hotfix", "u1"]);
+    assert_eq!(segment_users(&lab.spoke1, "regions"), ["r1", "r2"]);
+
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(segment_users(&lab.spoke1, "beta-users"), ["u1"]);
+    let (code, stdout, stderr) = run(&lab, &topo, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        code, 0,
+        "a re-plan after apply is not empty:\n{stdout}\n{stderr}"
+    );
+}
+
+/// Drift attribution against the oldest Unleash of the lab (6.10.1) as a spoke: its
+/// event search answers the same questions, so Alice's segment edit there is spoke
+/// drift by her and a hub flag edit a hub change (an older log that could not be read
+/// would leave `unknown`, never fail the plan).
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn drift_is_attributed_on_an_unleash_6_spoke() {
+    let lab = Lab::take(&["hub", "v6"]);
+    let hub = Admin::new(&lab.hub);
+    flag_with_segment(&hub, "checkout", "beta-users", &["u1"]);
+    rollout_flag(&hub, "search", "100", false);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = lab::topology(dir.path(), &lab.hub, &[("old", &lab.v6, "")]);
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+
+    let alice = Admin::new(&Server {
+        token: alice_token(&lab.v6),
+        ..lab.v6.clone()
+    });
+    edit_segment(&alice, "beta-users", &["u1", "hotfix"]);
+    hub.put(
+        "/api/admin/projects/default/features/search",
+        json!({"description": "hub edit", "type": "release"}),
+    );
+
+    let plan = plan_json(&lab, &topo);
+    let beta = segment_action(&plan, "old", "beta-users");
+    assert_eq!(beta["drift"]["origin"], "spoke", "{beta:#}");
+    assert_eq!(beta["drift"]["spoke_changes"][0]["by"], "alice@example.com");
+    let search = flag_action(&plan, "old", "search");
+    assert_eq!(search["drift"]["origin"], "hub", "{search:#}");
 }
