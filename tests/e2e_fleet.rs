@@ -5,7 +5,7 @@
 
 mod lab;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use lab::{seed, Admin, Lab, Server};
 use serde_json::{json, Value};
@@ -28,8 +28,8 @@ fn plan_json(lab: &Lab, topology: &Path) -> Value {
     serde_json::from_str(&stdout).unwrap()
 }
 
-/// The action on `name` (a flag) in spoke `spoke` of a JSON plan.
-fn flag_action<'p>(plan: &'p Value, spoke: &str, name: &str) -> &'p Value {
+/// The action on the `kind` object `name` in spoke `spoke` of a JSON plan.
+fn action<'p>(plan: &'p Value, spoke: &str, kind: &str, name: &str) -> &'p Value {
     plan["spokes"]
         .as_array()
         .unwrap()
@@ -40,26 +40,39 @@ fn flag_action<'p>(plan: &'p Value, spoke: &str, name: &str) -> &'p Value {
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|a| a["kind"] == "flag" && a["name"] == name)
+                .find(|a| a["kind"] == kind && a["name"] == name)
         })
-        .unwrap_or_else(|| panic!("no action for flag {name} on {spoke}: {plan:#}"))
+        .unwrap_or_else(|| panic!("no action for {kind} {name} on {spoke}: {plan:#}"))
+}
+
+/// The action on flag `name` in spoke `spoke` of a JSON plan.
+fn flag_action<'p>(plan: &'p Value, spoke: &str, name: &str) -> &'p Value {
+    action(plan, spoke, "flag", name)
 }
 
 /// The action on segment `name` in spoke `spoke` of a JSON plan.
 fn segment_action<'p>(plan: &'p Value, spoke: &str, name: &str) -> &'p Value {
-    plan["spokes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["name"] == spoke)
-        .and_then(|s| {
-            s["actions"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .find(|a| a["kind"] == "segment" && a["name"] == name)
-        })
-        .unwrap_or_else(|| panic!("no action for segment {name} on {spoke}: {plan:#}"))
+    action(plan, spoke, "segment", name)
+}
+
+/// Asserts that `action` drifted on the spoke alone, its newest change a `kind` event by
+/// `by`.
+#[track_caller]
+fn assert_spoke_drift(action: &Value, by: &str, kind: &str) {
+    let drift = &action["drift"];
+    assert_eq!(drift["origin"], "spoke", "{action:#}");
+    let newest = &drift["spoke_changes"][0];
+    assert_eq!((&newest["by"], &newest["type"]), (&json!(by), &json!(kind)));
+    assert_eq!(drift["hub_changes"], json!([]), "{action:#}");
+}
+
+/// Asserts that `action` changed on the hub alone, its newest change a `kind` event.
+#[track_caller]
+fn assert_hub_drift(action: &Value, kind: &str) {
+    let drift = &action["drift"];
+    assert_eq!(drift["origin"], "hub", "{action:#}");
+    assert_eq!(drift["spoke_changes"], json!([]), "{action:#}");
+    assert_eq!(drift["hub_changes"][0]["type"], kind, "{action:#}");
 }
 
 /// Creates segment `name` (one `IN` constraint on `userId`) and an enabled flag `flag`
@@ -419,6 +432,20 @@ fn alice_token(server: &Server) -> String {
     panic!("cannot make Alice's personal access token: {last}");
 }
 
+/// Syncs the spoke `name` (on `server`) from the lab hub, with a topology written in
+/// `dir`, then gives Alice, a second identity, an admin client on `server`. Returns the
+/// topology and Alice's client.
+fn synced_then_alice(lab: &Lab, dir: &Path, name: &str, server: &Server) -> (PathBuf, Admin) {
+    let topo = lab::topology(dir, &lab.hub, &[(name, server, "")]);
+    let (code, stdout, stderr) = run(lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let alice = Admin::new(&Server {
+        token: alice_token(server),
+        ..server.clone()
+    });
+    (topo, alice)
+}
+
 /// After flagfleet synced the spoke, Alice (another identity) turns a flag off on the
 /// spoke and the hub changes another: the plan says the first drifted on the spoke, by
 /// Alice, and the second changed on the hub; `--drift-only` lists only the first; with
@@ -431,14 +458,7 @@ fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
     rollout_flag(&hub, "checkout", "50", true);
     rollout_flag(&hub, "search", "100", false);
     let dir = tempfile::tempdir().unwrap();
-    let topo = lab::topology(dir.path(), &lab.hub, &[("eu-west", &lab.spoke1, "")]);
-    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
-    assert_eq!(code, 0, "{stdout}\n{stderr}");
-
-    let alice = Admin::new(&Server {
-        token: alice_token(&lab.spoke1),
-        ..lab.spoke1.clone()
-    });
+    let (topo, alice) = synced_then_alice(&lab, dir.path(), "eu-west", &lab.spoke1);
     alice.post(
         "/api/admin/projects/default/features/checkout/environments/production/off",
         json!({}),
@@ -451,21 +471,13 @@ fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
     let plan = plan_json(&lab, &topo);
     let checkout = flag_action(&plan, "eu-west", "checkout");
     assert_eq!(checkout["action"], "overwrite", "{checkout:#}");
-    let drift = &checkout["drift"];
-    assert_eq!(drift["origin"], "spoke", "{checkout:#}");
-    assert_eq!(drift["spoke_changes"][0]["by"], "alice@example.com");
-    assert_eq!(
-        drift["spoke_changes"][0]["type"],
-        "feature-environment-disabled"
+    assert_spoke_drift(
+        checkout,
+        "alice@example.com",
+        "feature-environment-disabled",
     );
-    assert_eq!(drift["hub_changes"], json!([]));
     let search = flag_action(&plan, "eu-west", "search");
-    assert_eq!(search["drift"]["origin"], "hub", "{search:#}");
-    assert_eq!(search["drift"]["spoke_changes"], json!([]));
-    assert_eq!(
-        search["drift"]["hub_changes"][0]["type"],
-        "feature-metadata-updated"
-    );
+    assert_hub_drift(search, "feature-metadata-updated");
 
     let (_, human, _) = run(&lab, &topo, &["plan"]);
     assert!(
@@ -517,30 +529,17 @@ fn segment_drift_is_attributed_and_block_keeps_a_hand_made_segment() {
     flag_with_segment(&hub, "checkout", "beta-users", &["u1"]);
     flag_with_segment(&hub, "search", "regions", &["r1"]);
     let dir = tempfile::tempdir().unwrap();
-    let topo = lab::topology(dir.path(), &lab.hub, &[("eu-west", &lab.spoke1, "")]);
-    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
-    assert_eq!(code, 0, "{stdout}\n{stderr}");
-
-    let alice = Admin::new(&Server {
-        token: alice_token(&lab.spoke1),
-        ..lab.spoke1.clone()
-    });
+    let (topo, alice) = synced_then_alice(&lab, dir.path(), "eu-west", &lab.spoke1);
     edit_segment(&alice, "beta-users", &["u1", "hotfix"]);
     edit_segment(&hub, "regions", &["r1", "r2"]);
 
     let plan = plan_json(&lab, &topo);
     let beta = segment_action(&plan, "eu-west", "beta-users");
     assert_eq!(beta["action"], "overwrite", "{beta:#}");
-    assert_eq!(beta["drift"]["origin"], "spoke", "{beta:#}");
-    assert_eq!(beta["drift"]["spoke_changes"][0]["by"], "alice@example.com");
-    assert_eq!(beta["drift"]["spoke_changes"][0]["type"], "segment-updated");
-    assert_eq!(beta["drift"]["hub_changes"], json!([]));
-    let regions = segment_action(&plan, "eu-west", "regions");
-    assert_eq!(regions["drift"]["origin"], "hub", "{regions:#}");
-    assert_eq!(regions["drift"]["spoke_changes"], json!([]));
-    assert_eq!(
-        regions["drift"]["hub_changes"][0]["type"],
-        "segment-updated"
+    assert_spoke_drift(beta, "alice@example.com", "segment-updated");
+    assert_hub_drift(
+        segment_action(&plan, "eu-west", "regions"),
+        "segment-updated",
     );
     let (_, human, _) = run(&lab, &topo, &["plan"]);
     assert!(
@@ -600,14 +599,7 @@ fn drift_is_attributed_on_an_unleash_6_spoke() {
     flag_with_segment(&hub, "checkout", "beta-users", &["u1"]);
     rollout_flag(&hub, "search", "100", false);
     let dir = tempfile::tempdir().unwrap();
-    let topo = lab::topology(dir.path(), &lab.hub, &[("old", &lab.v6, "")]);
-    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
-    assert_eq!(code, 0, "{stdout}\n{stderr}");
-
-    let alice = Admin::new(&Server {
-        token: alice_token(&lab.v6),
-        ..lab.v6.clone()
-    });
+    let (topo, alice) = synced_then_alice(&lab, dir.path(), "old", &lab.v6);
     edit_segment(&alice, "beta-users", &["u1", "hotfix"]);
     hub.put(
         "/api/admin/projects/default/features/search",
@@ -615,9 +607,13 @@ fn drift_is_attributed_on_an_unleash_6_spoke() {
     );
 
     let plan = plan_json(&lab, &topo);
-    let beta = segment_action(&plan, "old", "beta-users");
-    assert_eq!(beta["drift"]["origin"], "spoke", "{beta:#}");
-    assert_eq!(beta["drift"]["spoke_changes"][0]["by"], "alice@example.com");
-    let search = flag_action(&plan, "old", "search");
-    assert_eq!(search["drift"]["origin"], "hub", "{search:#}");
+    assert_spoke_drift(
+        segment_action(&plan, "old", "beta-users"),
+        "alice@example.com",
+        "segment-updated",
+    );
+    assert_hub_drift(
+        flag_action(&plan, "old", "search"),
+        "feature-metadata-updated",
+    );
 }
