@@ -185,12 +185,19 @@ fn a_thousand_more_flags_add_no_requests_and_keep_their_strategy_order() {
     let dir = tempfile::tempdir().unwrap();
     let topo = live_topology(dir.path(), &lab, r#"["production", "development"]"#);
 
+    let playgrounds = || lab.hub.requests(|_, path| path == "/api/admin/playground");
     let (before, requests_before) = read_counting(&lab, &topo);
     seed::bulk_flags(&admin, 1000);
     // Flags with two strategies whose evaluation order is not their creation order: the
     // order comes from one playground evaluation per environment, not a request per flag.
     seed::reordered_pairs(&admin, 100);
+    let playgrounds_before = playgrounds();
     let (after, requests_after) = read_counting(&lab, &topo);
+    assert_eq!(
+        playgrounds() - playgrounds_before,
+        1,
+        "101 flags to order: the playground"
+    );
 
     assert_eq!(after.flags.len(), before.flags.len() + 1100);
     for i in [0, 57, 99] {
@@ -218,9 +225,54 @@ fn a_thousand_more_flags_add_no_requests_and_keep_their_strategy_order() {
         "reading 1,100 more flags must not cost more requests"
     );
     // 2 exports + 4 scaffolding lists + the project list twice (flag count check) + the
-    // version (ui-config) + 2 searches + 1 playground (production, where checkout-v2 has
-    // three strategies).
+    // version (ui-config) + 2 searches + 1 read of checkout-v2's order (production, where it
+    // has three strategies; the one flag to order, so no playground).
     assert_eq!(requests_before, 12);
+}
+
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn a_few_flags_with_several_strategies_are_ordered_flag_by_flag_without_the_playground() {
+    let lab = Lab::take(&["hub"]);
+    let admin = Admin::new(&lab.hub);
+    seed::rich_hub(&admin);
+    // Ten flags whose evaluation order is not their creation order, besides checkout-v2.
+    seed::reordered_pairs(&admin, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let topo = live_topology(dir.path(), &lab, r#"["production", "development"]"#);
+
+    let playgrounds = || lab.hub.requests(|_, path| path == "/api/admin/playground");
+    let playgrounds_before = playgrounds();
+    let (s, requests) = read_counting(&lab, &topo);
+    assert_eq!(
+        playgrounds(),
+        playgrounds_before,
+        "11 flags to order: no playground"
+    );
+    let order = |flag: &str| -> Vec<String> {
+        s.flags[flag]
+            .environments
+            .get("production")
+            .unwrap()
+            .strategies
+            .iter()
+            .map(|s| s.name.clone())
+            .collect()
+    };
+    for i in 0..10 {
+        assert_eq!(
+            order(&format!("pair-{i:04}")),
+            ["default", "flexibleRollout"],
+            "pair-{i:04}"
+        );
+    }
+    assert_eq!(
+        order("checkout-v2"),
+        ["by-tenant", "default", "flexibleRollout"]
+    );
+    // The read of the rich hub alone (12, see above) less its one order read, plus one
+    // strategy list per flag to order.
+    assert_eq!(requests, 11 + 11);
 }
 
 #[test]

@@ -225,22 +225,21 @@ impl<'c> Admin<'c> {
         self.client.get(path).await
     }
 
-    /// `GET /api/admin/search/events`: one page of a project's events, newest first,
-    /// of the flags `feature` filters (e.g. `IS_ANY_OF:a,b`) when given.
+    /// `GET /api/admin/search/events`: one page of events, newest first, as `filters`
+    /// select them (e.g. `("project", "IS:default")`, `("feature", "IS_ANY_OF:a,b")`,
+    /// `("type", "IS_ANY_OF:segment-created,segment-updated")`).
     pub async fn search_events(
         &self,
-        project: &str,
-        feature: Option<&str>,
+        filters: &[(&str, &str)],
         limit: usize,
         offset: usize,
     ) -> Result<wire::EventPage> {
         let (limit, offset) = (limit.to_string(), offset.to_string());
         let mut path = Path::new(&["api", "admin", "search", "events"])
-            .query("project", project)
             .query("limit", &limit)
             .query("offset", &offset);
-        if let Some(feature) = feature {
-            path = path.query("feature", feature);
+        for (k, v) in filters {
+            path = path.query(k, v);
         }
         self.client.get(path).await
     }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use comfy_table::{presets, CellAlignment, Table};
 
 use super::error::PlanFileProblem;
-use super::plan::SPOKES_AT_ONCE;
 use super::{progress, CliError, Context, HubArgs};
 use crate::apply::lock::{self, Locks};
 use crate::apply::{self, Outcome, Progress, SpokeReport};
@@ -64,9 +63,10 @@ pub(crate) struct Args {
     #[arg(long, default_value_t = 4, value_name = "N")]
     parallelism: usize,
     /// Spokes read and planned at once before applying (each holds its whole state in
-    /// memory meanwhile; afterwards only spokes with changes keep theirs).
-    #[arg(long, default_value_t = SPOKES_AT_ONCE, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    read_parallelism: u16,
+    /// memory meanwhile; afterwards only spokes with changes keep theirs) [default: 32
+    /// when every spoke is a live server, 4 when one is a snapshot file]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    read_parallelism: Option<u16>,
     /// Archive more flags than a pruning spoke's `max_archive` (default: 10 flags or 10 %
     /// of its selected flags), for this run only.
     #[arg(long)]
@@ -125,8 +125,8 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
 
     // A spoke's state is kept (for its backup and the writes) only if it will change.
     let keep = SpokePlan::has_changes;
+    let reading = ctx.reading(args.read_parallelism, &topology, &spokes);
     let topology = Arc::new(topology);
-    let reading = ctx.reading(args.read_parallelism);
     let (fleet, plan) =
         pipeline::plan_fleet(topology.clone(), topology_fp, &spokes, &reading, keep).await?;
     let unreachable: Vec<(&str, &SpokeError)> = plan

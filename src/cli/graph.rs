@@ -3,7 +3,6 @@
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::plan::SPOKES_AT_ONCE;
 use super::{CliError, Context, HubArgs};
 use crate::pipeline;
 
@@ -26,7 +25,7 @@ pub(crate) struct Args {
 
 pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliError> {
     let (topology, fingerprint) = ctx.topology_for_plan(&args.hub)?;
-    let reading = ctx.reading(SPOKES_AT_ONCE);
+    let reading = ctx.reading(None, &topology, &args.spokes);
     let (_, plan) = pipeline::plan_fleet(
         Arc::new(topology),
         fingerprint,

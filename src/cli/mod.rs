@@ -105,11 +105,17 @@ impl Context {
         Ok(topology::load(&self.config)?)
     }
 
-    /// How the pipeline reads, `parallelism` spokes at once.
-    pub fn reading(&self, parallelism: u16) -> crate::pipeline::Options {
+    /// How the pipeline reads the spokes `only` names (all when empty): `parallelism`
+    /// spokes at once, by default [`spokes_at_once`].
+    pub fn reading(
+        &self,
+        parallelism: Option<u16>,
+        topology: &Topology,
+        only: &[String],
+    ) -> crate::pipeline::Options {
         crate::pipeline::Options {
             client: self.client.clone(),
-            parallelism,
+            parallelism: parallelism.unwrap_or_else(|| spokes_at_once(topology, only)),
         }
     }
 
@@ -191,6 +197,23 @@ pub fn main() -> ExitCode {
 
 /// `--allow-mass-archive`: no archive limit on any spoke for this run (pruning still never
 /// runs against an empty hub).
+/// How many of the spokes `only` names (all when empty) are read at once by default:
+/// [`plan::LIVE_SPOKES_AT_ONCE`] when all of them are live servers (their reads wait on the
+/// network), [`plan::SPOKES_AT_ONCE`] when one is a snapshot file (parsing is CPU-bound, and
+/// a large file's state is what bounds memory).
+fn spokes_at_once(topology: &Topology, only: &[String]) -> u16 {
+    let all_live = topology
+        .spokes
+        .iter()
+        .filter(|s| only.is_empty() || only.contains(&s.instance.name))
+        .all(|s| matches!(s.instance.location, topology::Location::Live { .. }));
+    if all_live {
+        plan::LIVE_SPOKES_AT_ONCE
+    } else {
+        plan::SPOKES_AT_ONCE
+    }
+}
+
 fn lift_archive_limits(topology: &mut Topology) {
     for spoke in &mut topology.spokes {
         spoke.max_archive = Some(usize::MAX);
@@ -246,4 +269,38 @@ fn init_logging(verbose: u8, quiet: bool) {
         .without_time()
         .with_ansi(false)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn live_spokes_are_read_more_at_once_than_files() {
+        let text = r#"
+[hub]
+file = "hub.json"
+[[spokes]]
+name = "eu"
+url = "https://eu.unleash.invalid"
+token_env = "EU_TOKEN"
+[[spokes]]
+name = "us"
+url = "https://us.unleash.invalid"
+token_env = "US_TOKEN"
+[[spokes]]
+name = "archive"
+file = "archive.json"
+"#;
+        let t = topology::parse(std::path::Path::new("flagfleet.toml"), text).unwrap();
+        let only = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(spokes_at_once(&t, &only(&["eu", "us"])), 32);
+        assert_eq!(spokes_at_once(&t, &only(&["eu"])), 32);
+        assert_eq!(spokes_at_once(&t, &only(&["eu", "archive"])), 4);
+        assert_eq!(
+            spokes_at_once(&t, &[]),
+            4,
+            "every spoke, one of them a file"
+        );
+    }
 }

@@ -43,24 +43,32 @@ pub(crate) struct Args {
     /// Exit 0 when nothing would change, 2 when something would, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
-    /// Spokes read and planned at once (each holds its whole state in memory meanwhile).
-    #[arg(long, default_value_t = SPOKES_AT_ONCE, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
-    parallelism: u16,
+    /// Spokes read and planned at once (each holds its whole state in memory meanwhile)
+    /// [default: 32 when every spoke planned is a live server, whose reads wait on the
+    /// network; 4 when one is a snapshot file, whose reading is CPU-bound]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    parallelism: Option<u16>,
     /// Plan archiving more flags than a pruning spoke's `max_archive` (default: 10 flags
     /// or 10 % of its selected flags), for this run only.
     #[arg(long)]
     allow_mass_archive: bool,
-    /// List only flags changed on a spoke by someone other than flagfleet since it last
-    /// wrote them (from the event logs; docs/plan-format.md): a scheduled drift report.
+    /// List only flags and segments changed on a spoke by someone other than flagfleet
+    /// since it last wrote them (from the event logs; docs/plan-format.md): a scheduled
+    /// drift report.
     #[arg(long)]
     drift_only: bool,
     #[command(flatten)]
     hub: HubArgs,
 }
 
-/// How many spokes are read and planned at once unless told otherwise: each holds its
-/// whole state in memory meanwhile.
+/// How many spokes are read and planned at once unless told otherwise, when one of them is
+/// a snapshot file: parsing one is CPU-bound, and each holds its whole state in memory
+/// meanwhile (docs/performance.md, "Memory").
 pub(super) const SPOKES_AT_ONCE: u16 = 4;
+
+/// The same when every spoke is a live server: a read mostly waits on the network, so
+/// more at once cost little CPU (docs/performance.md, "Reading many live spokes").
+pub(super) const LIVE_SPOKES_AT_ONCE: u16 = 32;
 
 /// How the plan is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -87,10 +95,11 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         options,
     };
     let drift_only = args.drift_only;
+    let reading = ctx.reading(args.parallelism, &topology, &args.spokes);
     let mut running = pipeline::start(
         Arc::new(topology),
         &args.spokes,
-        &ctx.reading(args.parallelism),
+        &reading,
         move |read, plan| {
             drop(read);
             finish.finish(if drift_only {

@@ -7,11 +7,14 @@
 //! [`crate::capability`]). On Unleash 6.x, whose batch export reports every flag enabled
 //! in every environment, one more request (the project's flag list) gives the enabled
 //! states; see [`crate::api::version::export_reports_enabled`]. The export
-//! does not carry strategy order; where a flag has two or more strategies in an
-//! environment, the order comes from one playground evaluation per environment (which
-//! lists every flag's strategies in evaluation order), and only flags the playground does
-//! not account for exactly (or a server without it) cost one request each. Nothing else
-//! grows with the number of flags of the project.
+//! does not carry strategy order, and no admin endpoint lists a project's strategies
+//! with their order in one request (checked in the source of 8.2.0, 7.6.5 and 6.10.1).
+//! Where a flag has two or more strategies in an environment, the order comes from one
+//! request per such flag when there are a few (at most [`PER_FLAG_LIMIT`]), else from one
+//! playground evaluation of the environment (which lists every flag's strategies in
+//! evaluation order, but evaluates every flag of the project), where only flags the
+//! playground does not account for exactly (or a server without it) cost one request each.
+//! Nothing else grows with the number of flags of the project.
 //!
 //! Flag names taken outside the project's active flags (archived, or in another project)
 //! are read in one of two ways ([`Taken`]). A plan needs only the names it could create,
@@ -37,6 +40,9 @@ use crate::client::{Client, ClientError};
 
 /// How many per-flag strategy-order requests run at once.
 const ORDER_CONCURRENCY: usize = 8;
+/// Up to this many flags with two or more strategies in an environment, their order is
+/// read flag by flag instead of from a playground evaluation of the whole project.
+const PER_FLAG_LIMIT: usize = 16;
 /// Page size of the flag search (the server's maximum).
 const SEARCH_PAGE: u64 = 100;
 /// Flag names asked for in one batch export: well under the server's body limit of
@@ -56,6 +62,12 @@ pub enum Taken {
 }
 
 /// Reads `project` in `environments` from a live instance.
+///
+/// What waits on what: the scaffolding lists (and the names taken elsewhere) start at
+/// once; the exports start when the project's flag count and the version are in (the count
+/// must be read before the exports, see [`check_counts`]); the count is read again while
+/// the strategy order is read, which needs the exports. So a read costs three round trips
+/// after the exports' own time, whatever the number of environments.
 pub async fn read_live(
     client: &Client,
     project: &str,
@@ -63,46 +75,32 @@ pub async fn read_live(
     taken: Taken,
 ) -> Result<State, ReadError> {
     let api = Admin::new(client);
-    let exports = futures::future::try_join_all(environments.iter().map(|env| async move {
-        let request = ExportRequest {
-            environment: env,
-            project: Some(project),
-            features: None,
-        };
-        let export: wire::Export = api.export(&request).await?;
-        Ok::<_, ClientError>((env.clone(), export))
-    }));
-    let segments = api.segments();
-    let strategies = api.strategy_definitions();
-    let context = api.context_fields();
-    let tag_types = api.tag_types();
     let elsewhere = async {
         match taken {
             Taken::All => read_elsewhere(client, project, environments).await,
             Taken::Later => Ok(BTreeMap::new()),
         }
     };
+    let flags = read_flags(client, project, environments);
+    let (flags, segments, strategies, context, tag_types, elsewhere) = tokio::try_join!(
+        flags,
+        api.segments(),
+        api.strategy_definitions(),
+        api.context_fields(),
+        api.tag_types(),
+        elsewhere
+    )?;
+    check_counts(
+        client,
+        project,
+        &flags.exports,
+        [&flags.before, &flags.after],
+    )?;
 
-    // The project's flag count, before and after the exports (see `check_counts`), and
-    // the version, which says how to read the rest.
-    let (before, version) = tokio::try_join!(api.projects(), read_version(client))?;
-    let version = version.as_deref().and_then(Version::parse);
-    let enabled = async {
-        match version {
-            Some(v) if !export_reports_enabled(v) => api.project_features(project).await.map(Some),
-            _ => Ok(None),
-        }
-    };
-    let (exports, segments, strategies, context, tag_types, elsewhere, enabled) =
-        tokio::try_join!(exports, segments, strategies, context, tag_types, elsewhere, enabled)?;
-    let after = api.projects().await?;
-    check_counts(client, project, &exports, [&before, &after])?;
-
-    let order = read_order(client, project, &exports).await?;
     let mut state = normalize(Parts {
         project: project.to_string(),
-        exports,
-        order,
+        exports: flags.exports,
+        order: flags.order,
         segments: Some(segments.segments),
         strategies: strategies.strategies,
         context_fields: context,
@@ -113,11 +111,60 @@ pub async fn read_live(
         instance: client.instance().to_string(),
         source,
     })?;
-    if let Some(list) = enabled {
-        set_enabled(&mut state, &list);
+    if let Some(list) = &flags.enabled {
+        set_enabled(&mut state, list);
     }
-    state.unleash_version = version;
+    state.unleash_version = flags.version;
     Ok(state)
+}
+
+/// The project's flags as read: the exports with what completes them.
+struct Flags {
+    /// The project list before the exports and after them (flag counts).
+    before: wire::Projects,
+    after: wire::Projects,
+    version: Option<Version>,
+    exports: Vec<(String, wire::Export)>,
+    /// The project's flag list, for a server whose export misreports enabled states.
+    enabled: Option<wire::ProjectFeatures>,
+    order: HashMap<(String, String), Vec<String>>,
+}
+
+/// Reads the project's flags: its flag count and the server's version, then the exports
+/// (and on 6.x the flag list), then the count again and the strategy order at once.
+async fn read_flags(
+    client: &Client,
+    project: &str,
+    environments: &[String],
+) -> Result<Flags, ClientError> {
+    let api = Admin::new(client);
+    let (before, version) = tokio::try_join!(api.projects(), read_version(client))?;
+    let version = version.as_deref().and_then(Version::parse);
+    let exports = futures::future::try_join_all(environments.iter().map(|env| async move {
+        let request = ExportRequest {
+            environment: env,
+            project: Some(project),
+            features: None,
+        };
+        let export: wire::Export = api.export(&request).await?;
+        Ok::<_, ClientError>((env.clone(), export))
+    }));
+    let enabled = async {
+        match version {
+            Some(v) if !export_reports_enabled(v) => api.project_features(project).await.map(Some),
+            _ => Ok(None),
+        }
+    };
+    let (exports, enabled) = tokio::try_join!(exports, enabled)?;
+    let (after, order) = tokio::try_join!(api.projects(), read_order(client, project, &exports))?;
+    Ok(Flags {
+        before,
+        after,
+        version,
+        exports,
+        enabled,
+        order,
+    })
 }
 
 /// Takes each flag's enabled state per environment from the project's flag list (for a
@@ -187,35 +234,36 @@ fn check_counts(
 }
 
 /// Reads the evaluation order of every (flag, environment) with two or more strategies.
+///
+/// Per environment: when at most [`PER_FLAG_LIMIT`] flags have two or more strategies, one
+/// request per such flag (a few quick requests cost less than evaluating the whole
+/// project); otherwise one playground evaluation, and one request per flag only for
+/// flags the playground does not account for exactly. The environments are read at once,
+/// and the per-flag requests [`ORDER_CONCURRENCY`] at a time: at most
+/// `PER_FLAG_LIMIT` requests per environment, plus the playground's misses.
 async fn read_order(
     client: &Client,
     project: &str,
     exports: &[(String, wire::Export)],
 ) -> Result<HashMap<(String, String), Vec<String>>, ClientError> {
-    let mut order = HashMap::new();
-    let mut per_flag: Vec<(String, String)> = Vec::new();
+    let mut few: Vec<(String, String)> = Vec::new();
+    let mut many: Vec<(&str, BTreeMap<&str, Vec<&str>>)> = Vec::new();
     for (env, export) in exports {
-        let ours: HashSet<&str> = export
-            .features
-            .iter()
-            .filter(|f| f.project.as_deref().is_none_or(|p| p == project))
-            .filter(|f| !f.archived.unwrap_or(false))
-            .map(|f| f.name.as_str())
-            .collect();
-        // The export's strategy ids of each flag, as a set.
-        let mut ids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
-        for s in &export.feature_strategies {
-            if let Some(f) = s.feature_name.as_deref().filter(|f| ours.contains(f)) {
-                ids.entry(f)
-                    .or_default()
-                    .push(s.id.as_deref().unwrap_or_default());
-            }
+        let ids = multi_strategy_ids(project, export);
+        if ids.len() > PER_FLAG_LIMIT {
+            many.push((env, ids));
+        } else {
+            few.extend(ids.into_keys().map(|f| (f.to_string(), env.clone())));
         }
-        ids.retain(|_, ids| ids.len() >= 2);
-        if ids.is_empty() {
-            continue;
-        }
+    }
+    let played = futures::future::join_all(many.into_iter().map(|(env, ids)| async move {
         let played = playground_order(client, project, env).await;
+        (env, ids, played)
+    }));
+    let (played, direct) = tokio::join!(played, flags_order(client, project, few));
+    let mut order = direct?;
+    let mut missed: Vec<(String, String)> = Vec::new();
+    for (env, ids, played) in played {
         for (flag, mut want) in ids {
             want.sort_unstable();
             let found = played.as_ref().and_then(|p| p.get(flag)).filter(|got| {
@@ -225,29 +273,63 @@ async fn read_order(
             });
             match found {
                 Some(got) => {
-                    order.insert((flag.to_string(), env.clone()), got.clone());
+                    order.insert((flag.to_string(), env.to_string()), got.clone());
                 }
-                None => per_flag.push((flag.to_string(), env.clone())),
+                None => missed.push((flag.to_string(), env.to_string())),
             }
         }
     }
-    if !per_flag.is_empty() {
+    if !missed.is_empty() {
         tracing::debug!(
             instance = %client.instance(),
-            flags = per_flag.len(),
-            "strategy order read flag by flag"
+            flags = missed.len(),
+            "strategy order read flag by flag where the playground did not account for it"
         );
     }
-    let rest: Vec<_> = stream::iter(per_flag)
+    order.extend(flags_order(client, project, missed).await?);
+    Ok(order)
+}
+
+/// The export's strategy ids of each of the project's active flags with two or more
+/// strategies in the export's environment.
+fn multi_strategy_ids<'e>(
+    project: &str,
+    export: &'e wire::Export,
+) -> BTreeMap<&'e str, Vec<&'e str>> {
+    let ours: HashSet<&str> = export
+        .features
+        .iter()
+        .filter(|f| f.project.as_deref().is_none_or(|p| p == project))
+        .filter(|f| !f.archived.unwrap_or(false))
+        .map(|f| f.name.as_str())
+        .collect();
+    let mut ids: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for s in &export.feature_strategies {
+        if let Some(f) = s.feature_name.as_deref().filter(|f| ours.contains(f)) {
+            ids.entry(f)
+                .or_default()
+                .push(s.id.as_deref().unwrap_or_default());
+        }
+    }
+    ids.retain(|_, ids| ids.len() >= 2);
+    ids
+}
+
+/// The order of each (flag, environment) in `which`, one request each,
+/// [`ORDER_CONCURRENCY`] at a time.
+async fn flags_order(
+    client: &Client,
+    project: &str,
+    which: Vec<(String, String)>,
+) -> Result<HashMap<(String, String), Vec<String>>, ClientError> {
+    stream::iter(which)
         .map(|(flag, env)| async move {
             let ids = flag_order(client, project, &flag, &env).await?;
             Ok::<_, ClientError>(((flag, env), ids))
         })
         .buffer_unordered(ORDER_CONCURRENCY)
         .try_collect()
-        .await?;
-    order.extend(rest);
-    Ok(order)
+        .await
 }
 
 /// Every flag's strategy ids in evaluation order in one environment, from the playground
