@@ -542,12 +542,12 @@ fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
         stdout.contains("Apply to us-east: 13 applied, 0 failed, 0 not attempted."),
         "{stdout}"
     );
-    // us-east was empty: its new flags were switched on in bulk, one request per
-    // environment, none one by one.
+    // us-east was empty: its new flags (on in production only) were switched on in one
+    // request, none one by one.
     let us_after = switches(&lab.spoke2);
     assert_eq!(
         (us_after.0 - us_before.0, us_after.1 - us_before.1),
-        (0, 2),
+        (0, 1),
         "(single, bulk) switches on us-east"
     );
     assert_eq!(
