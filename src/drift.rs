@@ -1,23 +1,39 @@
-//! Drift attribution: for every flag a plan overwrites on a live spoke, who changed it
-//! since flagfleet last wrote it there, read from the instances' event logs
+//! Drift attribution: for every flag or segment a plan overwrites on a live spoke, who
+//! changed it since flagfleet last wrote it there, read from the instances' event logs
 //! (`GET /api/admin/search/events`).
 //!
 //! flagfleet recognises its own writes by the identity its token writes events under:
 //! the `username` (and `email`, if any) that `GET /api/admin/user` answers for that token.
 //! For an admin API token that is the token's name (`createdBy` of its events).
 //!
-//! - Spoke changes: the spoke's events for the flag newer than flagfleet's last write to
+//! - Spoke changes: the spoke's events for the object newer than flagfleet's last write to
 //!   it there (all of them are someone else's, by construction).
-//! - Hub changes: the hub's events for the flag newer than that write.
+//! - Hub changes: the hub's events for the object newer than that write.
 //! - Origin: `spoke`, `hub` or `both` as those lists say; `unknown` where the log cannot
 //!   tell: flagfleet's last write is not in what was read (no events, log cleaned up, or
 //!   past the request budget), or neither side has a change since.
 //!
-//! Cost, per plan: nothing unless a spoke has a flag overwrite. Then, per such spoke, one
-//! `GET /api/admin/user` and at most [`REQUESTS`] event searches (1,000 events each, the
-//! overwritten flags' names as the filter); and on the hub, once per plan whatever the
-//! number of spokes, at most [`REQUESTS`] event searches of the project's events. Unleash
-//! 8.2 puts no default rate limit on the event search.
+//! A flag's events carry its name (`featureName`) and its project, so flags are searched
+//! by name within the instance's project. Segment events (`segment-created`,
+//! `segment-updated`, `segment-deleted` in Unleash 6.10 to 8.2) carry no flag name, and a
+//! global segment's carry no project either (a `project` filter drops them): segments are
+//! searched by event type alone and matched by the segment's name in the event's `data`
+//! (the segment as written) or `preData` (as it was before), so a rename counts for both
+//! names. The server hides project-less events from a token that is not a root admin's;
+//! their segments' origin is then `unknown`.
+//!
+//! With `on_drift = "block"`, an object changed on the spoke by someone else becomes a
+//! blocked skip naming who, and what needs it (the flags using a segment, the children of
+//! a flag) is blocked in turn, as the planner blocks what needs blocked scaffolding.
+//!
+//! Cost, per plan: nothing unless a spoke has a flag or segment overwrite. Then, per such
+//! spoke, one `GET /api/admin/user` and at most [`REQUESTS`] event searches for its flag
+//! overwrites (1,000 events each, the overwritten flags' names as the filter) plus at most
+//! [`REQUESTS`] for its segment overwrites (the newest segment events of the instance);
+//! and on the hub, once per plan whatever the number of spokes, at most [`REQUESTS`]
+//! searches of the project's flag events and, when a spoke has a segment overwrite, at
+//! most [`REQUESTS`] of its segment events. Unleash 8.2 puts no default rate limit on the
+//! event search.
 
 use std::collections::BTreeMap;
 
@@ -26,17 +42,19 @@ use tokio::sync::OnceCell;
 use crate::api::wire::Event;
 use crate::api::Admin;
 use crate::client::{Client, ClientError, ClientOptions};
-use crate::plan::{Change, Drift, Kind, Origin, Reason, SpokePlan, Verb};
+use crate::plan::{Action, Carried, Change, Drift, Kind, Origin, Reason, SpokePlan, Verb};
 use crate::topology::{Instance, OnDrift, Spoke};
 
-/// Event searches per instance per plan, at most.
+/// Event searches per instance per plan and kind of object (flags, segments), at most.
 pub const REQUESTS: usize = 4;
 /// Events per search page (Unleash's maximum).
 const PAGE: usize = 1000;
 /// Flag names per search (keeps the URL short).
 const NAMES_PER_SEARCH: usize = 100;
-/// Changes listed per side of one flag, newest first.
+/// Changes listed per side of one object, newest first.
 const LISTED: usize = 10;
+/// The event types a segment write produces (the `type` filter of the event search).
+const SEGMENT_EVENTS: &str = "IS_ANY_OF:segment-created,segment-updated,segment-deleted";
 
 /// A log event as a plan's [`Change`].
 fn change(e: &Event) -> Change {
@@ -48,35 +66,79 @@ fn change(e: &Event) -> Change {
     }
 }
 
-/// Events read from one instance, by flag, newest first; `complete` when the whole log
-/// for those flags was read (not cut by the request budget).
+/// Events read from one instance, by object name, newest first; `complete` when the
+/// whole log for those objects was read (not cut by the request budget).
 #[derive(Debug, Default)]
 pub struct Log {
-    by_flag: BTreeMap<String, Vec<Event>>,
+    by_name: BTreeMap<String, Vec<Event>>,
     complete: bool,
 }
 
-/// Reads the events of `project` on an instance, for `flags` (all flags when `None`),
-/// newest first, in at most [`REQUESTS`] searches.
-async fn read_log(
-    client: &Client,
-    project: &str,
-    flags: Option<&[&str]>,
-) -> Result<Log, ClientError> {
-    let groups: Vec<Option<String>> = match flags {
-        None => vec![None],
-        Some(flags) => flags
-            .chunks(NAMES_PER_SEARCH)
-            .map(|c| Some(format!("IS_ANY_OF:{}", c.join(","))))
-            .collect(),
-    };
-    let project_filter = format!("IS:{project}");
+/// Which events a log holds.
+#[derive(Debug, Clone, Copy)]
+enum Objects<'a> {
+    /// Events of the flags of `project`: those named, or all when `None`.
+    Flags {
+        project: &'a str,
+        names: Option<&'a [&'a str]>,
+    },
+    /// Segment events, global or of any project.
+    Segments,
+}
+
+impl Objects<'_> {
+    /// The filters of each search (one per group of names), in order.
+    fn searches(self) -> Vec<Vec<(&'static str, String)>> {
+        match self {
+            Objects::Flags { project, names } => {
+                let project = ("project", format!("IS:{project}"));
+                match names {
+                    None => vec![vec![project]],
+                    Some(names) => names
+                        .chunks(NAMES_PER_SEARCH)
+                        .map(|c| {
+                            vec![
+                                project.clone(),
+                                ("feature", format!("IS_ANY_OF:{}", c.join(","))),
+                            ]
+                        })
+                        .collect(),
+                }
+            }
+            Objects::Segments => vec![vec![("type", SEGMENT_EVENTS.to_string())]],
+        }
+    }
+
+    /// The names of the objects `e` concerns: a flag event's flag; a segment event's
+    /// segment, under its name after and before the change. None for an event of
+    /// another kind (a server that ignored the filter).
+    fn names_of(self, e: &Event) -> Vec<String> {
+        match self {
+            Objects::Flags { .. } => e.feature_name.iter().cloned().collect(),
+            Objects::Segments if e.kind.starts_with("segment-") => {
+                let mut names: Vec<String> = [&e.data_name, &e.pre_data_name]
+                    .into_iter()
+                    .flatten()
+                    .cloned()
+                    .collect();
+                names.dedup();
+                names
+            }
+            Objects::Segments => Vec::new(),
+        }
+    }
+}
+
+/// Reads the events of `objects` on an instance, newest first, in at most [`REQUESTS`]
+/// searches.
+async fn read_log(client: &Client, objects: Objects<'_>) -> Result<Log, ClientError> {
     let mut log = Log {
         complete: true,
         ..Log::default()
     };
     let mut requests = 0;
-    for group in &groups {
+    for search in objects.searches() {
+        let filters: Vec<(&str, &str)> = search.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let mut offset = 0;
         loop {
             if requests == REQUESTS {
@@ -85,12 +147,12 @@ async fn read_log(
             }
             requests += 1;
             let page = Admin::new(client)
-                .search_events(&project_filter, group.as_deref(), PAGE, offset)
+                .search_events(&filters, PAGE, offset)
                 .await?;
             let n = page.events.len();
             for e in page.events {
-                if let Some(flag) = e.feature_name.clone() {
-                    log.by_flag.entry(flag).or_default().push(e);
+                for name in objects.names_of(&e) {
+                    log.by_name.entry(name).or_default().push(e.clone());
                 }
             }
             if n < PAGE {
@@ -100,6 +162,15 @@ async fn read_log(
         }
     }
     Ok(log)
+}
+
+/// The log of `objects` on `instance`, or an empty one (every origin `unknown`) when it
+/// cannot be read (an older Unleash, a token without the permission), logged at `-v`.
+async fn read_log_or_empty(client: &Client, instance: &str, objects: Objects<'_>) -> Log {
+    read_log(client, objects).await.unwrap_or_else(|e| {
+        tracing::info!("cannot read the event log of {instance}, drift origin left unknown: {e}");
+        Log::default()
+    })
 }
 
 /// The names the instance records this client's writes under (`createdBy`).
@@ -112,85 +183,128 @@ async fn identity(client: &Client) -> Result<Vec<String>, ClientError> {
         .collect())
 }
 
-/// The hub's event log, read at most once per plan (on a connection of its own) and only
-/// when a spoke needs it. A hub snapshot has none.
+/// The hub's event logs (flags of its project, segments), each read at most once per
+/// plan (on a connection of its own) and only when a spoke needs it. A hub snapshot has
+/// none.
 #[derive(Debug)]
 pub struct HubLog {
     hub: Instance,
     options: ClientOptions,
-    cell: OnceCell<Option<Log>>,
+    flags: OnceCell<Option<Log>>,
+    segments: OnceCell<Option<Log>>,
 }
 
 impl HubLog {
-    /// The log of `hub`, not read yet.
+    /// The logs of `hub`, not read yet.
     pub fn new(hub: Instance, options: ClientOptions) -> Self {
         Self {
             hub,
             options,
-            cell: OnceCell::new(),
+            flags: OnceCell::new(),
+            segments: OnceCell::new(),
         }
     }
 
-    async fn get(&self) -> Option<&Log> {
-        self.cell
-            .get_or_init(|| async {
-                let client = crate::state::connect(&self.hub, &self.options).ok()??;
-                match read_log(&client, &self.hub.project, None).await {
-                    Ok(log) => Some(log),
-                    Err(e) => {
-                        tracing::info!(
-                            "cannot read the hub's event log, drift origin left unknown: {e}"
-                        );
-                        None
-                    }
+    /// The hub's log of flag events (`Kind::Flag`) or of segment events (any other kind).
+    async fn get(&self, kind: Kind) -> Option<&Log> {
+        let (cell, objects) = match kind {
+            Kind::Flag => (
+                &self.flags,
+                Objects::Flags {
+                    project: &self.hub.project,
+                    names: None,
+                },
+            ),
+            _ => (&self.segments, Objects::Segments),
+        };
+        cell.get_or_init(|| async {
+            let client = crate::state::connect(&self.hub, &self.options).ok()??;
+            match read_log(&client, objects).await {
+                Ok(log) => Some(log),
+                Err(e) => {
+                    tracing::info!(
+                        "cannot read the hub's event log, drift origin left unknown: {e}"
+                    );
+                    None
                 }
-            })
-            .await
-            .as_ref()
+            }
+        })
+        .await
+        .as_ref()
     }
 }
 
-/// Attributes every flag overwrite of `plan` (a live spoke's, read with `spoke_client`)
-/// and, with `on_drift = "block"`, turns spoke-originated drift into a blocked skip.
-/// A log that cannot be read (an older Unleash, a token without the permission) leaves
-/// the origin unknown, logged at `-v`; the plan goes on.
+/// The names of the objects of `kind` that `actions` overwrite.
+fn overwrites(actions: &[Action], kind: Kind) -> Vec<&str> {
+    actions
+        .iter()
+        .filter(|a| a.kind == kind && a.action == Verb::Overwrite)
+        .map(|a| a.name.as_str())
+        .collect()
+}
+
+/// Attributes every flag and segment overwrite of `plan` (a live spoke's, read with
+/// `spoke_client`) and, with `on_drift = "block"`, turns spoke-originated drift into a
+/// blocked skip and blocks what needs it. A log that cannot be read (an older Unleash, a
+/// token without the permission) leaves the origin unknown, logged at `-v`; the plan
+/// goes on.
 pub async fn attribute(
     plan: &mut SpokePlan,
     spoke: &Spoke,
     spoke_client: &Client,
     hub_log: &HubLog,
 ) {
-    let flags: Vec<&str> = plan
-        .actions
-        .iter()
-        .filter(|a| a.kind == Kind::Flag && a.action == Verb::Overwrite)
-        .map(|a| a.name.as_str())
-        .collect();
-    if flags.is_empty() {
+    let flags = overwrites(&plan.actions, Kind::Flag);
+    let segments = overwrites(&plan.actions, Kind::Segment);
+    if flags.is_empty() && segments.is_empty() {
         return;
     }
-    let read = async {
-        let me = identity(spoke_client).await?;
-        let log = read_log(spoke_client, &spoke.instance.project, Some(&flags)).await?;
-        Ok::<_, ClientError>((me, log))
+    let name = &spoke.instance.name;
+    let me = identity(spoke_client).await.unwrap_or_else(|e| {
+        tracing::info!(
+            "cannot tell who spoke {name}'s token writes as, drift origin left unknown: {e}"
+        );
+        Vec::new()
+    });
+    // Without flagfleet's own name no write of its can be found: nothing more to read.
+    let read = |names: &[&str]| !names.is_empty() && !me.is_empty();
+    let (read_flags, read_segments) = (read(&flags), read(&segments));
+    let mut spoke_flags = Log::default();
+    if read_flags {
+        let objects = Objects::Flags {
+            project: &spoke.instance.project,
+            names: Some(&flags),
+        };
+        spoke_flags = read_log_or_empty(spoke_client, &format!("spoke {name}"), objects).await;
+    }
+    let mut spoke_segments = Log::default();
+    if read_segments {
+        spoke_segments =
+            read_log_or_empty(spoke_client, &format!("spoke {name}"), Objects::Segments).await;
+    }
+    let hub_flags = if read_flags {
+        hub_log.get(Kind::Flag).await
+    } else {
+        None
     };
-    let (me, spoke_log) = match read.await {
-        Ok(read) => read,
-        Err(e) => {
-            tracing::info!(
-                "cannot read the event log of spoke {}, drift origin left unknown: {e}",
-                spoke.instance.name
-            );
-            (Vec::new(), Log::default())
-        }
+    let hub_segments = if read_segments {
+        hub_log.get(Kind::Segment).await
+    } else {
+        None
     };
-    let hub_log = hub_log.get().await;
+
+    let mut blocked = Vec::new();
     for a in plan
         .actions
         .iter_mut()
-        .filter(|a| a.kind == Kind::Flag && a.action == Verb::Overwrite)
+        .filter(|a| a.action == Verb::Overwrite)
     {
-        let drift = drift_of(&a.name, &me, &spoke_log, hub_log);
+        let (spoke_log, hub) = match a.kind {
+            Kind::Flag => (&spoke_flags, hub_flags),
+            Kind::Segment => (&spoke_segments, hub_segments),
+            _ => continue,
+        };
+        let drift = drift_of(&a.name, &me, spoke_log, hub);
         if drift.on_spoke() && spoke.on_drift == OnDrift::Block {
             let by = drift
                 .spoke_changes
@@ -200,16 +314,58 @@ pub async fn attribute(
             a.blocked = true;
             a.reason = Reason::DriftedOnSpoke(by);
             a.environments.clear();
+            blocked.push((a.kind, a.name.clone(), a.reason.clone()));
         }
         a.drift = Some(drift);
     }
+    block_dependents(&mut plan.actions, blocked);
     plan.summary = crate::plan::Summary::of(&plan.actions);
 }
 
-/// The drift of one flag from the logs read; `me` are flagfleet's names on the spoke.
-fn drift_of(flag: &str, me: &[String], spoke: &Log, hub: Option<&Log>) -> Drift {
+/// Blocks every action (of `actions`, in plan order: dependencies first) that needs one
+/// of `blocked` (kind, name, why), or needs an action blocked here in turn, with the
+/// reasons the planner gives: `parent blocked: <flag>`, `needs <kind> <name> (<why>)`.
+fn block_dependents(actions: &mut [Action], mut blocked: Vec<(Kind, String, Reason)>) {
+    if blocked.is_empty() {
+        return;
+    }
+    for a in actions.iter_mut() {
+        // As the planner: a blocked skip stays as it is.
+        if !a.changes() && a.blocked {
+            continue;
+        }
+        let Some((kind, name, why)) = a
+            .depends_on
+            .iter()
+            .find_map(|(kind, name)| blocked.iter().find(|(k, n, _)| k == kind && n == name))
+        else {
+            continue;
+        };
+        let reason = match kind {
+            Kind::Flag => Reason::ParentBlocked(name.clone()),
+            _ => Reason::Needs {
+                kind: *kind,
+                name: name.clone(),
+                why: Box::new(why.clone()),
+                missing: false,
+            },
+        };
+        a.action = Verb::Skip;
+        a.blocked = true;
+        a.reason = reason;
+        a.diff = None;
+        a.environments.clear();
+        a.notes.clear();
+        a.kept.clear();
+        a.object = Carried::default();
+        blocked.push((a.kind, a.name.clone(), a.reason.clone()));
+    }
+}
+
+/// The drift of one object from the logs read; `me` are flagfleet's names on the spoke.
+fn drift_of(name: &str, me: &[String], spoke: &Log, hub: Option<&Log>) -> Drift {
     let empty = Vec::new();
-    let events = spoke.by_flag.get(flag).unwrap_or(&empty);
+    let events = spoke.by_name.get(name).unwrap_or(&empty);
     let last_own = events.iter().position(|e| me.contains(&e.created_by));
     let spoke_changes: Vec<Change> = events[..last_own.unwrap_or(events.len())]
         .iter()
@@ -223,7 +379,7 @@ fn drift_of(flag: &str, me: &[String], spoke: &Log, hub: Option<&Log>) -> Drift 
             hub_changes: Vec::new(),
         };
     };
-    let hub_events = hub.and_then(|h| h.by_flag.get(flag));
+    let hub_events = hub.and_then(|h| h.by_name.get(name));
     let hub_changes: Vec<Change> = hub_events
         .map(|events| {
             events
@@ -262,6 +418,8 @@ fn drift_of(flag: &str, me: &[String], spoke: &Log, hub: Option<&Log>) -> Drift 
 
 #[cfg(test)]
 mod tests {
+    use serde_json::{json, Value};
+
     use super::*;
 
     fn event(id: i64, by: &str, at: &str) -> Event {
@@ -271,12 +429,14 @@ mod tests {
             created_by: by.into(),
             created_at: at.into(),
             feature_name: Some("f".into()),
+            data_name: None,
+            pre_data_name: None,
         }
     }
 
     fn log(events: Vec<Event>, complete: bool) -> Log {
         Log {
-            by_flag: BTreeMap::from([("f".to_string(), events)]),
+            by_name: BTreeMap::from([("f".to_string(), events)]),
             complete,
         }
     }
@@ -324,5 +484,154 @@ mod tests {
             drift_of("f", &me, &own_last, Some(&hub_quiet)).origin,
             Origin::Unknown
         );
+    }
+
+    fn segment_event(id: i64, kind: &str, data: Option<&str>, pre: Option<&str>) -> Event {
+        Event {
+            kind: kind.into(),
+            feature_name: None,
+            data_name: data.map(Into::into),
+            pre_data_name: pre.map(Into::into),
+            ..event(id, "alice", "2026-11-30T14:02:00.000Z")
+        }
+    }
+
+    #[test]
+    fn a_segment_event_counts_for_its_name_before_and_after_the_change() {
+        let names = |e: &Event| Objects::Segments.names_of(e);
+        assert_eq!(
+            names(&segment_event(1, "segment-created", Some("beta"), None)),
+            ["beta"]
+        );
+        assert_eq!(
+            names(&segment_event(
+                2,
+                "segment-updated",
+                Some("beta"),
+                Some("beta")
+            )),
+            ["beta"]
+        );
+        assert_eq!(
+            names(&segment_event(
+                3,
+                "segment-updated",
+                Some("beta"),
+                Some("old")
+            )),
+            ["beta", "old"]
+        );
+        assert_eq!(
+            names(&segment_event(4, "segment-deleted", None, Some("beta"))),
+            ["beta"]
+        );
+        // A server that ignored the type filter: other events are no segment's changes.
+        assert!(names(&segment_event(5, "feature-created", Some("beta"), None)).is_empty());
+        // A flag search files by flag name only.
+        let flags = Objects::Flags {
+            project: "default",
+            names: None,
+        };
+        assert_eq!(flags.names_of(&event(6, "alice", "")), ["f"]);
+    }
+
+    #[test]
+    fn wire_events_give_the_name_their_data_holds_whatever_its_shape() {
+        let page: crate::api::wire::EventPage = serde_json::from_value(serde_json::json!({
+            "events": [
+                {"id": 7, "type": "segment-updated", "createdBy": "alice",
+                 "createdAt": "2026-12-02T06:45:48.878Z", "featureName": null,
+                 "data": {"id": 1, "name": "beta", "constraints": []},
+                 "preData": {"id": 1, "name": "old"}},
+                {"id": 8, "type": "feature-tagged", "createdBy": "bob",
+                 "createdAt": "2026-12-02T06:45:49.000Z", "featureName": "f",
+                 "data": ["not", "an", "object"], "preData": "text"},
+                {"id": 9, "type": "feature-created", "createdBy": "bob",
+                 "createdAt": "2026-12-02T06:45:50.000Z", "data": {"name": 3}}
+            ]
+        }))
+        .unwrap();
+        let names: Vec<_> = page
+            .events
+            .iter()
+            .map(|e| (e.data_name.as_deref(), e.pre_data_name.as_deref()))
+            .collect();
+        assert_eq!(
+            names,
+            [(Some("beta"), Some("old")), (None, None), (None, None)]
+        );
+    }
+
+    fn action(kind: &str, name: &str, verb: &str, reason: &str, depends_on: Value) -> Action {
+        serde_json::from_value(serde_json::json!({
+            "kind": kind, "name": name, "action": verb, "reason": reason,
+            "blocked": verb == "skip" && reason != "unchanged",
+            "depends_on": depends_on, "diff": "-a\n+b", "environments": ["production"],
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn what_needs_a_segment_blocked_for_drift_is_blocked_in_turn() {
+        let drifted = Reason::DriftedOnSpoke("alice@example.com".into());
+        let mut actions = vec![
+            action("segment", "beta", "skip", &drifted.to_string(), json!([])),
+            action(
+                "flag",
+                "parent",
+                "overwrite",
+                "differs: description",
+                json!([["segment", "beta"]]),
+            ),
+            action(
+                "flag",
+                "child",
+                "skip",
+                "unchanged",
+                json!([["flag", "parent"]]),
+            ),
+            action(
+                "flag",
+                "other",
+                "overwrite",
+                "differs: description",
+                json!([]),
+            ),
+            action(
+                "flag",
+                "held",
+                "skip",
+                "archived on spoke",
+                json!([["segment", "beta"]]),
+            ),
+        ];
+        let before = actions.clone();
+        block_dependents(
+            &mut actions,
+            vec![(Kind::Segment, "beta".into(), drifted.clone())],
+        );
+        let parent = &actions[1];
+        assert_eq!(
+            parent.reason.to_string(),
+            "needs segment beta (changed on the spoke by alice@example.com since flagfleet last wrote it (on_drift = block))"
+        );
+        assert_eq!(
+            (
+                parent.action,
+                parent.blocked,
+                &parent.diff,
+                parent.environments.len()
+            ),
+            (Verb::Skip, true, &None, 0)
+        );
+        assert_eq!(parent.depends_on, [(Kind::Segment, "beta".to_string())]);
+        assert_eq!(
+            (actions[2].reason.to_string(), actions[2].blocked),
+            ("parent blocked: parent".to_string(), true)
+        );
+        // Unrelated, or blocked for a reason of its own already: as they were.
+        assert_eq!(actions[3], before[3]);
+        assert_eq!(actions[4], before[4]);
+        assert_eq!(actions[0], before[0]);
     }
 }

@@ -20,8 +20,8 @@
 //! - [`graph`]: the dependency order of a spoke's actions.
 //! - [`plan`]: desired vs actual, per spoke: creates, overwrites, skips with typed
 //!   reasons ([`plan::Reason`]), and how each action is marked ([`plan::Mark`]).
-//! - [`drift`]: who changed an overwritten flag since flagfleet last wrote it: reads the
-//!   instances' event logs and fills in the action's [`plan::Drift`].
+//! - [`drift`]: who changed an overwritten flag or segment since flagfleet last wrote it:
+//!   reads the instances' event logs and fills in the action's [`plan::Drift`].
 //! - [`pipeline`]: the run every command shares: reads the hub and the spokes at once and
 //!   plans each spoke as it is read, keeping only what the caller asks for.
 //! - [`apply`]: executes a plan on the spokes, in dependency order, with backups and a

@@ -5,7 +5,7 @@
 
 mod lab;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use lab::{seed, Admin, Lab, Server};
 use serde_json::{json, Value};
@@ -28,8 +28,8 @@ fn plan_json(lab: &Lab, topology: &Path) -> Value {
     serde_json::from_str(&stdout).unwrap()
 }
 
-/// The action on `name` (a flag) in spoke `spoke` of a JSON plan.
-fn flag_action<'p>(plan: &'p Value, spoke: &str, name: &str) -> &'p Value {
+/// The action on the `kind` object `name` in spoke `spoke` of a JSON plan.
+fn action<'p>(plan: &'p Value, spoke: &str, kind: &str, name: &str) -> &'p Value {
     plan["spokes"]
         .as_array()
         .unwrap()
@@ -40,9 +40,80 @@ fn flag_action<'p>(plan: &'p Value, spoke: &str, name: &str) -> &'p Value {
                 .as_array()
                 .unwrap()
                 .iter()
-                .find(|a| a["kind"] == "flag" && a["name"] == name)
+                .find(|a| a["kind"] == kind && a["name"] == name)
         })
-        .unwrap_or_else(|| panic!("no action for flag {name} on {spoke}: {plan:#}"))
+        .unwrap_or_else(|| panic!("no action for {kind} {name} on {spoke}: {plan:#}"))
+}
+
+/// The action on flag `name` in spoke `spoke` of a JSON plan.
+fn flag_action<'p>(plan: &'p Value, spoke: &str, name: &str) -> &'p Value {
+    action(plan, spoke, "flag", name)
+}
+
+/// The action on segment `name` in spoke `spoke` of a JSON plan.
+fn segment_action<'p>(plan: &'p Value, spoke: &str, name: &str) -> &'p Value {
+    action(plan, spoke, "segment", name)
+}
+
+/// Asserts that `action` drifted on the spoke alone, its newest change a `kind` event by
+/// `by`.
+#[track_caller]
+fn assert_spoke_drift(action: &Value, by: &str, kind: &str) {
+    let drift = &action["drift"];
+    assert_eq!(drift["origin"], "spoke", "{action:#}");
+    let newest = &drift["spoke_changes"][0];
+    assert_eq!((&newest["by"], &newest["type"]), (&json!(by), &json!(kind)));
+    assert_eq!(drift["hub_changes"], json!([]), "{action:#}");
+}
+
+/// Asserts that `action` changed on the hub alone, its newest change a `kind` event.
+#[track_caller]
+fn assert_hub_drift(action: &Value, kind: &str) {
+    let drift = &action["drift"];
+    assert_eq!(drift["origin"], "hub", "{action:#}");
+    assert_eq!(drift["spoke_changes"], json!([]), "{action:#}");
+    assert_eq!(drift["hub_changes"][0]["type"], kind, "{action:#}");
+}
+
+/// Creates segment `name` (one `IN` constraint on `userId`) and an enabled flag `flag`
+/// whose production strategy uses it.
+fn flag_with_segment(a: &Admin, flag: &str, name: &str, users: &[&str]) {
+    let segment = a.post(
+        "/api/admin/segments",
+        json!({"name": name, "constraints": [{"contextName": "userId", "operator": "IN", "values": users}]}),
+    );
+    seed::feature(a, flag, "release", "", false);
+    seed::strategy(
+        a,
+        flag,
+        "production",
+        json!({"name": "default", "segments": [segment["id"].clone()]}),
+    );
+    seed::enable(a, flag, "production");
+}
+
+/// Replaces the users of segment `name` on the server `a` talks to, as its token's
+/// identity.
+fn edit_segment(a: &Admin, name: &str, users: &[&str]) {
+    let segments = a.get("/api/admin/segments");
+    let id = segments["segments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no segment {name}: {segments:#}"))["id"]
+        .clone();
+    a.put(
+        &format!("/api/admin/segments/{id}"),
+        json!({"name": name, "constraints": [{"contextName": "userId", "operator": "IN", "values": users}]}),
+    );
+}
+
+/// The users segment `name` holds on `server` (sorted, as the state reader gives them).
+fn segment_users(server: &Server, name: &str) -> Vec<String> {
+    server.read_state(&["production"]).segments[name].constraints[0]
+        .values
+        .clone()
 }
 
 /// A flag with one 100 % rollout in production, enabled or not.
@@ -361,6 +432,20 @@ fn alice_token(server: &Server) -> String {
     panic!("cannot make Alice's personal access token: {last}");
 }
 
+/// Syncs the spoke `name` (on `server`) from the lab hub, with a topology written in
+/// `dir`, then gives Alice, a second identity, an admin client on `server`. Returns the
+/// topology and Alice's client.
+fn synced_then_alice(lab: &Lab, dir: &Path, name: &str, server: &Server) -> (PathBuf, Admin) {
+    let topo = lab::topology(dir, &lab.hub, &[(name, server, "")]);
+    let (code, stdout, stderr) = run(lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let alice = Admin::new(&Server {
+        token: alice_token(server),
+        ..server.clone()
+    });
+    (topo, alice)
+}
+
 /// After flagfleet synced the spoke, Alice (another identity) turns a flag off on the
 /// spoke and the hub changes another: the plan says the first drifted on the spoke, by
 /// Alice, and the second changed on the hub; `--drift-only` lists only the first; with
@@ -373,14 +458,7 @@ fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
     rollout_flag(&hub, "checkout", "50", true);
     rollout_flag(&hub, "search", "100", false);
     let dir = tempfile::tempdir().unwrap();
-    let topo = lab::topology(dir.path(), &lab.hub, &[("eu-west", &lab.spoke1, "")]);
-    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
-    assert_eq!(code, 0, "{stdout}\n{stderr}");
-
-    let alice = Admin::new(&Server {
-        token: alice_token(&lab.spoke1),
-        ..lab.spoke1.clone()
-    });
+    let (topo, alice) = synced_then_alice(&lab, dir.path(), "eu-west", &lab.spoke1);
     alice.post(
         "/api/admin/projects/default/features/checkout/environments/production/off",
         json!({}),
@@ -393,21 +471,13 @@ fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
     let plan = plan_json(&lab, &topo);
     let checkout = flag_action(&plan, "eu-west", "checkout");
     assert_eq!(checkout["action"], "overwrite", "{checkout:#}");
-    let drift = &checkout["drift"];
-    assert_eq!(drift["origin"], "spoke", "{checkout:#}");
-    assert_eq!(drift["spoke_changes"][0]["by"], "alice@example.com");
-    assert_eq!(
-        drift["spoke_changes"][0]["type"],
-        "feature-environment-disabled"
+    assert_spoke_drift(
+        checkout,
+        "alice@example.com",
+        "feature-environment-disabled",
     );
-    assert_eq!(drift["hub_changes"], json!([]));
     let search = flag_action(&plan, "eu-west", "search");
-    assert_eq!(search["drift"]["origin"], "hub", "{search:#}");
-    assert_eq!(search["drift"]["spoke_changes"], json!([]));
-    assert_eq!(
-        search["drift"]["hub_changes"][0]["type"],
-        "feature-metadata-updated"
-    );
+    assert_hub_drift(search, "feature-metadata-updated");
 
     let (_, human, _) = run(&lab, &topo, &["plan"]);
     assert!(
@@ -443,5 +513,107 @@ fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
     assert_eq!(
         state.flags["search"].description.as_deref(),
         Some("hub edit")
+    );
+}
+
+/// After flagfleet synced the spoke, Alice (another identity) edits one segment on the
+/// spoke and the hub edits another: the plan says the first drifted on the spoke, by
+/// Alice, and the second changed on the hub; with `on_drift = "block"` the first is
+/// blocked, naming Alice, so is the flag that uses it, and apply leaves both; with the
+/// default, apply overwrites it and a re-plan is empty.
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn segment_drift_is_attributed_and_block_keeps_a_hand_made_segment() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    let hub = Admin::new(&lab.hub);
+    flag_with_segment(&hub, "checkout", "beta-users", &["u1"]);
+    flag_with_segment(&hub, "search", "regions", &["r1"]);
+    let dir = tempfile::tempdir().unwrap();
+    let (topo, alice) = synced_then_alice(&lab, dir.path(), "eu-west", &lab.spoke1);
+    edit_segment(&alice, "beta-users", &["u1", "hotfix"]);
+    edit_segment(&hub, "regions", &["r1", "r2"]);
+
+    let plan = plan_json(&lab, &topo);
+    let beta = segment_action(&plan, "eu-west", "beta-users");
+    assert_eq!(beta["action"], "overwrite", "{beta:#}");
+    assert_spoke_drift(beta, "alice@example.com", "segment-updated");
+    assert_hub_drift(
+        segment_action(&plan, "eu-west", "regions"),
+        "segment-updated",
+    );
+    let (_, human, _) = run(&lab, &topo, &["plan"]);
+    assert!(
+        human.contains("drifted on spoke: 1 change by alice@example.com, last "),
+        "{human}"
+    );
+
+    // The spoke's hand-made segment is never reverted silently, nor used under a flag
+    // synced as if it held the hub's.
+    let blocking_dir = tempfile::tempdir().unwrap();
+    let blocking = lab::topology(
+        blocking_dir.path(),
+        &lab.hub,
+        &[("eu-west", &lab.spoke1, "on_drift = \"block\"")],
+    );
+    let plan = plan_json(&lab, &blocking);
+    let drifted = "changed on the spoke by alice@example.com since flagfleet last wrote it (on_drift = block)";
+    let beta = segment_action(&plan, "eu-west", "beta-users");
+    assert_eq!(
+        (&beta["action"], &beta["blocked"], &beta["reason"]),
+        (&json!("skip"), &json!(true), &json!(drifted)),
+        "{beta:#}"
+    );
+    let checkout = flag_action(&plan, "eu-west", "checkout");
+    assert_eq!(
+        (&checkout["blocked"], &checkout["reason"]),
+        (
+            &json!(true),
+            &json!(format!("needs segment beta-users ({drifted})"))
+        ),
+        "{checkout:#}"
+    );
+    let (code, stdout, stderr) = run(&lab, &blocking, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(segment_users(&lab.spoke1, "beta-users"), ["hotfix", "u1"]);
+    assert_eq!(segment_users(&lab.spoke1, "regions"), ["r1", "r2"]);
+
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert_eq!(segment_users(&lab.spoke1, "beta-users"), ["u1"]);
+    let (code, stdout, stderr) = run(&lab, &topo, &["plan", "--detailed-exitcode"]);
+    assert_eq!(
+        code, 0,
+        "a re-plan after apply is not empty:\n{stdout}\n{stderr}"
+    );
+}
+
+/// Drift attribution against the oldest Unleash of the lab (6.10.1) as a spoke: its
+/// event search answers the same questions, so Alice's segment edit there is spoke
+/// drift by her and a hub flag edit a hub change (an older log that could not be read
+/// would leave `unknown`, never fail the plan).
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn drift_is_attributed_on_an_unleash_6_spoke() {
+    let lab = Lab::take(&["hub", "v6"]);
+    let hub = Admin::new(&lab.hub);
+    flag_with_segment(&hub, "checkout", "beta-users", &["u1"]);
+    rollout_flag(&hub, "search", "100", false);
+    let dir = tempfile::tempdir().unwrap();
+    let (topo, alice) = synced_then_alice(&lab, dir.path(), "old", &lab.v6);
+    edit_segment(&alice, "beta-users", &["u1", "hotfix"]);
+    hub.put(
+        "/api/admin/projects/default/features/search",
+        json!({"description": "hub edit", "type": "release"}),
+    );
+
+    let plan = plan_json(&lab, &topo);
+    assert_spoke_drift(
+        segment_action(&plan, "old", "beta-users"),
+        "alice@example.com",
+        "segment-updated",
+    );
+    assert_hub_drift(
+        flag_action(&plan, "old", "search"),
+        "feature-metadata-updated",
     );
 }

@@ -18,9 +18,9 @@ use serde_json::Value;
 
 use crate::client::{Client, ClientError, Path};
 use body::{
-    ContextFieldBody, DependencyBody, ExportRequest, FeatureCreate, FeatureUpdate, LinkBody,
-    PlaygroundRequest, SegmentBody, SortOrder, StrategyBody, StrategyDefinitionBody, TagBody,
-    TagChanges, TagTypeBody, VariantBody,
+    BulkToggle, ContextFieldBody, DependencyBody, ExportRequest, FeatureCreate, FeatureUpdate,
+    LinkBody, PlaygroundRequest, SegmentBody, SortOrder, StrategyBody, StrategyDefinitionBody,
+    TagBody, TagChanges, TagTypeBody, VariantBody,
 };
 
 type Result<T> = std::result::Result<T, ClientError>;
@@ -225,22 +225,21 @@ impl<'c> Admin<'c> {
         self.client.get(path).await
     }
 
-    /// `GET /api/admin/search/events`: one page of a project's events, newest first,
-    /// of the flags `feature` filters (e.g. `IS_ANY_OF:a,b`) when given.
+    /// `GET /api/admin/search/events`: one page of events, newest first, as `filters`
+    /// select them (e.g. `("project", "IS:default")`, `("feature", "IS_ANY_OF:a,b")`,
+    /// `("type", "IS_ANY_OF:segment-created,segment-updated")`).
     pub async fn search_events(
         &self,
-        project: &str,
-        feature: Option<&str>,
+        filters: &[(&str, &str)],
         limit: usize,
         offset: usize,
     ) -> Result<wire::EventPage> {
         let (limit, offset) = (limit.to_string(), offset.to_string());
         let mut path = Path::new(&["api", "admin", "search", "events"])
-            .query("project", project)
             .query("limit", &limit)
             .query("offset", &offset);
-        if let Some(feature) = feature {
-            path = path.query("feature", feature);
+        for (k, v) in filters {
+            path = path.query(k, v);
         }
         self.client.get(path).await
     }
@@ -426,6 +425,26 @@ impl<'c> Admin<'c> {
         let path = at.path(&[if enabled { "on" } else { "off" }]);
         let empty = serde_json::Map::new();
         self.write(reqwest::Method::POST, path, Some(&empty)).await
+    }
+
+    /// `POST /api/admin/projects/{project}/bulk_features/environments/{environment}/on`:
+    /// the flags switched on in one request, all or none (the server runs it in one
+    /// transaction; 6.x, 7.x and 8.x have it). Each flag gets what `set_enabled` gives it,
+    /// a default strategy included where it has none.
+    pub async fn enable_many(&self, project: &str, env: &str, flags: &[String]) -> Result<()> {
+        let segments = [
+            "api",
+            "admin",
+            "projects",
+            project,
+            "bulk_features",
+            "environments",
+            env,
+            "on",
+        ];
+        let body = BulkToggle { features: flags };
+        let path = Path::new(&segments);
+        self.write(reqwest::Method::POST, path, Some(&body)).await
     }
 
     /// `POST /api/admin/projects/{project}/features/{flag}/dependencies` (an upsert).

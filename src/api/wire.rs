@@ -521,6 +521,24 @@ pub struct Event {
     /// The flag it concerns, if any.
     #[serde(rename = "featureName")]
     pub feature_name: Option<String>,
+    /// The `name` in the event's `data` (the object as written: a segment's name for
+    /// segment events), if it holds one.
+    #[serde(default, rename = "data", deserialize_with = "name_in")]
+    pub data_name: Option<String>,
+    /// The `name` in the event's `preData` (the object before the change), if it holds one.
+    #[serde(default, rename = "preData", deserialize_with = "name_in")]
+    pub pre_data_name: Option<String>,
+}
+
+/// The string `name` of an event's `data` or `preData`, whatever else (or whatever
+/// shape) it holds.
+fn name_in<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let value = Option::<serde_json::Value>::deserialize(d)?;
+    Ok(value
+        .as_ref()
+        .and_then(|v| v.get("name"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string))
 }
 
 /// `GET /api/admin/user`: who the token acts as.

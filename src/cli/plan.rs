@@ -52,8 +52,9 @@ pub(crate) struct Args {
     /// or 10 % of its selected flags), for this run only.
     #[arg(long)]
     allow_mass_archive: bool,
-    /// List only flags changed on a spoke by someone other than flagfleet since it last
-    /// wrote them (from the event logs; docs/plan-format.md): a scheduled drift report.
+    /// List only flags and segments changed on a spoke by someone other than flagfleet
+    /// since it last wrote them (from the event logs; docs/plan-format.md): a scheduled
+    /// drift report.
     #[arg(long)]
     drift_only: bool,
     #[command(flatten)]

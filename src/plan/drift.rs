@@ -1,9 +1,9 @@
-//! Who changed an overwritten flag, as a plan carries it: the types drift attribution
+//! Who changed an overwritten flag or segment, as a plan carries it: the types drift attribution
 //! ([`crate::drift`]) fills in from the instances' event logs.
 
 use serde::{Deserialize, Serialize};
 
-/// Where a flag's difference from the hub comes from.
+/// Where a flag's or segment's difference from the hub comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
@@ -31,7 +31,7 @@ pub struct Change {
     pub kind: String,
 }
 
-/// Who changed an overwritten flag, from the event logs.
+/// Who changed an overwritten flag or segment, from the event logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drift {
     /// Where the difference comes from.
@@ -43,7 +43,7 @@ pub struct Drift {
 }
 
 impl Drift {
-    /// Whether someone other than flagfleet changed the flag on the spoke.
+    /// Whether someone other than flagfleet changed the object on the spoke.
     pub fn on_spoke(&self) -> bool {
         matches!(self.origin, Origin::Spoke | Origin::Both)
     }

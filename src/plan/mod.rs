@@ -127,7 +127,7 @@ pub struct Action {
     /// writes. Not part of the plan's text (see [`Carried`]).
     #[serde(skip)]
     pub object: Carried,
-    /// Of a flag overwrite on a live spoke: who changed the flag since flagfleet last
+    /// Of a flag or segment overwrite on a live spoke: who changed it since flagfleet last
     /// wrote it, from the event logs (filled in by `crate::drift`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
@@ -378,8 +378,8 @@ pub fn hub_info(topology: &crate::topology::Topology, fingerprint: String) -> Hu
     }
 }
 
-/// The spoke's plan with only the flags someone other than flagfleet changed on the
-/// spoke since flagfleet last wrote them (origin `spoke` or `both`), blocked ones
+/// The spoke's plan with only the flags and segments someone other than flagfleet changed
+/// on the spoke since flagfleet last wrote them (origin `spoke` or `both`), blocked ones
 /// included (`plan --drift-only`).
 pub fn only_spoke_drift(mut spoke: SpokePlan) -> SpokePlan {
     spoke
