@@ -505,6 +505,11 @@ fn read_live_state(server: &lab::Server) -> State {
     server.read_state(&["production"])
 }
 
+/// Routes as the servers count them: one flag switched on, and many at once.
+const ONE_ON: &str =
+    "/api/admin/projects/:projectId/features/:featureName/environments/:environment/on";
+const BULK_ON: &str = "/api/admin/projects/:projectId/bulk_features/environments/:environment/on";
+
 #[test]
 #[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
@@ -514,6 +519,11 @@ fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
     let dir = tempfile::tempdir().unwrap();
     let topo = fleet_topology(dir.path(), &lab);
     let backups = dir.path().join("backups");
+    let switches = |server: &lab::Server| {
+        let on = |route: &'static str| server.requests(move |m, p| m == "POST" && p == route);
+        (on(ONE_ON), on(BULK_ON))
+    };
+    let us_before = switches(&lab.spoke2);
     let out = flagfleet(&lab, &topo)
         .env("LAB_SPOKE2_TOKEN", &lab.spoke2.token)
         .args(["apply", "--auto-approve", "--backup-dir"])
@@ -531,6 +541,14 @@ fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
     assert!(
         stdout.contains("Apply to us-east: 13 applied, 0 failed, 0 not attempted."),
         "{stdout}"
+    );
+    // us-east was empty: its new flags (on in production only) were switched on in one
+    // request, none one by one.
+    let us_after = switches(&lab.spoke2);
+    assert_eq!(
+        (us_after.0 - us_before.0, us_after.1 - us_before.1),
+        (0, 1),
+        "(single, bulk) switches on us-east"
     );
     assert_eq!(
         std::fs::read_dir(&backups).unwrap().count(),

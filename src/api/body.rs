@@ -235,6 +235,13 @@ pub struct FeatureCreate<'a> {
     pub tags: Vec<TagBody>,
 }
 
+/// Flags switched on (or off) in one environment in one request.
+#[derive(Debug, Clone, Serialize)]
+pub struct BulkToggle<'a> {
+    /// The flags' names.
+    pub features: &'a [String],
+}
+
 /// A flag's metadata overwritten.
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -18,9 +18,9 @@ use serde_json::Value;
 
 use crate::client::{Client, ClientError, Path};
 use body::{
-    ContextFieldBody, DependencyBody, ExportRequest, FeatureCreate, FeatureUpdate, LinkBody,
-    PlaygroundRequest, SegmentBody, SortOrder, StrategyBody, StrategyDefinitionBody, TagBody,
-    TagChanges, TagTypeBody, VariantBody,
+    BulkToggle, ContextFieldBody, DependencyBody, ExportRequest, FeatureCreate, FeatureUpdate,
+    LinkBody, PlaygroundRequest, SegmentBody, SortOrder, StrategyBody, StrategyDefinitionBody,
+    TagBody, TagChanges, TagTypeBody, VariantBody,
 };
 
 type Result<T> = std::result::Result<T, ClientError>;
@@ -425,6 +425,26 @@ impl<'c> Admin<'c> {
         let path = at.path(&[if enabled { "on" } else { "off" }]);
         let empty = serde_json::Map::new();
         self.write(reqwest::Method::POST, path, Some(&empty)).await
+    }
+
+    /// `POST /api/admin/projects/{project}/bulk_features/environments/{environment}/on`:
+    /// the flags switched on in one request, all or none (the server runs it in one
+    /// transaction; 6.x, 7.x and 8.x have it). Each flag gets what `set_enabled` gives it,
+    /// a default strategy included where it has none.
+    pub async fn enable_many(&self, project: &str, env: &str, flags: &[String]) -> Result<()> {
+        let segments = [
+            "api",
+            "admin",
+            "projects",
+            project,
+            "bulk_features",
+            "environments",
+            env,
+            "on",
+        ];
+        let body = BulkToggle { features: flags };
+        let path = Path::new(&segments);
+        self.write(reqwest::Method::POST, path, Some(&body)).await
     }
 
     /// `POST /api/admin/projects/{project}/features/{flag}/dependencies` (an upsert).

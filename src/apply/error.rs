@@ -33,6 +33,17 @@ pub enum ApplyError {
     /// The action was in flight when apply was interrupted and its answer never came.
     #[error("interrupted while in flight: it may or may not have taken effect")]
     InterruptedInFlight,
+    /// A new flag was created (off) but could not be switched on afterwards.
+    #[error("created, but left off in {environment}: {why}; apply again to switch it on")]
+    NotEnabled {
+        /// The environment where it should be on.
+        environment: String,
+        /// Why not.
+        why: Arc<ApplyError>,
+    },
+    /// Apply was interrupted before new flags were switched on.
+    #[error("interrupted before new flags were switched on")]
+    InterruptedBeforeEnabling,
     /// The spoke's segments could not be read before the first write.
     #[error("{0}; nothing was changed")]
     Start(Arc<ClientError>),

@@ -287,6 +287,10 @@ async fn apply_spoke(
                 Ok(writer) => {
                     let execute = |a| writer.execute(a);
                     report.outcomes = run(name, &job.actions, options, progress, execute).await;
+                    let interrupted = options.interrupt.is_set();
+                    writer
+                        .enable_new_flags(&mut report.outcomes, interrupted)
+                        .await;
                 }
                 Err(e) => report.error = Some(ApplyError::Start(Arc::new(e))),
             }

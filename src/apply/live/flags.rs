@@ -1,10 +1,10 @@
-//! Flags: created (with their tags), overwritten (metadata, then each synced
+//! Flags: created (with their tags; switched on later, see [`super::enable`]), overwritten (metadata, then each synced
 //! environment, tags, dependencies and links) or archived.
 
 use super::tags::tag_body;
 use super::{LiveSpoke, Result};
 use crate::api::body::{FeatureCreate, FeatureUpdate};
-use crate::api::wire;
+use crate::api::{wire, FlagEnv};
 use crate::state::model::{Flag, FlagEnvironment, Tag};
 
 impl LiveSpoke<'_> {
@@ -51,8 +51,17 @@ impl LiveSpoke<'_> {
         let empty = FlagEnvironment::default();
         for env in &self.target.environments {
             let want = flag.environments.get(env).unwrap_or(&empty);
-            self.sync_environment(name, env, want, &[], false, None)
-                .await?;
+            let at = FlagEnv {
+                project: p,
+                flag: name,
+                environment: env,
+            };
+            self.sync_contents(at, want, &[], None).await?;
+            // Created off; switched on with the spoke's other new flags, in one request
+            // per environment, once every action has run.
+            if want.enabled {
+                self.enable_later(env, name);
+            }
         }
         self.sync_dependencies(name, flag, None).await?;
         self.sync_links(name, flag, None, &[]).await?;

@@ -8,6 +8,7 @@
 
 mod create;
 mod dependencies;
+mod enable;
 mod flags;
 mod links;
 mod scaffolding;
@@ -40,6 +41,8 @@ pub(super) struct LiveSpoke<'a> {
     /// One create per tag the spoke lacks, shared by every flag that needs it (single
     /// flight: concurrent flag creates wait for the same tag create instead of racing it).
     tag_creates: Mutex<HashMap<TagKey, Arc<OnceCell<()>>>>,
+    /// New flags to switch on once every action has run.
+    waiting: enable::Waiting,
 }
 
 /// A tag as (type, value).
@@ -70,6 +73,7 @@ impl<'a> LiveSpoke<'a> {
             ),
             tags: OnceCell::new(),
             tag_creates: Mutex::default(),
+            waiting: enable::Waiting::default(),
         })
     }
 

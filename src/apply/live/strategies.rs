@@ -13,9 +13,9 @@ use crate::api::{wire, Created, FlagEnv};
 use crate::state::model::{Constraint, FlagEnvironment, Strategy, Variant};
 
 impl LiveSpoke<'_> {
-    /// Makes one environment's strategies equal to `want` (updated in place where one
-    /// exists, so ids stay stable; created or deleted where needed; re-ordered), then sets
-    /// the enabled state: after the strategies exist, so the server adds no default one.
+    /// Makes one environment's strategies and variants equal to `want` ([`Self::sync_contents`]),
+    /// then sets the enabled state: after the strategies exist, so the server adds no
+    /// default one.
     pub(super) async fn sync_environment(
         &self,
         flag: &str,
@@ -30,14 +30,28 @@ impl LiveSpoke<'_> {
             flag,
             environment: env,
         };
+        self.sync_contents(at, want, have, variants_now).await?;
+        if want.enabled != enabled_now {
+            self.api.set_enabled(at, want.enabled).await?;
+        }
+        Ok(())
+    }
+
+    /// Makes one environment's strategies equal to `want`'s (updated in place where one
+    /// exists, so ids stay stable; created or deleted where needed; re-ordered), and its
+    /// variants, compared with `variants_now` (as read when apply began: what the plan
+    /// compared).
+    pub(super) async fn sync_contents(
+        &self,
+        at: FlagEnv<'_>,
+        want: &FlagEnvironment,
+        have: &[wire::FeatureStrategy],
+        variants_now: Option<&Vec<Variant>>,
+    ) -> Result<()> {
         self.sync_strategies(at, &want.strategies, have).await?;
-        // Environment variants as read when apply began (what the plan compared).
         if !want.variants.is_empty() && variants_now != Some(&want.variants) {
             let variants: Vec<VariantBody> = want.variants.iter().map(variant_body).collect();
             self.api.set_variants(at, &variants).await?;
-        }
-        if want.enabled != enabled_now {
-            self.api.set_enabled(at, want.enabled).await?;
         }
         Ok(())
     }

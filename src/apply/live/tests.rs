@@ -4,6 +4,7 @@ use super::*;
 use crate::client::{ClientOptions, Token};
 use std::sync::Arc;
 
+use crate::apply::Outcome;
 use crate::plan::{Action, Carried, Kind, Object, Verb};
 use crate::state::model::{ContextField, Flag, FlagEnvironment, State, Strategy, Tag};
 use crate::stub::{response, serve};
@@ -462,4 +463,106 @@ async fn a_strategy_on_a_segment_the_spoke_lacks_fails_naming_it_before_its_writ
         ["GET /api/admin/segments", FLAGS],
         "the strategy is never sent"
     );
+}
+
+/// Creates `f1` and `f2`, each on in production with one strategy, on a stubbed spoke
+/// whose answers after the creates are `then`, and switches the new flags on (after an
+/// interrupt if `interrupted`); returns the outcomes and the requests sent from the
+/// first create on.
+async fn create_two_enabled(
+    then: Vec<String>,
+    interrupted: bool,
+) -> (Vec<(String, Outcome)>, Vec<String>) {
+    let mut responses = vec![response("200 OK", r#"{"segments":[]}"#)];
+    for id in ["s1", "s2"] {
+        responses.push(response("201 Created", r#"{}"#));
+        responses.push(response("201 Created", &format!(r#"{{"id":"{id}"}}"#)));
+    }
+    responses.extend(then);
+    let (url, seen) = serve(responses).await;
+    let c = client(&url);
+    let actual = State::default();
+    let target = Target {
+        actual: &actual,
+        environments: vec!["production".into()],
+    };
+    let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
+    let mut flag = flag_with_strategy();
+    flag.environments.get_mut("production").unwrap().enabled = true;
+    let mut outcomes = Vec::new();
+    for name in ["f1", "f2"] {
+        let mut action = create(Kind::Flag, name);
+        action.object = Carried(Some(Arc::new(Object::Flag(flag.clone()))));
+        spoke.execute(&action).await.unwrap();
+        outcomes.push((format!("flag:{name}"), Outcome::Applied));
+    }
+    spoke.enable_new_flags(&mut outcomes, interrupted).await;
+    let seen = seen.lock().unwrap()[1..].to_vec();
+    (outcomes, seen)
+}
+
+const BULK_ON: &str = "POST /api/admin/projects/default/bulk_features/environments/production/on";
+
+#[tokio::test]
+async fn new_flags_are_switched_on_together_after_their_creates() {
+    let (outcomes, seen) = create_two_enabled(vec![response("200 OK", "")], false).await;
+    let strategies = |f: &str| {
+        format!("POST /api/admin/projects/default/features/{f}/environments/production/strategies")
+    };
+    assert_eq!(
+        seen,
+        [
+            FLAGS.to_string(),
+            strategies("f1"),
+            FLAGS.into(),
+            strategies("f2"),
+            BULK_ON.into()
+        ],
+        "created off, then one request switches both on"
+    );
+    assert!(outcomes.iter().all(|(_, o)| *o == Outcome::Applied));
+}
+
+#[tokio::test]
+async fn a_refused_bulk_switch_goes_flag_by_flag_and_names_the_flag_left_off() {
+    let refused = r#"{"name":"PermissionError","message":"no"}"#;
+    let (outcomes, seen) = create_two_enabled(
+        vec![
+            response("400 Bad Request", r#"{"message":"bad"}"#),
+            response("200 OK", ""),
+            response("403 Forbidden", refused),
+        ],
+        false,
+    )
+    .await;
+    let on = |f: &str| {
+        format!("POST /api/admin/projects/default/features/{f}/environments/production/on")
+    };
+    assert_eq!(seen[4..], [BULK_ON.to_string(), on("f1"), on("f2")]);
+    assert_eq!(outcomes[0].1, Outcome::Applied);
+    let Outcome::Failed(e) = &outcomes[1].1 else {
+        panic!("f2 should have failed: {outcomes:?}");
+    };
+    let e = e.to_string();
+    assert!(
+        e.starts_with("created, but left off in production: "),
+        "{e}"
+    );
+    assert!(e.contains("403"), "{e}");
+}
+
+#[tokio::test]
+async fn after_an_interrupt_no_flag_is_switched_on_and_each_says_so() {
+    let (outcomes, seen) = create_two_enabled(vec![], true).await;
+    assert_eq!(seen.len(), 4, "nothing sent after the interrupt: {seen:?}");
+    for (_, o) in outcomes {
+        let Outcome::Failed(e) = o else {
+            panic!("should have failed: {o:?}");
+        };
+        assert_eq!(
+            e.to_string(),
+            "created, but left off in production: interrupted before new flags were switched \
+             on; apply again to switch it on"
+        );
+    }
 }
