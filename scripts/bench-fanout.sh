@@ -15,13 +15,19 @@ BIN=target/release/flagfleet
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 set -a; . .lab/lab.env; set +a
-python3 scripts/lab/latency_proxy.py "$LATENCY" 5243:4243 5244:4244 5245:4245 >"$WORK/proxy.log" 2>&1 &
+# The proxy listens on the lab's port base + 31..33 (the lab's own ports move with
+# FLAGFLEET_LAB_PORT_BASE, see scripts/lab.sh) and forwards to spoke1..3.
+BASE=${FLAGFLEET_LAB_PORT_BASE:-4242}
+PAIRS=()
+for i in 1 2 3; do
+  v="FLAGFLEET_LAB_SPOKE${i}_URL"
+  PAIRS+=("$((BASE + 30 + i)):${!v##*:}")
+  printf -v "$v" 'http://127.0.0.1:%s' "$((BASE + 30 + i))"
+done
+python3 scripts/lab/latency_proxy.py "$LATENCY" "${PAIRS[@]}" >"$WORK/proxy.log" 2>&1 &
 PROXY=$!
 trap 'kill $PROXY 2>/dev/null; rm -rf "$WORK"' EXIT
 for _ in $(seq 50); do grep -q ready "$WORK/proxy.log" && break; sleep 0.1; done
-for k in SPOKE1 SPOKE2 SPOKE3; do
-  v="FLAGFLEET_LAB_${k}_URL"; eval "$v=\${$v/:42/:52}"
-done
 
 # A hub snapshot with N flags of realistic shape (2 strategies, constraints, a tag), then
 # pushed into the lab hub with flagfleet itself.

@@ -22,8 +22,10 @@
 //! names. The server hides project-less events from a token that is not a root admin's;
 //! their segments' origin is then `unknown`.
 //!
-//! With `on_drift = "block"`, an object changed on the spoke by someone else becomes a
-//! blocked skip naming who, and what needs it (the flags using a segment, the children of
+//! With `on_drift = "block"`, an object changed on the spoke by someone else since
+//! flagfleet's last write becomes a blocked skip naming who (also when the hub's side is
+//! unknown, origin `unknown`: a hand-made change is never reverted for want of the hub's
+//! log), and what needs it (the flags using a segment, the children of
 //! a flag) is blocked in turn, as the planner blocks what needs blocked scaffolding.
 //!
 //! Cost, per plan: nothing unless a spoke has a flag or segment overwrite. Then, per such
@@ -305,7 +307,7 @@ pub async fn attribute(
             _ => continue,
         };
         let drift = drift_of(&a.name, &me, spoke_log, hub);
-        if drift.on_spoke() && spoke.on_drift == OnDrift::Block {
+        if spoke.on_drift == OnDrift::Block && changed_on_spoke(&a.name, &me, spoke_log) {
             let by = drift
                 .spoke_changes
                 .first()
@@ -360,6 +362,18 @@ fn block_dependents(actions: &mut [Action], mut blocked: Vec<(Kind, String, Reas
         a.object = Carried::default();
         blocked.push((a.kind, a.name.clone(), a.reason.clone()));
     }
+}
+
+/// Whether someone other than flagfleet changed `name` on the spoke since flagfleet's last
+/// write there, as the spoke's log shows: true for origins `spoke` and `both`, and also
+/// known when the hub's side is not (a hub snapshot, a hub log that cannot be read: origin
+/// `unknown`), which `block` must not let through.
+fn changed_on_spoke(name: &str, me: &[String], spoke: &Log) -> bool {
+    spoke
+        .by_name
+        .get(name)
+        .and_then(|events| events.iter().position(|e| me.contains(&e.created_by)))
+        .is_some_and(|last_own| last_own > 0)
 }
 
 /// The drift of one object from the logs read; `me` are flagfleet's names on the spoke.
@@ -472,12 +486,20 @@ mod tests {
             true,
         );
         let d = drift_of("f", &me, &own_last, Some(&hub_busy));
+        assert!(!changed_on_spoke("f", &me, &own_last));
         assert_eq!((d.origin, d.hub_changes.len()), (Origin::Hub, 1));
-        // No hub log: a spoke change is known, the hub's side is not.
-        assert_eq!(drift_of("f", &me, &spoke, None).origin, Origin::Unknown);
+        // No hub log: a spoke change is known, the hub's side is not; `block` holds it.
+        let d = drift_of("f", &me, &spoke, None);
+        assert_eq!(d.origin, Origin::Unknown);
+        assert_eq!(
+            d.summary(),
+            "drift origin unknown: the logs do not tell both sides since flagfleet last wrote it; on spoke: 2 changes by alice@example.com, last 2026-11-30 14:02 UTC"
+        );
+        assert!(changed_on_spoke("f", &me, &spoke));
         // No write of flagfleet's in the log: it cannot tell since when.
         let others = log(vec![event(9, "alice", "2026-11-30T14:02:00.000Z")], true);
         let d = drift_of("f", &me, &others, Some(&hub_busy));
+        assert!(!changed_on_spoke("f", &me, &others));
         assert_eq!((d.origin, d.spoke_changes.len()), (Origin::Unknown, 1));
         // Nothing on either side since: unknown, not guessed.
         assert_eq!(

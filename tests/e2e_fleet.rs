@@ -518,9 +518,9 @@ fn drift_is_attributed_to_who_made_it_and_block_keeps_a_hand_made_change() {
 
 /// After flagfleet synced the spoke, Alice (another identity) edits one segment on the
 /// spoke and the hub edits another: the plan says the first drifted on the spoke, by
-/// Alice, and the second changed on the hub; with `on_drift = "block"` the first is
-/// blocked, naming Alice, so is the flag that uses it, and apply leaves both; with the
-/// default, apply overwrites it and a re-plan is empty.
+/// Alice, and the second changed on the hub; `--drift-only` lists only the first; with
+/// `on_drift = "block"` the first is blocked, naming Alice, so is the flag that uses it,
+/// and apply leaves both; with the default, apply overwrites it and a re-plan is empty.
 #[test]
 #[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
 fn segment_drift_is_attributed_and_block_keeps_a_hand_made_segment() {
@@ -546,6 +546,10 @@ fn segment_drift_is_attributed_and_block_keeps_a_hand_made_segment() {
         human.contains("drifted on spoke: 1 change by alice@example.com, last "),
         "{human}"
     );
+    let (code, only, stderr) = run(&lab, &topo, &["plan", "--drift-only"]);
+    assert_eq!(code, 0, "{only}\n{stderr}");
+    assert!(only.contains("segment beta-users"), "{only}");
+    assert!(!only.contains("segment regions"), "{only}");
 
     // The spoke's hand-made segment is never reverted silently, nor used under a flag
     // synced as if it held the hub's.

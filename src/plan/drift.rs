@@ -71,9 +71,14 @@ impl Drift {
                 side("drifted on spoke", &self.spoke_changes),
                 side("changed on hub", &self.hub_changes)
             ),
-            Origin::Unknown => {
+            Origin::Unknown if self.spoke_changes.is_empty() => {
                 "drift origin unknown: the event logs do not show who changed it since flagfleet last wrote it".to_string()
             }
+            // Others' changes on the spoke are known; the hub's side, or since when, is not.
+            Origin::Unknown => side(
+                "drift origin unknown: the logs do not tell both sides since flagfleet last wrote it; on spoke",
+                &self.spoke_changes,
+            ),
         }
     }
 }
