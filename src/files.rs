@@ -58,10 +58,23 @@ pub fn write_atomic(path: &Path, text: &str) -> io::Result<()> {
 /// name is free, and returns its path. Never replaces a file, even one made at the same
 /// moment by another process: the name is taken by a hard link that fails if it exists.
 pub fn write_unique(dir: &Path, stem: &str, ext: &str, text: &str) -> io::Result<PathBuf> {
+    write_unique_with(dir, stem, ext, |out| out.write_all(text.as_bytes()))
+}
+
+/// [`write_unique`] with the contents written by `write` (buffered), so that a large file
+/// need not be built in memory first.
+pub fn write_unique_with(
+    dir: &Path,
+    stem: &str,
+    ext: &str,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     create_private_dir_all(dir)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    let tmp = tempfile::NamedTempFile::new_in(dir)?;
     set_mode(tmp.path(), FILE_MODE)?;
-    tmp.write_all(text.as_bytes())?;
+    let mut out = io::BufWriter::new(tmp);
+    write(&mut out)?;
+    let mut tmp = out.into_inner().map_err(|e| e.into_error())?;
     tmp.as_file().sync_all()?;
     for n in 1..=10_000u32 {
         let path = dir.join(format!("{stem}-{n}.{ext}"));

@@ -88,15 +88,16 @@ fn synced_hub_flags<'h>(
         .map(|(name, _)| name.as_str())
 }
 
-/// Reads `spoke` again exactly as the pipeline read it for its plan (its state, then the
-/// hub flags it lacks looked up) and returns the fingerprint: what apply compares with
-/// the plan's right before its first write.
-pub async fn fingerprint_again(
+/// Reads `spoke` again exactly as the pipeline read it for its plan (its state, then, for
+/// a live spoke, the flags of `hub` it lacks looked up): what apply checks against the
+/// plan's fingerprint right before its first write, and then writes to. `hub` may be
+/// `None` for a file spoke, which has nothing to look up.
+pub async fn read_again(
     topology: &Topology,
     spoke: &Spoke,
-    hub: &State,
+    hub: Option<&State>,
     client: Option<&Client>,
-) -> Result<String, ReadError> {
+) -> Result<State, ReadError> {
     let environments = spoke.synced_environments();
     let mut state = state::read_with(
         &spoke.instance,
@@ -106,12 +107,12 @@ pub async fn fingerprint_again(
         state::Taken::Later,
     )
     .await?;
-    if let Some(client) = client {
+    if let (Some(client), Some(hub)) = (client, hub) {
         state::look_up_taken(client, &mut state, synced_hub_flags(topology, spoke, hub))
             .await
             .map_err(ReadError::Client)?;
     }
-    Ok(state::fingerprint(&state))
+    Ok(state)
 }
 
 /// The hub and the spokes a caller kept, with the plan made from them.

@@ -512,6 +512,117 @@ fn a_streamed_plan_equals_the_plan_made_in_memory() {
     }
 }
 
+/// The state a snapshot file holds.
+fn snapshot_state(path: &Path) -> model::State {
+    match snapshot::parse(&std::fs::read_to_string(path).unwrap(), "default").unwrap() {
+        snapshot::FileContents::Snapshot(s) => s.state,
+        other => panic!("{}: {other:?}", path.display()),
+    }
+}
+
+/// Apply keeps no spoke's state from planning: it shows the plan `plan` shows, then reads
+/// each spoke again, backs up what it read (the state the plan was made from), writes and
+/// drops it, and every spoke ends as planned.
+#[test]
+fn apply_to_files_shows_the_plan_then_reads_backs_up_and_writes_each_spoke() {
+    let dir = tempfile::tempdir().unwrap();
+    fleet_gen::write_fleet(dir.path(), 40, 5).unwrap();
+    let spoke = |i: usize| dir.path().join(format!("spoke-{i:02}.json"));
+    let before: Vec<model::State> = (0..5).map(|i| snapshot_state(&spoke(i))).collect();
+    let (code, plan, stderr) = run_in(dir.path(), &["plan"]);
+    assert_eq!(code, 0, "{stderr}");
+    let (_, json, _) = run_in(dir.path(), &["plan", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json).unwrap();
+    let backups = dir.path().join("b");
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--read-parallelism",
+            "2",
+            "--backup-dir",
+            backups.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.starts_with(&plan), "apply shows the plan:\n{stdout}");
+    for i in 0..5 {
+        let summary = &json["spokes"][i]["summary"];
+        let changes = summary["create"].as_u64().unwrap() + summary["overwrite"].as_u64().unwrap();
+        assert!(changes > 0, "{summary}");
+        let line = format!("Apply to spoke-{i:02}: {changes} applied, 0 failed, 0 not attempted.");
+        assert!(stdout.contains(&line), "{stdout}");
+        let prefix = format!("spoke-{i:02}-");
+        let backup = std::fs::read_dir(&backups)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_string_lossy()
+                    .starts_with(&prefix)
+            })
+            .unwrap();
+        assert_eq!(snapshot_state(&backup), before[i], "{}", backup.display());
+        assert_ne!(snapshot_state(&spoke(i)), before[i], "spoke-{i:02} written");
+    }
+    let (code, stdout, _) = run_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "a second plan is empty:\n{stdout}");
+}
+
+/// A file spoke is read again right before its first write: one changed after the plan
+/// (here by the gate, before its wave) is refused, not written and not backed up.
+#[test]
+fn a_file_spoke_changed_after_the_plan_is_refused_and_left_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    fleet_gen::write_fleet(dir.path(), 40, 3).unwrap();
+    std::fs::write(
+        dir.path().join("flagfleet.toml"),
+        "[hub]\nfile = \"hub.json\"\n\
+         [[spokes]]\nname = \"canary\"\nfile = \"spoke-00.json\"\nwave = 1\n\
+         [[spokes]]\nname = \"rest\"\nfile = \"spoke-01.json\"\nwave = 2\n",
+    )
+    .unwrap();
+    // The gate plays someone who edits the second wave's spoke meanwhile.
+    let (other, rest) = (
+        dir.path().join("spoke-02.json"),
+        dir.path().join("spoke-01.json"),
+    );
+    let gate = format!("cp '{}' '{}'", other.display(), rest.display());
+    let backups = dir.path().join("b");
+    let (code, stdout, stderr) = run_in(
+        dir.path(),
+        &[
+            "apply",
+            "--auto-approve",
+            "--gate",
+            &gate,
+            "--backup-dir",
+            backups.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(code, 1, "{stdout}{stderr}");
+    assert!(stdout.contains("Apply to canary: 4 applied"), "{stdout}");
+    assert!(
+        stdout.contains("Apply to rest: error: it changed since the plan was made"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(&rest).unwrap(),
+        std::fs::read(&other).unwrap(),
+        "nothing written"
+    );
+    let saved: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        saved.len() == 1 && saved[0].starts_with("canary-"),
+        "{saved:?}"
+    );
+}
+
 /// `show` prints a saved plan byte for byte as `plan` printed it, in every format, with
 /// and without -v, for a fleet with an unreadable spoke too; it reads no instance and
 /// needs no topology.

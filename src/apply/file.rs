@@ -3,23 +3,23 @@
 
 use std::path::Path;
 
-use super::target::Target;
+use super::target::whole_flag;
 use super::{ApplyError, Outcome};
 use crate::plan::{Action, Kind, Object};
 use crate::state::model::State;
-use crate::state::snapshot::{self, Snapshot, SnapshotSource};
+use crate::state::snapshot::{AtomicFile, Snapshot, SnapshotSource};
 
-/// Applies `actions` (the changing, unblocked ones) to `target.actual` and writes the file.
+/// Applies `actions` (the changing, unblocked ones) to `state`, the spoke as read, and
+/// writes the file as it is serialized.
 pub(super) fn apply(
     path: &Path,
     spoke: &str,
-    target: &Target<'_>,
+    mut state: State,
     actions: &[&Action],
 ) -> Result<Vec<(String, Outcome)>, ApplyError> {
-    let mut state: State = target.actual.clone();
     let mut outcomes = Vec::new();
     for a in actions {
-        let done = apply_one(&mut state, target, a);
+        let done = apply_one(&mut state, a);
         let outcome = if done {
             Outcome::Applied
         } else {
@@ -36,17 +36,21 @@ pub(super) fn apply(
         location: path.display().to_string(),
         unleash_version: state.unleash_version.map(|v| v.to_string()),
     };
-    snapshot::write_atomic(path, &Snapshot::new(state, source).to_json()).map_err(|e| {
-        ApplyError::WriteFile {
+    let snapshot = Snapshot::new(state, source);
+    AtomicFile::create(path)
+        .and_then(|mut file| {
+            snapshot.write_json(&mut file)?;
+            file.commit()
+        })
+        .map_err(|e| ApplyError::WriteFile {
             path: path.to_path_buf(),
             source: std::sync::Arc::new(e),
-        }
-    })?;
+        })?;
     Ok(outcomes)
 }
 
 /// Applies one action to `state`; `false` when the action carries nothing to write.
-fn apply_one(state: &mut State, target: &Target<'_>, a: &Action) -> bool {
+fn apply_one(state: &mut State, a: &Action) -> bool {
     let name = a.name.clone();
     if a.kind == Kind::Flag && a.action == crate::plan::Verb::Archive {
         state.flags.remove(&name);
@@ -76,7 +80,9 @@ fn apply_one(state: &mut State, target: &Target<'_>, a: &Action) -> bool {
             state.segments.insert(name, s.clone());
         }
         Object::Flag(f) => {
-            let whole = target.whole_flag(&name, f);
+            // The spoke's own version of the flag is still the one read: one action per
+            // object.
+            let whole = whole_flag(state, &name, f);
             state.flags.insert(name, whole);
         }
     }

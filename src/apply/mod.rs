@@ -1,11 +1,15 @@
 //! Executes a plan: per spoke, the actions that change something, in dependency order,
-//! independent ones concurrently (bounded by `parallelism`), spokes concurrently with each
-//! other. A failing action marks everything that depends on it as not attempted while
-//! independent actions go on. Before its first write to a spoke, apply reads the spoke's
-//! state again and refuses it if it changed since the plan, then saves it as a snapshot in
-//! the backup folder. An [`Interrupt`] stops it from starting new actions.
+//! independent ones concurrently (bounded by `parallelism`), several spokes at once. A
+//! failing action marks everything that depends on it as not attempted while independent
+//! actions go on. An [`Interrupt`] stops it from starting new actions.
 //!
-//! Spokes go in waves ([`waves`]): ascending, the spokes of a wave at once, a wave only
+//! Apply keeps no spoke's state from planning. Right before its first write to a spoke it
+//! reads the spoke again and refuses it if the state's fingerprint is not the plan's; that
+//! state, the one the plan was made from, is saved as a snapshot in the backup folder,
+//! written to, and dropped: read, back up, write, drop, a few spokes at a time
+//! ([`Options::spokes_at_once`]), so memory does not grow with the fleet.
+//!
+//! Spokes go in waves ([`waves`]): ascending, the spokes of a wave together, a wave only
 //! after every spoke of the one before succeeded (and the pause and gate between them).
 
 mod error;
@@ -16,19 +20,17 @@ mod target;
 mod waves;
 
 use std::collections::{HashMap, HashSet};
-use std::future::ready;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::future::{join_all, Either};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::client::Client;
-use crate::pipeline::{Fleet, SpokeState};
-use crate::plan::{Action, Kind, Plan, SpokePlan};
+use crate::plan::{Action, Kind, SpokePlan};
 use crate::state::snapshot::{Snapshot, SnapshotSource};
+use crate::state::State;
 use crate::topology::{Location, Spoke, Topology};
 pub use error::ApplyError;
 use target::Target;
@@ -48,6 +50,8 @@ pub struct Options {
     pub wave_pause: Duration,
     /// A shell command run between two waves; a non-zero exit stops the rollout.
     pub gate: Option<String>,
+    /// Spokes of a wave applied at once (each holds its whole state while it is applied).
+    pub spokes_at_once: usize,
 }
 
 /// A request to stop starting new actions (the first SIGINT or SIGTERM), shared by the
@@ -162,12 +166,28 @@ impl SpokeReport {
     }
 }
 
-/// Applies `plan`, which must have been made from `fleet`, to every spoke in it, wave by
-/// wave, telling `progress` how it goes. Reports come in wave order.
+/// A spoke to apply: its plan (as reviewed) and, for a live spoke, the client that read it
+/// for the plan.
+#[derive(Debug, Clone, Copy)]
+pub struct Planned<'a> {
+    /// The spoke's plan; only its changing actions are needed.
+    pub plan: &'a SpokePlan,
+    /// The client that read the spoke (live spokes).
+    pub client: Option<&'a Client>,
+}
+
+/// Applies the planned `spokes` wave by wave, telling `progress` how it goes. Reports come
+/// in wave order.
+///
+/// No state is kept from planning: each spoke is read again right before its first write
+/// (refused unless its fingerprint is the plan's), backed up, written and dropped, at
+/// most `options.spokes_at_once` at a time, so memory grows with that, not with the
+/// fleet. `hub` is the hub as read for the plan; a live spoke's read looks up the hub
+/// flags it lacks, as planning did, so it must be given when a spoke is live.
 pub async fn apply(
     topology: &Topology,
-    fleet: &Fleet,
-    plan: &Plan,
+    hub: Option<&State>,
+    spokes: &[Planned<'_>],
     options: &Options,
     progress: &dyn Progress,
 ) -> Vec<SpokeReport> {
@@ -176,97 +196,114 @@ pub async fn apply(
             "[year][month][day]T[hour][minute][second].[subsecond digits:3]Z"
         ))
         .unwrap_or_default();
-    let spokes: Vec<&SpokePlan> = plan.spokes.iter().filter(|s| s.error.is_none()).collect();
-    waves::in_waves(&spokes, options, progress, |wave| {
-        apply_spokes(topology, fleet, wave, &timestamp, options, progress)
+    let plans: Vec<&SpokePlan> = spokes
+        .iter()
+        .map(|s| s.plan)
+        .filter(|s| s.error.is_none())
+        .collect();
+    let client = |name: &str| spokes.iter().find(|s| s.plan.name == name)?.client;
+    waves::in_waves(&plans, options, progress, |wave| {
+        let jobs: Vec<SpokeJob<'_>> = wave
+            .into_iter()
+            .filter_map(|sp| {
+                Some(SpokeJob {
+                    topology,
+                    hub,
+                    spoke: topology.spoke(&sp.name)?,
+                    plan: sp,
+                    client: client(&sp.name),
+                    actions: sp
+                        .actions
+                        .iter()
+                        .filter(|a| a.changes() && !a.blocked)
+                        .collect(),
+                    backup_stem: format!("{}-{timestamp}", sp.name),
+                })
+            })
+            .collect();
+        apply_spokes(jobs, options, progress)
     })
     .await
 }
 
-/// Applies `spokes` (one wave) at once.
+/// Applies the spokes of one wave, `options.spokes_at_once` at a time; reports in the
+/// order given.
 async fn apply_spokes(
-    topology: &Topology,
-    fleet: &Fleet,
-    spokes: Vec<&SpokePlan>,
-    timestamp: &str,
+    jobs: Vec<SpokeJob<'_>>,
     options: &Options,
     progress: &dyn Progress,
 ) -> Vec<SpokeReport> {
-    join_all(spokes.into_iter().filter_map(|sp| {
-        let spoke = topology.spoke(&sp.name)?;
-        let actions: Vec<&Action> = sp
-            .actions
-            .iter()
-            .filter(|a| a.changes() && !a.blocked)
-            .collect();
-        if actions.is_empty() {
-            // Nothing to write, so no backup either: the spoke's state is not needed.
-            return Some(Either::Left(ready(SpokeReport::new(&sp.name))));
-        }
-        let read = fleet.spokes.iter().find(|r| r.name == sp.name)?;
-        let actual = read.state.as_ref().ok()?;
-        progress.spoke_started(&sp.name, actions.len());
-        let target = Target::new(spoke, actual);
-        let job = SpokeJob {
-            topology,
-            hub: &fleet.hub.state,
-            spoke,
-            location: &sp.location,
-            read,
-            client: read.client.as_ref(),
-            actions,
-            backup_stem: format!("{}-{timestamp}", sp.name),
-        };
-        Some(Either::Right(apply_spoke(job, target, options, progress)))
-    }))
-    .await
+    futures::stream::iter(jobs)
+        .map(|job| async move {
+            if job.actions.is_empty() {
+                // Nothing to write, so no read and no backup either.
+                return SpokeReport::new(&job.plan.name);
+            }
+            progress.spoke_started(&job.plan.name, job.actions.len());
+            apply_spoke(job, options, progress).await
+        })
+        .buffered(options.spokes_at_once.max(1))
+        .collect()
+        .await
+}
+
+/// `plan` with only what apply uses: its changing, unblocked actions and the objects they
+/// write (no diffs, notes or drift, which were for review).
+pub fn only_what_apply_writes(mut plan: SpokePlan) -> SpokePlan {
+    plan.actions.retain(|a| a.changes() && !a.blocked);
+    for a in &mut plan.actions {
+        a.diff = None;
+        a.notes = Vec::new();
+        a.kept = Vec::new();
+        a.drift = None;
+    }
+    plan.actions.shrink_to_fit();
+    plan
 }
 
 /// One spoke's share of an apply.
 struct SpokeJob<'a> {
     topology: &'a Topology,
-    /// The hub as read for the plan (the re-check before the first write needs it).
-    hub: &'a crate::state::State,
+    /// The hub as read for the plan (a live spoke's read before the first write needs it).
+    hub: Option<&'a State>,
     spoke: &'a Spoke,
-    location: &'a str,
-    /// The spoke as read for the plan.
-    read: &'a SpokeState,
+    /// The spoke's plan (its fingerprint, location).
+    plan: &'a SpokePlan,
     client: Option<&'a Client>,
+    /// The changing, unblocked actions, in plan order.
     actions: Vec<&'a Action>,
     /// The backup's name before its counter: `{spoke}-{time with milliseconds}`.
     backup_stem: String,
 }
 
-async fn apply_spoke(
-    job: SpokeJob<'_>,
-    target: Target<'_>,
-    options: &Options,
-    progress: &dyn Progress,
-) -> SpokeReport {
+/// Reads the spoke, checks it against the plan, backs it up and writes to it; its state is
+/// dropped when this returns.
+async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progress) -> SpokeReport {
     let name = &job.spoke.instance.name;
     let mut report = SpokeReport::new(name);
     if options.interrupt.is_set() {
         report.outcomes = not_started(&job.actions, INTERRUPTED);
         return report;
     }
-    if let Err(e) = unchanged_since_plan(job.topology, job.hub, &job).await {
-        report.error = Some(e);
-        return report;
-    }
-    let snapshot = Snapshot::new(
-        target.actual.clone(),
-        SnapshotSource {
-            instance: name.clone(),
-            location: job.location.to_string(),
-            unleash_version: target.actual.unleash_version.map(|v| v.to_string()),
-        },
-    );
-    let backup = crate::files::write_unique(
-        &options.backup_dir,
-        &job.backup_stem,
-        "json",
-        &snapshot.to_json(),
-    );
+    let actual = match unchanged_since_plan(&job).await {
+        Ok(state) => state,
+        Err(e) => {
+            report.error = Some(e);
+            return report;
+        }
+    };
+    // The backup is written from the snapshot as it is serialized; the state then goes on
+    // to be written to, without a copy.
+    let source = SnapshotSource {
+        instance: name.clone(),
+        location: job.plan.location.clone(),
+        unleash_version: actual.unleash_version.map(|v| v.to_string()),
+    };
+    let snapshot = Snapshot::new(actual, source);
+    let backup =
+        crate::files::write_unique_with(&options.backup_dir, &job.backup_stem, "json", |out| {
+            snapshot.write_json(out)
+        });
     match backup {
         Ok(path) => report.backup = Some(path),
         Err(e) => {
@@ -277,12 +314,14 @@ async fn apply_spoke(
             return report;
         }
     }
+    let actual = snapshot.state;
     match (&job.spoke.instance.location, job.client) {
-        (Location::File(path), _) => match file::apply(path, name, &target, &job.actions) {
+        (Location::File(path), _) => match file::apply(path, name, actual, &job.actions) {
             Ok(outcomes) => report.outcomes = outcomes,
             Err(e) => report.error = Some(e),
         },
         (Location::Live { .. }, Some(client)) => {
+            let target = Target::new(job.spoke, &actual);
             match live::LiveSpoke::new(client, &job.spoke.instance.project, &target).await {
                 Ok(writer) => {
                     let execute = |a| writer.execute(a);
@@ -315,20 +354,16 @@ fn not_started(actions: &[&Action], why: &str) -> Vec<(String, Outcome)> {
 }
 
 /// Reads the spoke again right before its first write and checks that its state is the
-/// one the plan was made from: another apply (on another runner, say) or a person may
-/// have changed it since.
-async fn unchanged_since_plan(
-    topology: &Topology,
-    hub: &crate::state::State,
-    job: &SpokeJob<'_>,
-) -> Result<(), ApplyError> {
-    let now = crate::pipeline::fingerprint_again(topology, job.spoke, hub, job.client)
+/// one the plan was made from (another apply, on another runner say, or a person may have
+/// changed it since): that state is then what apply backs up and writes to.
+async fn unchanged_since_plan(job: &SpokeJob<'_>) -> Result<State, ApplyError> {
+    let now = crate::pipeline::read_again(job.topology, job.spoke, job.hub, job.client)
         .await
         .map_err(|e| ApplyError::Reread(Arc::new(e)))?;
-    if Some(now) != job.read.fingerprint {
+    if Some(crate::state::fingerprint(&now)) != job.plan.fingerprint {
         return Err(ApplyError::ChangedSincePlan);
     }
-    Ok(())
+    Ok(now)
 }
 
 type Key = (Kind, String);
@@ -464,6 +499,7 @@ mod tests {
             grace,
             wave_pause: Duration::ZERO,
             gate: None,
+            spokes_at_once: 1,
         }
     }
 

@@ -1,5 +1,6 @@
 //! What apply writes to one spoke: the objects the plan's actions carry (derived once, by
-//! the planner), and the spoke's state as it was read for the plan.
+//! the planner), and the spoke's state as read right before the first write (the state
+//! the plan was made from: its fingerprint is the plan's).
 
 use super::ApplyError;
 use crate::plan::{Action, Object};
@@ -8,7 +9,7 @@ use crate::topology::Spoke;
 
 /// One spoke being applied.
 pub(crate) struct Target<'a> {
-    /// The spoke's state as read for the plan.
+    /// The spoke's state as read right before the first write.
     pub actual: &'a State,
     /// Spoke environments synced, sorted.
     pub environments: Vec<String>,
@@ -21,26 +22,26 @@ impl<'a> Target<'a> {
             environments: spoke.synced_environments(),
         }
     }
+}
 
-    /// The flag as a snapshot-file spoke should hold it as a whole: `flag` (the synced
-    /// environments), the other environments and `stale` as the spoke has them.
-    pub fn whole_flag(&self, name: &str, flag: &Flag) -> Flag {
-        let mut flag = flag.clone();
-        if let Some(actual) = self.actual.flags.get(name) {
-            flag.stale = actual.stale;
-            for (env, e) in actual.environments.iter() {
-                flag.environments
-                    .entry(env.clone())
-                    .or_insert_with(|| e.clone());
-            }
-        } else {
-            flag.stale = false;
-            for env in &self.actual.environments {
-                flag.environments.entry(env.clone()).or_default();
-            }
+/// The flag as a snapshot-file spoke should hold it as a whole: `flag` (the synced
+/// environments), the other environments and `stale` as the spoke `actual` has them.
+pub(crate) fn whole_flag(actual: &State, name: &str, flag: &Flag) -> Flag {
+    let mut flag = flag.clone();
+    if let Some(have) = actual.flags.get(name) {
+        flag.stale = have.stale;
+        for (env, e) in have.environments.iter() {
+            flag.environments
+                .entry(env.clone())
+                .or_insert_with(|| e.clone());
         }
-        flag
+    } else {
+        flag.stale = false;
+        for env in &actual.environments {
+            flag.environments.entry(env.clone()).or_default();
+        }
     }
+    flag
 }
 
 /// The object a create or an overwrite writes; an action that carries none (or another

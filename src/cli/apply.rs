@@ -16,7 +16,8 @@ use crate::apply::lock::{self, Locks};
 use crate::apply::{self, Outcome, Progress, SpokeReport};
 use crate::pipeline;
 use crate::plan::{self, Action, Plan, SpokeError, SpokePlan};
-use crate::render::{self, human};
+use crate::render::{self, human, Review, ReviewCopy};
+use crate::topology::Location;
 
 /// Execute a plan on the spokes, in dependency order.
 ///
@@ -32,7 +33,9 @@ use crate::render::{self, human};
 /// Each spoke is locked for the whole apply (a second apply fails, or waits up to
 /// --lock-timeout). Right before its first write, a spoke is read again and refused if it
 /// changed since the plan. Then apply saves the spoke's full state as a snapshot in the
-/// backup folder; to restore, use that snapshot as the hub of an ordinary run.
+/// backup folder (to restore, use that snapshot as the hub of an ordinary run), writes
+/// and drops it: no spoke's state is kept from planning, and --read-parallelism spokes
+/// are applied at once.
 ///
 /// Spokes go in waves (`wave` in the topology): wave 1 first, the spokes of a wave at once,
 /// and a wave only after every spoke of the one before succeeded, --wave-pause has passed
@@ -62,9 +65,10 @@ pub(crate) struct Args {
     /// Independent actions in flight at once on one spoke.
     #[arg(long, default_value_t = 4, value_name = "N")]
     parallelism: usize,
-    /// Spokes read and planned at once before applying (each holds its whole state in
-    /// memory meanwhile; afterwards only spokes with changes keep theirs) [default: 32
-    /// when every spoke is a live server, 4 when one is a snapshot file]
+    /// Spokes read at once, to plan them and again to apply them (each holds its whole
+    /// state in memory meanwhile; a spoke is read again right before its first write,
+    /// backed up, written and dropped) [default: 32 when every spoke is a live server, 4
+    /// when one is a snapshot file]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     read_parallelism: Option<u16>,
     /// Archive more flags than a pruning spoke's `max_archive` (default: 10 flags or 10 %
@@ -123,16 +127,51 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     ));
     let _stop_signals = AbortOnDrop(signals);
 
-    // A spoke's state is kept (for its backup and the writes) only if it will change.
-    let keep = SpokePlan::has_changes;
+    // Each spoke's task keeps no state (apply reads a spoke again right before its first
+    // write), only its plan without the unchanged actions a rendering counts (the objects
+    // it writes held once across spokes), the client that read it and, with a saved plan,
+    // how the actions planned now differ from it.
     let reading = ctx.reading(args.read_parallelism, &topology, &spokes);
     let topology = Arc::new(topology);
-    let (fleet, plan) =
-        pipeline::plan_fleet(topology.clone(), topology_fp, &spokes, &reading, keep).await?;
-    let unreachable: Vec<(&str, &SpokeError)> = plan
+    let render_options = render::Options {
+        color: ctx.color,
+        verbose: ctx.verbose,
+    };
+    let saved = saved.map(Arc::new);
+    let shared = Arc::new(plan::SharedObjects::default());
+    let mut running = pipeline::start(topology.clone(), &spokes, &reading, {
+        let saved = saved.clone();
+        move |read, mut plan| {
+            shared.share(&mut plan.actions);
+            Reviewed::new(read, plan, saved.as_deref(), render_options)
+        }
+    })
+    .await?;
+    let mut review = Review {
+        hub: running.hub.info.clone(),
+        spokes: Vec::new(),
+    };
+    let mut clients = Vec::new();
+    let mut edited = None;
+    while let Some(spoke) = running.next().await {
+        edited = edited.or(spoke.edited);
+        clients.push(spoke.client);
+        review.spokes.push(spoke.copy);
+    }
+    // A live spoke's read before its writes looks up the hub flags it lacks, as planning
+    // did; a fleet of files has no use for the hub's state.
+    let any_live = review.spokes.iter().any(|c| {
+        topology
+            .spoke(&c.plan.name)
+            .is_some_and(|s| matches!(s.instance.location, Location::Live { .. }))
+    });
+    let hub = any_live.then(|| running.hub.state.clone());
+    drop(running);
+
+    let unreachable: Vec<(&str, &SpokeError)> = review
         .spokes
         .iter()
-        .filter_map(|s| Some((s.name.as_str(), s.error.as_ref()?)))
+        .filter_map(|c| Some((c.plan.name.as_str(), c.plan.error.as_ref()?)))
         .collect();
     if let (Some((spoke, error)), false) = (unreachable.first(), args.skip_unreachable) {
         return Err(CliError::SpokeUnreadable {
@@ -142,19 +181,18 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     }
     match &saved {
         Some(saved) => {
-            check_fresh(saved, &plan)?;
-            check_same_actions(saved, &plan)?;
+            check_fresh(saved, &review)?;
+            if let Some(edited) = edited {
+                return Err(edited);
+            }
         }
         None => {
             if !ctx.quiet {
-                let options = render::Options {
-                    color: ctx.color,
-                    verbose: ctx.verbose,
-                };
-                ctx.ui.out(&human::render(&plan, options))?;
+                ctx.ui.out(&human::render(&review, render_options))?;
             }
         }
     }
+    drop(saved);
     let skipped: Vec<SpokeReport> = unreachable
         .iter()
         .map(|(spoke, error)| SpokeReport {
@@ -162,7 +200,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
             ..SpokeReport::new(spoke)
         })
         .collect();
-    if !plan.has_changes() {
+    if !review.spokes.iter().any(|c| c.plan.has_changes()) {
         ctx.ui
             .out("No changes: every spoke already matches the plan.\n")?;
         if skipped.is_empty() {
@@ -171,9 +209,23 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         ctx.ui.out(&render_report(&skipped))?;
         return Ok(ExitCode::FAILURE);
     }
-    if saved.is_none() && !args.auto_approve {
+    if args.plan_file.is_none() && !args.auto_approve {
         confirm(ctx)?;
     }
+    // What was shown is no longer needed: apply keeps only what it writes.
+    let plans: Vec<SpokePlan> = review
+        .spokes
+        .into_iter()
+        .map(|c| apply::only_what_apply_writes(c.plan))
+        .collect();
+    let planned: Vec<apply::Planned> = plans
+        .iter()
+        .zip(&clients)
+        .map(|(plan, client)| apply::Planned {
+            plan,
+            client: client.as_ref(),
+        })
+        .collect();
     let options = apply::Options {
         parallelism: args.parallelism,
         backup_dir: args.backup_dir,
@@ -181,10 +233,18 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         grace: ctx.client.timeout,
         wave_pause: Duration::from_secs(args.wave_pause),
         gate: args.gate,
+        spokes_at_once: usize::from(reading.parallelism),
     };
     let progress = progress_for(ctx);
     applying.store(true, Ordering::SeqCst);
-    let mut reports = apply::apply(&topology, &fleet, &plan, &options, progress.as_ref()).await;
+    let mut reports = apply::apply(
+        &topology,
+        hub.as_deref(),
+        &planned,
+        &options,
+        progress.as_ref(),
+    )
+    .await;
     reports.extend(skipped);
     ctx.ui.out(&render_report(&reports))?;
     drop(locks);
@@ -322,12 +382,17 @@ pub(super) fn read_plan(path: &std::path::Path) -> Result<Plan, CliError> {
 }
 
 /// Refuses a saved plan when any state it was made from has changed since.
-fn check_fresh(saved: &Plan, now: &Plan) -> Result<(), CliError> {
+fn check_fresh(saved: &Plan, now: &Review) -> Result<(), CliError> {
     let mut stale = Vec::new();
     if saved.hub.fingerprint != now.hub.fingerprint {
         stale.push(format!("the hub {}", saved.hub.name));
     }
-    for s in now.spokes.iter().filter(|s| s.error.is_none()) {
+    for s in now
+        .spokes
+        .iter()
+        .map(|c| &c.plan)
+        .filter(|s| s.error.is_none())
+    {
         let then = saved.spokes.iter().find(|p| p.name == s.name);
         if then.and_then(|p| p.fingerprint.as_ref()) != s.fingerprint.as_ref() {
             stale.push(format!("spoke {}", s.name));
@@ -340,34 +405,60 @@ fn check_fresh(saved: &Plan, now: &Plan) -> Result<(), CliError> {
     }
 }
 
-/// Refuses a saved plan whose actions are not the ones planned now from the same states
-/// (an edited plan file, or another flagfleet that plans differently): what runs must be
-/// what was reviewed.
-fn check_same_actions(saved: &Plan, now: &Plan) -> Result<(), CliError> {
-    for s in now.spokes.iter().filter(|s| s.error.is_none()) {
-        let then = saved
-            .spokes
-            .iter()
-            .find(|p| p.name == s.name)
-            .map_or(&[][..], |p| &p.actions[..]);
-        if plan::actions_digest(then) == plan::actions_digest(&s.actions) {
-            continue;
+/// What apply keeps of one spoke once it is planned (on the spoke's task).
+struct Reviewed {
+    /// The plan to show and apply, without the unchanged actions a rendering only counts.
+    copy: ReviewCopy,
+    /// The client that read the spoke (live spokes).
+    client: Option<crate::client::Client>,
+    /// With a saved plan: the refusal when the actions planned now are not the saved ones.
+    edited: Option<CliError>,
+}
+
+impl Reviewed {
+    fn new(
+        read: pipeline::SpokeState,
+        plan: SpokePlan,
+        saved: Option<&Plan>,
+        options: render::Options,
+    ) -> Self {
+        let edited = saved.and_then(|saved| edited(saved, &plan));
+        Reviewed {
+            copy: render::for_review(plan, options),
+            client: read.client,
+            edited,
         }
-        let (i, was, is) = plan::first_difference(then, &s.actions).unwrap_or((0, None, None));
-        let show = |a: Option<&Action>| {
-            a.map_or("nothing".to_string(), |a| {
-                format!("`{} {} {}`", a.action.as_str(), a.kind, a.name)
-            })
-        };
-        return Err(CliError::EditedPlan {
-            spoke: s.name.clone(),
-            position: i + 1,
-            same_object: was.is_some() && is.is_some() && show(was) == show(is),
-            saved: show(was),
-            now: show(is),
-        });
     }
-    Ok(())
+}
+
+/// Refuses a saved plan whose actions for `now`'s spoke are not the ones planned now from
+/// the same states (an edited plan file, or another flagfleet that plans differently):
+/// what runs must be what was reviewed.
+fn edited(saved: &Plan, now: &SpokePlan) -> Option<CliError> {
+    if now.error.is_some() {
+        return None;
+    }
+    let then = saved
+        .spokes
+        .iter()
+        .find(|p| p.name == now.name)
+        .map_or(&[][..], |p| &p.actions[..]);
+    if plan::actions_digest(then) == plan::actions_digest(&now.actions) {
+        return None;
+    }
+    let (i, was, is) = plan::first_difference(then, &now.actions).unwrap_or((0, None, None));
+    let show = |a: Option<&Action>| {
+        a.map_or("nothing".to_string(), |a| {
+            format!("`{} {} {}`", a.action.as_str(), a.kind, a.name)
+        })
+    };
+    Some(CliError::EditedPlan {
+        spoke: now.name.clone(),
+        position: i + 1,
+        same_object: was.is_some() && is.is_some() && show(was) == show(is),
+        saved: show(was),
+        now: show(is),
+    })
 }
 
 fn confirm(ctx: &mut Context) -> Result<(), CliError> {

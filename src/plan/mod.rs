@@ -14,7 +14,7 @@ mod json;
 mod reason;
 mod spoke;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Arc;
 
@@ -161,6 +161,33 @@ impl Carried {
     /// The object, if carried.
     pub fn get(&self) -> Option<&Object> {
         self.0.as_deref()
+    }
+}
+
+/// Objects carried by the plans of several spokes, each held once: the spokes' plans are
+/// made apart, so a flag that every spoke gets the same way (a hub change, say) is
+/// otherwise held once per spoke until apply writes it.
+#[derive(Debug, Default)]
+pub struct SharedObjects(std::sync::Mutex<HashMap<(Kind, String), Variants>>);
+
+/// The different objects held for one kind and name.
+type Variants = Vec<Arc<Object>>;
+
+impl SharedObjects {
+    /// Makes each action of `actions` carry the object held here when it is equal to its
+    /// own, and holds the others from now on.
+    pub fn share(&self, actions: &mut [Action]) {
+        let mut held = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        for a in actions {
+            let Some(object) = &mut a.object.0 else {
+                continue;
+            };
+            let same = held.entry((a.kind, a.name.clone())).or_default();
+            match same.iter().find(|o| ***o == **object) {
+                Some(o) => *object = o.clone(),
+                None => same.push(object.clone()),
+            }
+        }
     }
 }
 

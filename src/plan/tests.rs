@@ -996,3 +996,36 @@ fn creates_and_overwrites_carry_what_apply_writes_and_nothing_else_does() {
         .collect();
     assert_eq!(rollouts, ["10"]);
 }
+
+#[test]
+fn equal_objects_of_several_spokes_plans_are_held_once() {
+    let shared = SharedObjects::default();
+    let actions = || plan_of(hub(), spoke()).spokes.remove(0).actions;
+    let (mut first, mut second, mut other) = (actions(), actions(), actions());
+    fn drifted(actions: &mut [Action]) -> &mut Carried {
+        let a = actions.iter_mut().find(|a| a.name == "drifted");
+        &mut a.expect("an action for `drifted`").object
+    }
+    // Another spoke may get the flag otherwise (an override of its own, say).
+    let Some(Object::Flag(mut flag)) = drifted(&mut other).get().cloned() else {
+        panic!("the overwrite of `drifted` carries no flag");
+    };
+    flag.description = Some("another spoke's".into());
+    *drifted(&mut other) = Carried(Some(Arc::new(Object::Flag(flag))));
+    let same = |a: &Carried, b: &Carried| match (&a.0, &b.0) {
+        (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+        _ => false,
+    };
+    // Planned apart, the same flag is two objects until shared.
+    assert!(!same(drifted(&mut first), drifted(&mut second)));
+    for actions in [&mut first, &mut second, &mut other] {
+        shared.share(actions);
+    }
+    let carried = first.iter().filter(|a| a.object.0.is_some()).count();
+    assert!(carried > 1, "{first:?}");
+    for (a, b) in first.iter().zip(&second) {
+        assert_eq!(a.object.0.is_some(), same(&a.object, &b.object), "{a:?}");
+    }
+    assert!(!same(drifted(&mut first), drifted(&mut other)));
+    assert_ne!(drifted(&mut first).get(), drifted(&mut other).get());
+}

@@ -62,6 +62,13 @@ impl Snapshot {
         text.push('\n');
         text
     }
+
+    /// Writes [`Snapshot::to_json`]'s text to `out` as it is made (a large state is never
+    /// held twice, as a state and as its text).
+    pub fn write_json(&self, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, self)?;
+        out.write_all(b"\n")
+    }
 }
 
 /// What a file instance holds.
@@ -273,10 +280,18 @@ mod tests {
             location: "test".into(),
             unleash_version: None,
         };
-        let text = Snapshot::new(state.clone(), source).to_json();
+        let snapshot = Snapshot::new(state.clone(), source);
+        let text = snapshot.to_json();
         let Ok(FileContents::Snapshot(back)) = parse(&text, "default") else {
             panic!("expected a snapshot");
         };
         assert_eq!(back.state, state);
+        let mut written = Vec::new();
+        snapshot.write_json(&mut written).unwrap();
+        assert_eq!(
+            String::from_utf8(written).unwrap(),
+            text,
+            "written as it is made, the same text"
+        );
     }
 }

@@ -313,11 +313,24 @@ fn a_spoke_changed_between_plan_and_first_write_is_refused_and_nothing_written()
         grace: Duration::from_secs(5),
         wave_pause: Duration::ZERO,
         gate: None,
+        spokes_at_once: 4,
     };
+    let spokes: Vec<flagfleet::apply::Planned> = plan
+        .spokes
+        .iter()
+        .map(|plan| flagfleet::apply::Planned {
+            plan,
+            client: fleet
+                .spokes
+                .iter()
+                .find(|s| s.name == plan.name)
+                .and_then(|s| s.client.as_ref()),
+        })
+        .collect();
     let reports = rt.block_on(flagfleet::apply::apply(
         &t,
-        &fleet,
-        &plan,
+        Some(&fleet.hub.state),
+        &spokes,
         &options,
         &flagfleet::apply::Quiet,
     ));
