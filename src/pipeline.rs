@@ -267,7 +267,7 @@ where
     F: Fn(SpokeState, SpokePlan) -> T + Clone + Send + 'static,
 {
     let client = options.client.clone();
-    // Read once, by the first spoke with a flag overwrite to attribute.
+    // Read once, by the first spoke with a flag or segment overwrite to attribute.
     let hub_log = Arc::new(drift::HubLog::new(
         topology.hub.instance.clone(),
         client.clone(),

@@ -195,8 +195,6 @@ pub fn main() -> ExitCode {
     }
 }
 
-/// `--allow-mass-archive`: no archive limit on any spoke for this run (pruning still never
-/// runs against an empty hub).
 /// How many of the spokes `only` names (all when empty) are read at once by default:
 /// [`plan::LIVE_SPOKES_AT_ONCE`] when all of them are live servers (their reads wait on the
 /// network), [`plan::SPOKES_AT_ONCE`] when one is a snapshot file (parsing is CPU-bound, and
@@ -214,6 +212,8 @@ fn spokes_at_once(topology: &Topology, only: &[String]) -> u16 {
     }
 }
 
+/// `--allow-mass-archive`: no archive limit on any spoke for this run (pruning still never
+/// runs against an empty hub).
 fn lift_archive_limits(topology: &mut Topology) {
     for spoke in &mut topology.spokes {
         spoke.max_archive = Some(usize::MAX);
