@@ -28,6 +28,9 @@ PROJECT = "default"
 ENVS = ["development", "production"]  # what the lab's Unleash 8.2.0 ships (--environments)
 INSTANCES = ["hub", "spoke1", "spoke2"]  # never spoke3: it allows one value per segment
 SEGMENTS = 20
+SETTLE_CORES = 0.3  # a timed step starts once the machine is this quiet (cores busy over 1 s)...
+SETTLE_LIMIT = 60  # ...or after this many seconds of waiting
+NOOP_RUNS = 3  # the no-op plan and apply are a second or two: the median of this many runs
 # Express on the server refuses bodies over 500 kB (HTTP 413); stay well below.
 IMPORT_BODY_LIMIT = 450_000
 # Reads done by POST; every other non-GET request is a write.
@@ -242,15 +245,50 @@ class Step:
         return rows
 
 
-def measure(label, fn):
-    before = scrape_all()
-    cpu0 = cpu_snapshot()
+def busy_cores(seconds):
+    """How many of the machine's cores were busy on average over the next `seconds`."""
+    def read():
+        with open("/proc/stat") as f:
+            t = [int(v) for v in f.readline().split()[1:9]]
+        return sum(t), sum(t) - t[3] - t[4]
+    all0, busy0 = read()
+    time.sleep(seconds)
+    all1, busy1 = read()
+    return (busy1 - busy0) / (all1 - all0) * os.cpu_count() if all1 > all0 else 0.0
+
+
+def settle(label, quiet=SETTLE_CORES, limit=SETTLE_LIMIT):
+    """Wait until the machine is quiet before a timed step: a step's writes leave PostgreSQL
+    and the servers work to do afterwards (autovacuum, analyze, the servers' own jobs), which
+    would otherwise be billed to whichever step comes next. Gives up after `limit` seconds
+    (a machine shared with other work may never be quiet) and says so."""
     t0 = time.monotonic()
-    fn()
-    t1 = time.monotonic()
-    cpu1 = cpu_snapshot()
-    step = Step(label, t1 - t0, before, scrape_all(), cpu0, cpu1)
-    note(f"{label}: {step.seconds:.2f} s, machine {step.cores():.2f} of {os.cpu_count()} cores busy")
+    while (cores := busy_cores(1.0)) > quiet:
+        if time.monotonic() - t0 > limit:
+            note(f"{label}: the machine did not settle in {limit} s ({cores:.2f} cores busy); measuring anyway")
+            return
+    waited = time.monotonic() - t0
+    if waited > 1.5:
+        note(f"{label}: waited {waited:.0f} s for the machine to settle")
+
+
+def measure(label, fn, runs=1):
+    """Time `fn` after the machine settled; with runs > 1, the median of that many runs
+    (each after settling), for steps short enough that one run is mostly noise."""
+    done = []
+    for _ in range(runs):
+        settle(label)
+        before = scrape_all()
+        cpu0 = cpu_snapshot()
+        t0 = time.monotonic()
+        fn()
+        t1 = time.monotonic()
+        cpu1 = cpu_snapshot()
+        done.append(Step(label, t1 - t0, before, scrape_all(), cpu0, cpu1))
+    step = sorted(done, key=lambda s: s.seconds)[len(done) // 2]
+    runs_s = f" (median of {', '.join(f'{s.seconds:.2f}' for s in done)})" if runs > 1 else ""
+    note(f"{label}: {step.seconds:.2f} s{runs_s}, machine {step.cores():.2f} of {os.cpu_count()} cores busy")
+    step.runs = [s.seconds for s in done]
     return step
 
 
@@ -626,8 +664,9 @@ def main():
     reset("spoke1")
     steps["ff_cold2"] = measure("flagfleet cold apply, spoke1 + spoke2 at once", fleet.apply)
     steps["ff_plan"] = measure("flagfleet plan, nothing changed",
-                               lambda: fleet.run(fleet.fleet_toml, "plan", "--detailed-exitcode", ok=(0, 2)))
-    steps["ff_noop"] = measure("flagfleet apply, nothing changed", fleet.apply)
+                               lambda: fleet.run(fleet.fleet_toml, "plan", "--detailed-exitcode", ok=(0, 2)),
+                               runs=NOOP_RUNS)
+    steps["ff_noop"] = measure("flagfleet apply, nothing changed", fleet.apply, runs=NOOP_RUNS)
     fleet.expect_empty_plan("a cold apply and a no-op apply")
     fleet.seed(modified)
     steps["ff_change"] = measure(f"flagfleet apply after 1 % change ({len(changed)} flags)", fleet.apply)
@@ -753,6 +792,12 @@ def main():
     say(f"were created on the spokes with the admin API BEFORE timing ({scaffolding_s:.1f} s for both, not")
     say("in the baseline figures); flagfleet's cold apply creates them itself, inside its time.")
     say("Spokes were reset (fresh databases) before each cold step.")
+    say(f"Every timed step started once the machine was quiet (at most {SETTLE_CORES} cores busy over a")
+    say("second, waiting up to a minute): what a step leaves PostgreSQL and the servers to do afterwards")
+    say(f"(autovacuum, analyze) is not billed to the next one. The no-op plan and apply are the median of")
+    say(f"{NOOP_RUNS} runs each: " + "; ".join(
+        f"{steps[k].label.split(',')[0].replace('flagfleet ', '')} " + ", ".join(f"{t:.2f}" for t in steps[k].runs) + " s"
+        for k in ("ff_plan", "ff_noop")) + ".")
 
     if args.details:
         say()
