@@ -4,8 +4,8 @@
 //! The spoke's state is looked at for one thing only: the fields a `[[spokes.keep]]` rule
 //! says the spoke owns are taken from it, as it has them.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::state::model::{ContextField, Flag, LegalValue, Segment, State, Strategy};
 use crate::topology::{KeptField, Spoke, Topology};
@@ -16,7 +16,7 @@ pub struct Desired<'h> {
     /// Flags by name, environments renamed to the spoke's and limited to synced ones:
     /// the hub's own flag where that changes nothing (no copy), a changed copy otherwise.
     /// Fields the spoke keeps are as the spoke has them.
-    pub flags: BTreeMap<&'h str, Cow<'h, Flag>>,
+    pub flags: BTreeMap<&'h str, Arc<Flag>>,
     /// For flags with kept fields that differ from the hub's: those fields, as
     /// `environment.field` (`production.enabled`) or the flag's own (`description`), or
     /// `*` for a whole flag kept.
@@ -49,10 +49,10 @@ pub fn desired<'h>(
             .get(name)
             .filter(|_| spoke.keep.iter().any(|k| k.matches(name)));
         if as_is && have.is_none() {
-            flags.push((name.as_str(), Cow::Borrowed(flag)));
+            flags.push((name.as_str(), Arc::clone(flag)));
             continue;
         }
-        let mut mapped = flag.clone();
+        let mut mapped = Flag::clone(flag);
         mapped.environments = spoke
             .environments
             .iter()
@@ -69,7 +69,7 @@ pub fn desired<'h>(
                 kept.insert(name.as_str(), fields);
             }
         }
-        flags.push((name.as_str(), Cow::Owned(mapped)));
+        flags.push((name.as_str(), Arc::new(mapped)));
     }
     Desired {
         flags: BTreeMap::from_iter(flags),

@@ -197,9 +197,10 @@ fn a_closed_pipe_is_a_normal_exit() {
         ..Default::default()
     };
     for i in 0..20_000 {
-        state
-            .flags
-            .insert(format!("flag-{i:05}"), model::Flag::default());
+        state.flags.insert(
+            format!("flag-{i:05}"),
+            std::sync::Arc::new(model::Flag::default()),
+        );
     }
     let snap = snapshot::Snapshot::new(
         state,

@@ -163,7 +163,7 @@ pub fn hub(n: usize) -> State {
             )]),
             ..Default::default()
         };
-        s.flags.insert(name, flag);
+        s.flags.insert(name, std::sync::Arc::new(flag));
     }
     s
 }
@@ -173,7 +173,10 @@ pub fn spoke(hub: &State, seed: usize) -> State {
     let mut s = hub.clone();
     for (i, flag) in s.flags.values_mut().enumerate() {
         if (i + seed) % 10 == 0 {
-            if let Some(env) = flag.environments.get_mut("production") {
+            if let Some(env) = std::sync::Arc::make_mut(flag)
+                .environments
+                .get_mut("production")
+            {
                 env.strategies[0]
                     .parameters
                     .insert("rollout".into(), "7".into());

@@ -83,7 +83,7 @@ fn apply_one(state: &mut State, a: &Action) -> bool {
             // The spoke's own version of the flag is still the one read: one action per
             // object.
             let whole = whole_flag(state, &name, f);
-            state.flags.insert(name, whole);
+            state.flags.insert(name, std::sync::Arc::new(whole));
         }
     }
     true

@@ -147,7 +147,7 @@ pub enum Object {
     /// A segment.
     Segment(crate::state::model::Segment),
     /// A flag.
-    Flag(crate::state::model::Flag),
+    Flag(Arc<crate::state::model::Flag>),
 }
 
 /// The object an action writes, carried from the planner to apply so that apply writes

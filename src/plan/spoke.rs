@@ -2,6 +2,7 @@
 //! dependency graph, in the order apply will follow.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 use serde_json::Value;
 
@@ -355,9 +356,9 @@ impl<'a> Builder<'a> {
     fn flag(
         &mut self,
         name: &'a str,
-        want: &Flag,
+        want: &Arc<Flag>,
         uses: &Uses<'a>,
-        selected: &BTreeMap<&str, std::borrow::Cow<'_, Flag>>,
+        selected: &BTreeMap<&str, Arc<Flag>>,
         environments: &[String],
         kept: &[String],
     ) {
@@ -425,7 +426,7 @@ impl<'a> Builder<'a> {
             }
         }
         if a.changes() && a.action != Verb::Archive {
-            a.object = carry(Some(Object::Flag(want.clone())));
+            a.object = carry(Some(Object::Flag(Arc::clone(want))));
         }
         let needs = (uses.context_fields.iter().map(|c| (Kind::ContextField, *c)))
             .chain(uses.tag_types.iter().map(|c| (Kind::TagType, *c)))

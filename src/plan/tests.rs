@@ -314,10 +314,7 @@ fn an_identical_spoke_plans_nothing() {
         .tag_types
         .insert("team".into(), hub.tag_types["team"].clone());
     // What the override makes of `drifted` on this spoke.
-    let strategy = &mut spoke
-        .flags
-        .get_mut("drifted")
-        .unwrap()
+    let strategy = &mut Arc::make_mut(spoke.flags.get_mut("drifted").unwrap())
         .environments
         .get_mut("production")
         .unwrap()
@@ -1007,11 +1004,12 @@ fn equal_objects_of_several_spokes_plans_are_held_once() {
         &mut a.expect("an action for `drifted`").object
     }
     // Another spoke may get the flag otherwise (an override of its own, say).
-    let Some(Object::Flag(mut flag)) = drifted(&mut other).get().cloned() else {
+    let Some(Object::Flag(flag)) = drifted(&mut other).get().cloned() else {
         panic!("the overwrite of `drifted` carries no flag");
     };
+    let mut flag = crate::state::model::Flag::clone(&flag);
     flag.description = Some("another spoke's".into());
-    *drifted(&mut other) = Carried(Some(Arc::new(Object::Flag(flag))));
+    *drifted(&mut other) = Carried(Some(Arc::new(Object::Flag(Arc::new(flag)))));
     let same = |a: &Carried, b: &Carried| match (&a.0, &b.0) {
         (Some(a), Some(b)) => Arc::ptr_eq(a, b),
         _ => false,
@@ -1028,4 +1026,30 @@ fn equal_objects_of_several_spokes_plans_are_held_once() {
     }
     assert!(!same(drifted(&mut first), drifted(&mut other)));
     assert_ne!(drifted(&mut first).get(), drifted(&mut other).get());
+}
+
+#[test]
+fn a_flag_written_as_the_hub_has_it_is_the_hubs_own_not_a_copy() {
+    // Holding a copy per changing flag doubled apply's memory on large fleets: a flag the
+    // spoke gets unchanged from the hub is carried as the hub's own allocation.
+    let topology = topology::parse(Path::new("fleet/flagfleet.toml"), TOPOLOGY).unwrap();
+    let (hub, spoke) = (hub(), spoke());
+    let fingerprint = crate::state::fingerprint(&spoke);
+    let dc1 = topology.spoke("dc1").unwrap();
+    let plan = plan_one(&topology, &hub, dc1, Ok(&spoke), Some(fingerprint));
+    let carried = |name: &str| {
+        let a = plan
+            .actions
+            .iter()
+            .find(|a| a.kind == Kind::Flag && a.name == name);
+        match a.and_then(|a| a.object.get()) {
+            Some(Object::Flag(f)) => f.clone(),
+            other => panic!("`{name}` carries {other:?}"),
+        }
+    };
+    assert!(Arc::ptr_eq(&carried("new-flag"), &hub.flags["new-flag"]));
+    // `drifted` has an override on dc1: the spoke's own version is a copy.
+    let drifted = carried("drifted");
+    assert!(!Arc::ptr_eq(&drifted, &hub.flags["drifted"]));
+    assert_ne!(*drifted, *hub.flags["drifted"]);
 }

@@ -414,7 +414,7 @@ mod tests {
                         description: Some(format!("flag number {i}")),
                         ..Flag::default()
                     };
-                    (format!("flag-{i:05}"), flag)
+                    (format!("flag-{i:05}"), std::sync::Arc::new(flag))
                 })
                 .collect(),
             ..State::default()
@@ -430,7 +430,7 @@ mod tests {
         let expected = format!("xxh3:{:032x}", xxhash_rust::xxh3::xxh3_128(&json));
         assert_eq!(fingerprint(&state), expected);
 
-        state.flags.get_mut("flag-02999").unwrap().stale = true;
+        std::sync::Arc::make_mut(state.flags.get_mut("flag-02999").unwrap()).stale = true;
         assert_ne!(fingerprint(&state), expected, "a change in the last flag");
     }
 
@@ -447,7 +447,7 @@ mod tests {
         );
         assert_ne!(fingerprint(&state), without);
         assert_eq!(hub_fingerprint(&state), without);
-        state.flags.get_mut("flag-00001").unwrap().stale = true;
+        std::sync::Arc::make_mut(state.flags.get_mut("flag-00001").unwrap()).stale = true;
         assert_ne!(hub_fingerprint(&state), without, "flags still count");
     }
 }

@@ -7,6 +7,7 @@
 //! first matching strategy's variants win.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -35,7 +36,7 @@ pub struct State {
     pub environments: Vec<String>,
     /// Active flags of the project, by name.
     #[serde(deserialize_with = "unique_map")]
-    pub flags: BTreeMap<String, Flag>,
+    pub flags: BTreeMap<String, Arc<Flag>>,
     /// Context fields (built-in ones marked), by name.
     #[serde(deserialize_with = "unique_map")]
     pub context_fields: BTreeMap<String, ContextField>,
@@ -70,7 +71,7 @@ pub struct State {
 pub(crate) struct WithoutElsewhere<'a> {
     project: &'a str,
     environments: &'a [String],
-    flags: &'a BTreeMap<String, Flag>,
+    flags: &'a BTreeMap<String, Arc<Flag>>,
     context_fields: &'a BTreeMap<String, ContextField>,
     segments: &'a BTreeMap<String, Segment>,
     strategies: &'a BTreeMap<String, StrategyDefinition>,

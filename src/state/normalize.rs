@@ -3,6 +3,7 @@
 //! and absent values mean the same.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use super::model::{
     default_stickiness, Constraint, ContextField, Dependency, Elsewhere, Flag, FlagEnvironment,
@@ -101,13 +102,15 @@ fn flags(state: &mut State, env: &str, export: &wire::Export) {
                 .insert(f.name.clone(), Elsewhere { project, archived });
             continue;
         }
-        let flag = state.flags.entry(f.name.clone()).or_insert_with(|| Flag {
-            kind: f.kind.clone().unwrap_or_else(|| "release".to_string()),
-            description: text(&f.description),
-            impression_data: f.impression_data.unwrap_or(false),
-            stale: f.stale.unwrap_or(false),
-            ..Flag::default()
-        });
+        let flag = Arc::make_mut(state.flags.entry(f.name.clone()).or_insert_with(|| {
+            Arc::new(Flag {
+                kind: f.kind.clone().unwrap_or_else(|| "release".to_string()),
+                description: text(&f.description),
+                impression_data: f.impression_data.unwrap_or(false),
+                stale: f.stale.unwrap_or(false),
+                ..Flag::default()
+            })
+        }));
         let mut environment = FlagEnvironment::default();
         if let Some(legacy) = &f.variants {
             environment.variants = legacy.iter().map(variant).collect();
@@ -125,7 +128,7 @@ fn flag_environments(state: &mut State, env: &str, export: &wire::Export) {
         if let Some(e) = state
             .flags
             .get_mut(name)
-            .and_then(|f| f.environments.get_mut(env))
+            .and_then(|f| Arc::make_mut(f).environments.get_mut(env))
         {
             e.enabled = fe.enabled;
             if !fe.variants.is_empty() {
@@ -153,7 +156,7 @@ fn flag_strategies(
         let Some(e) = state
             .flags
             .get_mut(flag)
-            .and_then(|f| f.environments.get_mut(env))
+            .and_then(|f| Arc::make_mut(f).environments.get_mut(env))
         else {
             continue;
         };
@@ -174,7 +177,7 @@ fn flag_strategies(
 /// The flags' tags, dependencies and links (the same in every environment's export).
 fn tags_dependencies_links(state: &mut State, export: &wire::Export) {
     for t in &export.feature_tags {
-        if let Some(f) = state.flags.get_mut(&t.feature_name) {
+        if let Some(f) = state.flags.get_mut(&t.feature_name).map(Arc::make_mut) {
             f.tags.insert(Tag {
                 kind: t.tag_type.clone(),
                 value: t.tag_value.clone(),
@@ -182,7 +185,7 @@ fn tags_dependencies_links(state: &mut State, export: &wire::Export) {
         }
     }
     for d in &export.dependencies {
-        if let Some(f) = state.flags.get_mut(&d.feature) {
+        if let Some(f) = state.flags.get_mut(&d.feature).map(Arc::make_mut) {
             for dep in &d.dependencies {
                 let dep = dependency(dep);
                 if !f.dependencies.contains(&dep) {
@@ -193,7 +196,7 @@ fn tags_dependencies_links(state: &mut State, export: &wire::Export) {
         }
     }
     for l in &export.links {
-        if let Some(f) = state.flags.get_mut(&l.feature) {
+        if let Some(f) = state.flags.get_mut(&l.feature).map(Arc::make_mut) {
             for link in &l.links {
                 let link = Link {
                     url: link.url.clone(),

@@ -174,7 +174,7 @@ async fn read_flags(
 /// server whose export misreports it).
 fn set_enabled(state: &mut State, list: &wire::ProjectFeatures) {
     for f in &list.features {
-        let Some(flag) = state.flags.get_mut(&f.name) else {
+        let Some(flag) = state.flags.get_mut(&f.name).map(std::sync::Arc::make_mut) else {
             continue;
         };
         for e in &f.environments {

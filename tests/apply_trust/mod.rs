@@ -44,7 +44,7 @@ fn assert_equal_to_hub(hub: &State, spoke: &State, name: &str) {
     let flags = |s: &State| {
         let mut f = s.flags.clone();
         for flag in f.values_mut() {
-            flag.stale = false;
+            std::sync::Arc::make_mut(flag).stale = false;
         }
         serde_json::to_value(f).unwrap()
     };

@@ -230,7 +230,11 @@ pub fn synced_view(
 ) -> Value {
     let mut out = serde_json::Map::new();
     for name in flags.iter().map(AsRef::as_ref) {
-        let mut f = state.flags.get(name).cloned().unwrap_or_default();
+        let mut f = state
+            .flags
+            .get(name)
+            .map(|f| (**f).clone())
+            .unwrap_or_default();
         f.stale = false;
         f.environments.retain(|e, _| e == "production");
         out.insert(name.to_string(), serde_json::to_value(f).unwrap());

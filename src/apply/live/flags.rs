@@ -75,7 +75,7 @@ impl LiveSpoke<'_> {
         environments: &[String],
     ) -> Result<()> {
         let p = self.project;
-        let actual = self.target.actual.flags.get(name);
+        let actual = self.target.actual.flags.get(name).map(|f| &**f);
         if let Some(have) = actual {
             if have.kind != flag.kind
                 || have.description != flag.description

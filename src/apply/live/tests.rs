@@ -70,7 +70,7 @@ fn carrying(a: &Action, hub: &State, flags: &BTreeMap<String, Flag>) -> Action {
         Kind::TagType => hub.tag_types.get(name).cloned().map(Object::TagType),
         Kind::Strategy => hub.strategies.get(name).cloned().map(Object::Strategy),
         Kind::Segment => hub.segments.get(name).cloned().map(Object::Segment),
-        Kind::Flag => flags.get(name).cloned().map(Object::Flag),
+        Kind::Flag => flags.get(name).cloned().map(|f| Object::Flag(Arc::new(f))),
     };
     Action {
         object: Carried(object.map(Arc::new)),
@@ -271,7 +271,7 @@ async fn create_in_production(
     };
     let spoke = LiveSpoke::new(&c, "default", &target).await.unwrap();
     let mut action = create(Kind::Flag, "f");
-    action.object = Carried(Some(Arc::new(Object::Flag(flag))));
+    action.object = Carried(Some(Arc::new(Object::Flag(Arc::new(flag)))));
     let result = spoke.execute(&action).await;
     let seen = seen.lock().unwrap().clone();
     (result, seen)
@@ -492,7 +492,7 @@ async fn create_two_enabled(
     let mut outcomes = Vec::new();
     for name in ["f1", "f2"] {
         let mut action = create(Kind::Flag, name);
-        action.object = Carried(Some(Arc::new(Object::Flag(flag.clone()))));
+        action.object = Carried(Some(Arc::new(Object::Flag(Arc::new(flag.clone())))));
         spoke.execute(&action).await.unwrap();
         outcomes.push((format!("flag:{name}"), Outcome::Applied));
     }
