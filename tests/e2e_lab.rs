@@ -551,6 +551,15 @@ fn apply_makes_empty_and_drifted_spokes_equal_to_the_hub_and_replans_clean() {
         (0, 1),
         "(single, bulk) switches on us-east"
     );
+    // The progress lines say so after the creates' own lines, and nothing was left off.
+    let switching = stderr.find("us-east: switching ");
+    let last_create = stderr.rfind("us-east: create flag ");
+    assert!(
+        matches!((last_create, switching), (Some(c), Some(s)) if c < s),
+        "{stderr}"
+    );
+    assert!(stderr.contains(" new flag environments on\n"), "{stderr}");
+    assert!(!stderr.contains("left off"), "{stderr}");
     assert_eq!(
         std::fs::read_dir(&backups).unwrap().count(),
         2,

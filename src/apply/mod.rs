@@ -101,6 +101,8 @@ pub trait Progress: Sync {
     fn spoke_done(&self, _report: &SpokeReport) {}
     /// Between two waves: what apply waits for (the pause, the gate) or decided.
     fn between_waves(&self, _message: &str) {}
+    /// What apply does for `spoke` after its actions (new flags switched on in bulk).
+    fn spoke_note(&self, _spoke: &str, _message: &str) {}
 }
 
 /// No progress: only the final report.
@@ -327,9 +329,18 @@ async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progre
                     let execute = |a| writer.execute(a);
                     report.outcomes = run(name, &job.actions, options, progress, execute).await;
                     let interrupted = options.interrupt.is_set();
-                    writer
+                    let waiting = writer.waiting_to_be_enabled();
+                    if waiting > 0 && !interrupted {
+                        let message = format!("switching {waiting} new flag environments on");
+                        progress.spoke_note(name, &message);
+                    }
+                    let left_off = writer
                         .enable_new_flags(&mut report.outcomes, interrupted)
                         .await;
+                    if left_off > 0 {
+                        let message = format!("{left_off} new flag environments left off");
+                        progress.spoke_note(name, &message);
+                    }
                 }
                 Err(e) => report.error = Some(ApplyError::Start(Arc::new(e))),
             }

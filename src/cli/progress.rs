@@ -30,6 +30,10 @@ impl Progress for Lines {
         eprintln!("{message}");
     }
 
+    fn spoke_note(&self, spoke: &str, message: &str) {
+        eprintln!("{spoke}: {message}");
+    }
+
     fn action_done(&self, spoke: &str, a: &Action, outcome: &Outcome, elapsed: Option<Duration>) {
         let (status, detail) = status(outcome, elapsed);
         eprintln!(
@@ -87,6 +91,12 @@ impl Progress for Bars {
                 a.name,
                 status(outcome, elapsed).0
             ));
+        }
+    }
+
+    fn spoke_note(&self, spoke: &str, message: &str) {
+        if let Some(bar) = self.bar(spoke) {
+            bar.set_message(message.to_string());
         }
     }
 

@@ -33,15 +33,27 @@ impl LiveSpoke<'_> {
             .push(flag.to_string());
     }
 
+    /// How many (flag, environment) pairs wait to be switched on.
+    pub fn waiting_to_be_enabled(&self) -> usize {
+        let waiting = self.waiting.0.lock().unwrap_or_else(|p| p.into_inner());
+        waiting.values().map(Vec::len).sum()
+    }
+
     /// Switches on the new flags that wait for it, and marks the create of each one that
     /// could not be switched on as failed in `outcomes` (`interrupted`: none is sent, all
-    /// are marked).
-    pub async fn enable_new_flags(&self, outcomes: &mut [(String, Outcome)], interrupted: bool) {
+    /// are marked). Returns how many (flag, environment) pairs were left off.
+    pub async fn enable_new_flags(
+        &self,
+        outcomes: &mut [(String, Outcome)],
+        interrupted: bool,
+    ) -> usize {
         let waiting =
             std::mem::take(&mut *self.waiting.0.lock().unwrap_or_else(|p| p.into_inner()));
+        let mut left = 0;
         for (environment, flags) in waiting {
             for chunk in flags.chunks(CHUNK) {
                 for (flag, why) in self.enable_chunk(&environment, chunk, interrupted).await {
+                    left += 1;
                     let error = ApplyError::NotEnabled {
                         environment: environment.clone(),
                         why,
@@ -55,6 +67,7 @@ impl LiveSpoke<'_> {
                 }
             }
         }
+        left
     }
 
     /// Switches `flags` on in `environment`: in one request, or one by one when that is

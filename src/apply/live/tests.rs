@@ -468,11 +468,11 @@ async fn a_strategy_on_a_segment_the_spoke_lacks_fails_naming_it_before_its_writ
 /// Creates `f1` and `f2`, each on in production with one strategy, on a stubbed spoke
 /// whose answers after the creates are `then`, and switches the new flags on (after an
 /// interrupt if `interrupted`); returns the outcomes and the requests sent from the
-/// first create on.
+/// first create on, and how many flags were left off.
 async fn create_two_enabled(
     then: Vec<String>,
     interrupted: bool,
-) -> (Vec<(String, Outcome)>, Vec<String>) {
+) -> (Vec<(String, Outcome)>, Vec<String>, usize) {
     let mut responses = vec![response("200 OK", r#"{"segments":[]}"#)];
     for id in ["s1", "s2"] {
         responses.push(response("201 Created", r#"{}"#));
@@ -496,16 +496,19 @@ async fn create_two_enabled(
         spoke.execute(&action).await.unwrap();
         outcomes.push((format!("flag:{name}"), Outcome::Applied));
     }
-    spoke.enable_new_flags(&mut outcomes, interrupted).await;
+    assert_eq!(spoke.waiting_to_be_enabled(), 2);
+    let left_off = spoke.enable_new_flags(&mut outcomes, interrupted).await;
+    assert_eq!(spoke.waiting_to_be_enabled(), 0);
     let seen = seen.lock().unwrap()[1..].to_vec();
-    (outcomes, seen)
+    (outcomes, seen, left_off)
 }
 
 const BULK_ON: &str = "POST /api/admin/projects/default/bulk_features/environments/production/on";
 
 #[tokio::test]
 async fn new_flags_are_switched_on_together_after_their_creates() {
-    let (outcomes, seen) = create_two_enabled(vec![response("200 OK", "")], false).await;
+    let (outcomes, seen, left_off) = create_two_enabled(vec![response("200 OK", "")], false).await;
+    assert_eq!(left_off, 0);
     let strategies = |f: &str| {
         format!("POST /api/admin/projects/default/features/{f}/environments/production/strategies")
     };
@@ -526,7 +529,7 @@ async fn new_flags_are_switched_on_together_after_their_creates() {
 #[tokio::test]
 async fn a_refused_bulk_switch_goes_flag_by_flag_and_names_the_flag_left_off() {
     let refused = r#"{"name":"PermissionError","message":"no"}"#;
-    let (outcomes, seen) = create_two_enabled(
+    let (outcomes, seen, left_off) = create_two_enabled(
         vec![
             response("400 Bad Request", r#"{"message":"bad"}"#),
             response("200 OK", ""),
@@ -540,6 +543,7 @@ async fn a_refused_bulk_switch_goes_flag_by_flag_and_names_the_flag_left_off() {
     };
     assert_eq!(seen[4..], [BULK_ON.to_string(), on("f1"), on("f2")]);
     assert_eq!(outcomes[0].1, Outcome::Applied);
+    assert_eq!(left_off, 1);
     let Outcome::Failed(e) = &outcomes[1].1 else {
         panic!("f2 should have failed: {outcomes:?}");
     };
@@ -553,8 +557,9 @@ async fn a_refused_bulk_switch_goes_flag_by_flag_and_names_the_flag_left_off() {
 
 #[tokio::test]
 async fn after_an_interrupt_no_flag_is_switched_on_and_each_says_so() {
-    let (outcomes, seen) = create_two_enabled(vec![], true).await;
+    let (outcomes, seen, left_off) = create_two_enabled(vec![], true).await;
     assert_eq!(seen.len(), 4, "nothing sent after the interrupt: {seen:?}");
+    assert_eq!(left_off, 2);
     for (_, o) in outcomes {
         let Outcome::Failed(e) = o else {
             panic!("should have failed: {o:?}");
