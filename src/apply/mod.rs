@@ -242,7 +242,11 @@ async fn apply_spokes(
                 return SpokeReport::new(&job.plan.name);
             }
             progress.spoke_started(&job.plan.name, job.actions.len());
-            apply_spoke(job, options, progress).await
+            let report = apply_spoke(job, options, progress).await;
+            // Also when the spoke was refused before its first write (changed since the
+            // plan, no backup): its progress bar ends with the rest.
+            progress.spoke_done(&report);
+            report
         })
         .buffered(options.spokes_at_once.max(1))
         .collect()
@@ -349,7 +353,6 @@ async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progre
             report.error = Some(ApplyError::NoConnection);
         }
     }
-    progress.spoke_done(&report);
     report
 }
 

@@ -102,6 +102,11 @@ impl Progress for Bars {
 
     fn spoke_done(&self, report: &SpokeReport) {
         if let Some(bar) = self.bar(&report.name) {
+            if let Some(e) = &report.error {
+                // Refused before its first write, or stopped: the report says more.
+                bar.abandon_with_message(format!("FAILED: {e}"));
+                return;
+            }
             let (applied, failed, skipped) = report.counts();
             bar.finish_with_message(format!(
                 "{applied} applied, {failed} failed, {skipped} not attempted"

@@ -327,17 +327,29 @@ fn a_spoke_changed_between_plan_and_first_write_is_refused_and_nothing_written()
                 .and_then(|s| s.client.as_ref()),
         })
         .collect();
+    /// The spokes whose progress ended, with whether their report had an error.
+    #[derive(Default)]
+    struct Ended(std::sync::Mutex<Vec<(String, bool)>>);
+    impl flagfleet::apply::Progress for Ended {
+        fn spoke_done(&self, report: &flagfleet::apply::SpokeReport) {
+            let ended = (report.name.clone(), report.error.is_some());
+            self.0.lock().unwrap().push(ended);
+        }
+    }
+    let ended = Ended::default();
     let reports = rt.block_on(flagfleet::apply::apply(
         &t,
         Some(&fleet.hub.state),
         &spokes,
         &options,
-        &flagfleet::apply::Quiet,
+        &ended,
     ));
     assert!(matches!(
         reports[0].error,
         Some(flagfleet::apply::ApplyError::ChangedSincePlan)
     ));
+    // Its progress ends too (a terminal's bar says FAILED instead of staying open).
+    assert_eq!(*ended.0.lock().unwrap(), [(reports[0].name.clone(), true)]);
     assert_eq!(
         reports[0].error.as_ref().map(ToString::to_string).as_deref(),
         Some("it changed since the plan was made (its state fingerprint differs now, right before the first write); nothing was changed: run plan again")
