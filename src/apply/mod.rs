@@ -9,7 +9,7 @@
 //! written to, and dropped: read, back up, write, drop, a few spokes at a time
 //! ([`Options::spokes_at_once`]), so memory does not grow with the fleet.
 //!
-//! Spokes go in waves ([`waves`]): ascending, the spokes of a wave together, a wave only
+//! Spokes go in waves (`waves`): ascending, the spokes of a wave together, a wave only
 //! after every spoke of the one before succeeded (and the pause and gate between them).
 
 mod error;

@@ -2,7 +2,7 @@
 //! create, an overwrite (with a diff) or a skip (with a precise reason), in the order
 //! apply will follow.
 //!
-//! [`build`] compares the desired state ([`crate::desired`]) with the spoke's state
+//! [`plan_one`] compares the desired state ([`crate::desired`]) with the spoke's state
 //! semantically: orderings Unleash gives no meaning to were already normalized away when
 //! reading, and the server's own additions (a default strategy when a flag is enabled
 //! with none) are expected rather than reported.

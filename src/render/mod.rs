@@ -93,7 +93,7 @@ impl<'a> From<&'a Review> for View<'a> {
 }
 
 /// A spoke's plan with what a rendering only counts left out: unchanged actions past the
-/// first [`UNCHANGED_NAMED`] (unless verbose). A large fleet's plan is then reviewed
+/// first `UNCHANGED_NAMED` (ten; unless verbose). A large fleet's plan is then reviewed
 /// without holding every unchanged object of every spoke.
 pub fn for_review(mut spoke: SpokePlan, options: Options) -> ReviewCopy {
     if options.verbose {

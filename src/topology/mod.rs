@@ -1,6 +1,6 @@
 //! The topology file: which hub, which spokes, what to sync and how.
 //!
-//! Loading happens in two steps, like ripgrep's arguments: [`raw`] mirrors the TOML with
+//! Loading happens in two steps, like ripgrep's arguments: `raw` mirrors the TOML with
 //! spans; [`load`] checks every rule, collects every problem it finds (not just the first)
 //! and returns one validated [`Topology`] before anything touches the network.
 
