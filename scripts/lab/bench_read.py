@@ -205,11 +205,19 @@ def main():
         for key, label in (("one", "1 spoke (e01)"), ("all", f"{a.spokes} spokes")):
             runs = sorted(results[b][key], key=lambda r: r[0])
             wall, used, cores = runs[len(runs) // 2]
-            med[key] = wall
+            med[key] = (wall, used, cores)
             print(f"{label:<16}{wall:>7.2f}s{cores:>7.2f}         "
                   + " ".join(f"{used[c]:>9.2f}" for c in cols))
             print(f"{'':<16}all runs: " + ", ".join(f"{r[0]:.2f}" for r in results[b][key]))
-        print(f"ratio {a.spokes} spokes / 1 spoke (medians): {med['all'] / med['one']:.2f}")
+        print(f"ratio {a.spokes} spokes / 1 spoke (medians): {med['all'][0] / med['one'][0]:.2f}")
+        # What the lab's CPU alone costs the many-spoke run: every process's CPU seconds
+        # spread over all cores is a floor no client can go under on this machine.
+        wall, used, cores = med["all"]
+        floor = sum(used[c] for c in cols) / os.cpu_count()
+        bound = "the lab's CPU" if floor > wall / 2 or cores > 0.8 * os.cpu_count() else "distance"
+        print(f"CPU floor of the {a.spokes}-spoke run: {floor:.2f} s of its {wall:.2f} s "
+              f"({sum(used[c] for c in cols):.2f} CPU-s over {os.cpu_count()} cores, {cores:.2f} busy): "
+              f"bound by {bound}")
 
 if __name__ == "__main__":
     main()
