@@ -28,7 +28,7 @@ use flagfleet::topology::{self, Topology};
 
 const SPOKES: [usize; 3] = [1, 5, 20];
 
-/// How the pipeline reads: 4 spokes at once, the CLI's default.
+/// How the pipeline reads: 4 spokes at once (the CLI's default for files on 4 or more cores).
 fn reading() -> pipeline::Options {
     pipeline::Options {
         client: Default::default(),

@@ -67,8 +67,8 @@ pub(crate) struct Args {
     parallelism: usize,
     /// Spokes read at once, to plan them and again to apply them (each holds its whole
     /// state in memory meanwhile; a spoke is read again right before its first write,
-    /// backed up, written and dropped) [default: 32 when every spoke is a live server, 4
-    /// when one is a snapshot file]
+    /// backed up, written and dropped) [default: 32 when every spoke is a live server; the
+    /// machine's cores, at most 4, when one is a snapshot file]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     read_parallelism: Option<u16>,
     /// Archive more flags than a pruning spoke's `max_archive` (default: 10 flags or 10 %

@@ -45,7 +45,8 @@ pub(crate) struct Args {
     detailed_exitcode: bool,
     /// Spokes read and planned at once (each holds its whole state in memory meanwhile)
     /// [default: 32 when every spoke planned is a live server, whose reads wait on the
-    /// network; 4 when one is a snapshot file, whose reading is CPU-bound]
+    /// network; the machine's cores, at most 4, when one is a snapshot file, whose reading is
+    /// CPU-bound]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: Option<u16>,
     /// Plan archiving more flags than a pruning spoke's `max_archive` (default: 10 flags
@@ -61,9 +62,9 @@ pub(crate) struct Args {
     hub: HubArgs,
 }
 
-/// How many spokes are read and planned at once unless told otherwise, when one of them is
-/// a snapshot file: parsing one is CPU-bound, and each holds its whole state in memory
-/// meanwhile (docs/performance.md, "Memory").
+/// At most how many spokes are read and planned at once unless told otherwise, when one of
+/// them is a snapshot file: parsing one is CPU-bound, so no more than the machine's cores,
+/// and each holds its whole state in memory meanwhile (docs/performance.md, "Memory").
 pub(super) const SPOKES_AT_ONCE: u16 = 4;
 
 /// The same when every spoke is a live server: a read mostly waits on the network, so
