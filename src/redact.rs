@@ -78,7 +78,7 @@ pub fn escape_controls(text: &str) -> String {
 /// Characters that change what a terminal shows rather than showing themselves: C0/C1
 /// controls (escape sequences, carriage returns) and the bidirectional overrides that can
 /// make text read differently from what it is.
-fn is_unsafe(c: char) -> bool {
+pub(crate) fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }

@@ -105,6 +105,34 @@ fn file_fleet(hub: &Path) -> tempfile::TempDir {
 const APPLY: &[&str] = &["apply", "--auto-approve", "--backup-dir", "backups"];
 
 #[test]
+fn a_description_that_would_reorder_the_terminal_is_shown_escaped_in_every_plan_format() {
+    // A spoke's description with a right-to-left override and a C1 control (NEL): raw,
+    // they would make the diff under review read other than it is.
+    let dir = file_fleet(&corpus("hub.json"));
+    let path = dir.path().join("dc1.json");
+    let mut spoke: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    spoke["state"]["flags"]["app-one"]["description"] =
+        serde_json::Value::from("turns \u{202e}search\u{202c} off\u{85}");
+    std::fs::write(&path, serde_json::to_vec(&spoke).unwrap()).unwrap();
+    for format in ["human", "markdown", "json"] {
+        let r = run(dir.path(), &["plan", "--format", format], &[]);
+        assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+        assert!(
+            !r.stdout.contains(['\u{202e}', '\u{202c}', '\u{85}']),
+            "{format}: {}",
+            r.stdout
+        );
+        let shown = if format == "json" {
+            r#"\\u202esearch\\u202c off\\u0085"#
+        } else {
+            r#"\u202esearch\u202c off\u0085"#
+        };
+        assert!(r.stdout.contains(shown), "{format}: {}", r.stdout);
+    }
+}
+
+#[test]
 fn a_good_hub_file_is_applied_so_the_no_write_checks_below_can_fail() {
     let dir = file_fleet(&corpus("hub.json"));
     let before = std::fs::read(dir.path().join("dc1.json")).unwrap();

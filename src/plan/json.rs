@@ -365,6 +365,30 @@ impl serde_json::ser::Formatter for Pretty {
         self.has_value = true;
         Ok(())
     }
+
+    /// A string's characters as serde_json writes them, except those that change what a
+    /// terminal shows instead of showing themselves (serde_json escapes only C0 controls:
+    /// here also DEL, C1 controls, zero-width and bidirectional marks), written as `\uXXXX`.
+    /// The JSON value is the same; a name or description from a hostile spoke cannot make
+    /// a reviewed diff read other than it is.
+    fn write_string_fragment<W: ?Sized + Write>(
+        &mut self,
+        w: &mut W,
+        fragment: &str,
+    ) -> io::Result<()> {
+        if fragment.bytes().all(|b| b.is_ascii() && b != 0x7f) {
+            return w.write_all(fragment.as_bytes());
+        }
+        let mut start = 0;
+        for (i, c) in fragment.char_indices() {
+            if crate::redact::is_unsafe(c) {
+                w.write_all(&fragment.as_bytes()[start..i])?;
+                write!(w, "\\u{:04x}", u32::from(c))?;
+                start = i + c.len_utf8();
+            }
+        }
+        w.write_all(&fragment.as_bytes()[start..])
+    }
 }
 
 #[cfg(test)]
@@ -390,5 +414,24 @@ mod tests {
             assert_eq!(text.as_str(), expected);
             assert_eq!(text.lines(), expected.lines().collect::<Vec<_>>());
         }
+    }
+
+    #[test]
+    fn characters_that_change_what_a_terminal_shows_are_written_escaped() {
+        // A right-to-left override, a C1 control (NEL), DEL and a zero-width space, among
+        // text serde_json writes as it is.
+        let value = json!({"description": "on \u{202e}ffo\u{202c} \u{85}x\u{7f} é\u{200b}"});
+        let text = super::Text::of(&value);
+        assert!(
+            text.as_str()
+                .contains(r#""on \u202effo\u202c \u0085x\u007f é\u200b""#),
+            "{}",
+            text.as_str()
+        );
+        let unsafe_char = |c: char| c != '\n' && crate::redact::is_unsafe(c);
+        assert!(!text.as_str().chars().any(unsafe_char));
+        // The same JSON value.
+        let back: serde_json::Value = serde_json::from_str(text.as_str()).unwrap();
+        assert_eq!(back, value);
     }
 }
