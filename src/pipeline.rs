@@ -272,10 +272,15 @@ where
         topology.hub.instance.clone(),
         client.clone(),
     ));
+    // Spokes that share a server or file with another: their plans keep each object's
+    // print, for apply to tell what the other wrote before them.
+    let sharing = Arc::new(Topology::sharing_a_place(
+        names.iter().filter_map(|n| topology.spoke(n)),
+    ));
     let spokes = futures::stream::iter(names)
         .map(move |name| {
             let (topology, client, finish) = (topology.clone(), client.clone(), finish.clone());
-            let hub_log = hub_log.clone();
+            let (hub_log, sharing) = (hub_log.clone(), sharing.clone());
             let mut hub = hub.clone();
             Task(tokio::spawn(async move {
                 let spoke = topology.spoke(&name)?;
@@ -295,6 +300,9 @@ where
                 );
                 if let (Some(client), None) = (&read.client, &plan.error) {
                     drift::attribute(&mut plan, spoke, client, &hub_log).await;
+                }
+                if let (Ok(state), true) = (&read.state, sharing.contains(&name)) {
+                    plan.prints = Some(Arc::new(state::prints::ObjectPrints::of(state)));
                 }
                 Some(finish(read, plan))
             }))

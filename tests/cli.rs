@@ -624,6 +624,52 @@ fn a_file_spoke_changed_after_the_plan_is_refused_and_left_as_it_is() {
     );
 }
 
+/// Two spokes in one file (disjoint selections, the file named two ways), in two waves:
+/// the second is not refused for what the first wrote (flags it reads as the file's), one
+/// apply leaves the file as both plans promised and a second plan is empty.
+#[test]
+fn two_spokes_in_one_file_converge_in_one_apply() {
+    let dir = quickstart_copy();
+    std::fs::write(
+        dir.path().join("flagfleet.toml"),
+        "[hub]\nfile = \"hub.json\"\n\
+         [[spokes]]\nname = \"ops\"\nfile = \"us-east.json\"\nwave = 1\n\
+         select = { names = [\"ops-*\", \"kill-switch-*\"] }\n\
+         [[spokes]]\nname = \"product\"\nfile = \"./us-east.json\"\nwave = 2\n\
+         select = { names = [\"checkout-*\"] }\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_in(dir.path(), &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    for spoke in ["ops", "product"] {
+        assert!(
+            stdout.contains(&format!("Apply to {spoke}: ")) && !stdout.contains("error"),
+            "{stdout}"
+        );
+    }
+    assert!(
+        stdout.contains("Apply to ops: 2 applied, 0 failed")
+            && stdout.contains("Apply to product: 9 applied, 0 failed"),
+        "{stdout}"
+    );
+    let (code, stdout, stderr) = run_in(dir.path(), &["plan", "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    let spoke = snapshot_state(&dir.path().join("us-east.json"));
+    let hub = snapshot_state(&dir.path().join("hub.json"));
+    for flag in ["ops-cache", "kill-switch-search", "checkout-v2"] {
+        // `stale` is not synced.
+        let unstale = |f: &model::Flag| model::Flag {
+            stale: false,
+            ..f.clone()
+        };
+        assert_eq!(
+            unstale(&spoke.flags[flag]),
+            unstale(&hub.flags[flag]),
+            "{flag}"
+        );
+    }
+}
+
 /// `show` prints a saved plan byte for byte as `plan` printed it, in every format, with
 /// and without -v, for a fleet with an unreadable spoke too; it reads no instance and
 /// needs no topology.

@@ -621,3 +621,103 @@ fn drift_is_attributed_on_an_unleash_6_spoke() {
         "feature-metadata-updated",
     );
 }
+
+/// The strategies of every flag of `server` in `environment`, by flag, as JSON.
+fn strategies_in(server: &Server, environment: &str) -> Value {
+    let state = server.read_state(&[environment]);
+    let env = environment.to_string();
+    state
+        .flags
+        .iter()
+        .map(|(name, f)| {
+            let strategies = f.environments.get(&env).map(|e| e.strategies.clone());
+            (name.clone(), serde_json::to_value(strategies).unwrap())
+        })
+        .collect::<serde_json::Map<_, _>>()
+        .into()
+}
+
+/// Two spokes on one server, one per stage (its development and its production
+/// environment): what the first writes (the server's scaffolding, the flags themselves) is
+/// no reason to refuse the second, which brings those objects in line by updates rather
+/// than creating them twice, so that one apply leaves both stages equal to the hub, in
+/// waves or at once. A change by anyone else in between still refuses the second.
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn stages_on_one_server_converge_in_one_apply_and_only_their_own_writes_pass() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    seed::rich_hub(&Admin::new(&lab.hub));
+    let dir = tempfile::tempdir().unwrap();
+    let stages = |staging: &str, prod: &str| {
+        lab::topology(
+            dir.path(),
+            &lab.hub,
+            &[
+                (
+                    "staging",
+                    &lab.spoke1,
+                    &format!("{staging}\nenvironments = {{ production = \"development\" }}"),
+                ),
+                ("prod", &lab.spoke1, prod),
+            ],
+        )
+    };
+    let hub_strategies = strategies_in(&lab.hub, "production");
+    assert!(hub_strategies.as_object().unwrap().len() > 3);
+
+    for (staging, prod) in [("wave = 1", "wave = 2"), ("", "")] {
+        lab.reset(&["spoke1"]);
+        let topo = stages(staging, prod);
+        let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
+        assert_eq!(code, 0, "{stdout}\n{stderr}");
+        assert!(stdout.contains("Apply to staging: "), "{stdout}");
+        assert!(
+            stdout.contains(", 0 failed, 0 not attempted")
+                && !stdout.contains("error")
+                && stdout.matches(", 0 failed, 0 not attempted").count() == 2,
+            "{stdout}"
+        );
+        assert!(
+            format!("{stdout}{stderr}")
+                .contains("written already by staging (same server) in this run: updated instead")
+                || format!("{stdout}{stderr}")
+                    .contains("written already by prod (same server) in this run: updated instead"),
+            "{stdout}\n{stderr}"
+        );
+        let (code, stdout, stderr) = run(&lab, &topo, &["plan", "--detailed-exitcode"]);
+        assert_eq!(code, 0, "a second plan is empty:\n{stdout}\n{stderr}");
+        // Each stage holds the hub's strategies once, not twice.
+        assert_eq!(strategies_in(&lab.spoke1, "production"), hub_strategies);
+        assert_eq!(strategies_in(&lab.spoke1, "development"), hub_strategies);
+    }
+
+    // Someone else creates a flag on the server while the first wave is gated.
+    lab.reset(&["spoke1"]);
+    let topo = stages("wave = 1", "wave = 2");
+    let gate = format!(
+        "curl -sf -o /dev/null -X POST -H 'Authorization: {}' -H 'Content-Type: application/json' -d '{{\"name\":\"hand-made\",\"type\":\"release\"}}' {}/api/admin/projects/default/features",
+        lab.spoke1.token, lab.spoke1.url
+    );
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve", "--gate", &gate]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(stdout.contains("Apply to staging: "), "{stdout}");
+    assert!(
+        stdout.contains(
+            "Apply to prod: error: it changed since the plan was made (flag hand-made), not by this apply; nothing was changed"
+        ),
+        "{stdout}"
+    );
+    let (_, stdout, _) = run(&lab, &topo, &["plan", "--format", "json"]);
+    let plan: Value = serde_json::from_str(&stdout).unwrap();
+    let prod = plan["spokes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "prod")
+        .unwrap();
+    assert!(
+        prod["summary"]["create"].as_u64().unwrap() == 0
+            && prod["summary"]["overwrite"].as_u64().unwrap() > 0,
+        "prod's environment was left as it was: {prod}"
+    );
+}

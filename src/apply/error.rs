@@ -53,6 +53,13 @@ pub enum ApplyError {
     /// The spoke's state changed between the plan and the first write.
     #[error("it changed since the plan was made (its state fingerprint differs now, right before the first write); nothing was changed: run plan again")]
     ChangedSincePlan,
+    /// Objects of the spoke changed between the plan and the first write, not by another
+    /// spoke of this run that shares its server.
+    #[error("it changed since the plan was made ({}), not by this apply; nothing was changed: run plan again", listed(objects))]
+    ChangedObjects {
+        /// The objects, as `kind name`.
+        objects: Vec<String>,
+    },
     /// The backup of the spoke could not be written.
     #[error("cannot write the backup in {}: {source}; nothing was changed", dir.display())]
     Backup {
@@ -96,4 +103,19 @@ impl serde::Serialize for ApplyError {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
     }
+}
+
+/// The first few of `objects`, and how many more.
+fn listed(objects: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut text = objects
+        .iter()
+        .take(SHOWN)
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .join(", ");
+    if objects.len() > SHOWN {
+        text.push_str(&format!(" and {} more", objects.len() - SHOWN));
+    }
+    text
 }

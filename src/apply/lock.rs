@@ -162,6 +162,8 @@ pub fn default_lock_dir() -> PathBuf {
 pub fn lock_path(spoke: &Spoke, dir: &Path) -> PathBuf {
     match &spoke.instance.location {
         Location::File(path) => {
+            // One lock however the file is named (`eu.json`, `./eu.json`, a link to it).
+            let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
             let mut name = path.file_name().unwrap_or_default().to_os_string();
             name.push(".lock");
             path.with_file_name(name)
@@ -369,6 +371,22 @@ mod tests {
             Locks::acquire(&[&other], dir.path(), Duration::ZERO).await,
             Err(LockError::Held { .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn two_spokes_naming_one_file_two_ways_take_one_lock() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("eu.json"), "{}").unwrap();
+        let plain = spoke(Location::File(dir.path().join("eu.json")));
+        let dotted = spoke(Location::File(dir.path().join(".").join("eu.json")));
+        let locks = Locks::acquire(&[&plain, &dotted], dir.path(), Duration::ZERO)
+            .await
+            .unwrap();
+        assert_eq!(locks.lock().len(), 1);
+        assert_eq!(
+            lock_path(&plain, dir.path()),
+            lock_path(&dotted, dir.path())
+        );
     }
 
     #[test]

@@ -28,7 +28,8 @@ use std::time::{Duration, Instant};
 use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::client::Client;
-use crate::plan::{Action, Kind, SpokePlan};
+use crate::plan::{Action, Kind, SpokePlan, Verb};
+use crate::state::prints::{ObjectKey, ObjectPrints};
 use crate::state::snapshot::{Snapshot, SnapshotSource};
 use crate::state::State;
 use crate::topology::{Location, Spoke, Topology};
@@ -204,14 +205,24 @@ pub async fn apply(
         .filter(|s| s.error.is_none())
         .collect();
     let client = |name: &str| spokes.iter().find(|s| s.plan.name == name)?.client;
+    let sharing = Sharing::new(
+        plans
+            .iter()
+            .filter_map(|p| topology.spoke(&p.name))
+            .map(|s| s.instance.place()),
+    );
+    let sharing = &sharing;
     waves::in_waves(&plans, options, progress, |wave| {
         let jobs: Vec<SpokeJob<'_>> = wave
             .into_iter()
             .filter_map(|sp| {
+                let spoke = topology.spoke(&sp.name)?;
                 Some(SpokeJob {
                     topology,
                     hub,
-                    spoke: topology.spoke(&sp.name)?,
+                    place: spoke.instance.place(),
+                    sharing,
+                    spoke,
                     plan: sp,
                     client: client(&sp.name),
                     actions: sp
@@ -276,6 +287,10 @@ struct SpokeJob<'a> {
     /// The spoke's plan (its fingerprint, location).
     plan: &'a SpokePlan,
     client: Option<&'a Client>,
+    /// The server or file it writes to ([`crate::topology::Instance::place`]).
+    place: String,
+    /// What the spokes of the run that share a place know of each other.
+    sharing: &'a Sharing,
     /// The changing, unblocked actions, in plan order.
     actions: Vec<&'a Action>,
     /// The backup's name before its counter: `{spoke}-{time with milliseconds}`.
@@ -291,13 +306,62 @@ async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progre
         report.outcomes = not_started(&job.actions, INTERRUPTED);
         return report;
     }
-    let actual = match unchanged_since_plan(&job).await {
-        Ok(state) => state,
+    // Spokes that share a server or file take turns; each one's check below lets through
+    // what the ones before it wrote.
+    let _turn = match job.sharing.turns.get(&job.place) {
+        Some(turn) => Some(turn.lock().await),
+        None => None,
+    };
+    let (actual, by_others) = match unchanged_since_plan(&job).await {
+        Ok(read) => read,
         Err(e) => {
             report.error = Some(e);
             return report;
         }
     };
+    // What another spoke of this run created here already is brought in line with this
+    // spoke's plan by an update: a second create would fail, or add its strategies twice.
+    let updates: Vec<Action> = job
+        .actions
+        .iter()
+        .filter(|a| a.action == Verb::Create && by_others.contains_key(&key_of(a)))
+        .filter(|a| holds(&actual, a.kind, &a.name))
+        .map(|a| Action {
+            action: Verb::Overwrite,
+            environments: if a.kind == Kind::Flag {
+                job.spoke.synced_environments()
+            } else {
+                a.environments.clone()
+            },
+            ..(*a).clone()
+        })
+        .collect();
+    if !updates.is_empty() {
+        let mut writers: Vec<&str> = by_others.values().map(String::as_str).collect();
+        writers.sort_unstable();
+        writers.dedup();
+        let message = format!(
+            "{} to create written already by {} (same server) in this run: updated instead",
+            plural(updates.len(), "object"),
+            writers.join(", ")
+        );
+        progress.spoke_note(name, &message);
+    }
+    let actions: Vec<&Action> = job
+        .actions
+        .iter()
+        .map(|a| {
+            updates
+                .iter()
+                .find(|u| (u.kind, &u.name) == (a.kind, &a.name))
+                .unwrap_or(a)
+        })
+        .collect();
+    let record = |a: &Action| job.sharing.wrote(&job.place, a, name);
+    if matches!(job.spoke.instance.location, Location::File(_)) {
+        // A file is written as a whole, at once.
+        actions.iter().for_each(|a| record(a));
+    }
     // The backup is written from the snapshot as it is serialized; the state then goes on
     // to be written to, without a copy.
     let source = SnapshotSource {
@@ -322,7 +386,7 @@ async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progre
     }
     let actual = snapshot.state;
     match (&job.spoke.instance.location, job.client) {
-        (Location::File(path), _) => match file::apply(path, name, actual, &job.actions) {
+        (Location::File(path), _) => match file::apply(path, name, actual, &actions) {
             Ok(outcomes) => report.outcomes = outcomes,
             Err(e) => report.error = Some(e),
         },
@@ -330,8 +394,11 @@ async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progre
             let target = Target::new(job.spoke, &actual);
             match live::LiveSpoke::new(client, &job.spoke.instance.project, &target).await {
                 Ok(writer) => {
-                    let execute = |a| writer.execute(a);
-                    report.outcomes = run(name, &job.actions, options, progress, execute).await;
+                    let execute = |a| {
+                        record(a);
+                        writer.execute(a)
+                    };
+                    report.outcomes = run(name, &actions, options, progress, execute).await;
                     let interrupted = options.interrupt.is_set();
                     let waiting = writer.waiting_to_be_enabled();
                     if waiting > 0 && !interrupted {
@@ -370,14 +437,115 @@ fn not_started(actions: &[&Action], why: &str) -> Vec<(String, Outcome)> {
 /// Reads the spoke again right before its first write and checks that its state is the
 /// one the plan was made from (another apply, on another runner say, or a person may have
 /// changed it since): that state is then what apply backs up and writes to.
-async fn unchanged_since_plan(job: &SpokeJob<'_>) -> Result<State, ApplyError> {
+///
+/// Where spokes of this run share the server or file, what the ones before wrote is let
+/// through, object by object; any other change refuses the spoke. Returns the state and
+/// the objects changed by the others, with who wrote them.
+async fn unchanged_since_plan(
+    job: &SpokeJob<'_>,
+) -> Result<(State, HashMap<ObjectKey, String>), ApplyError> {
     let now = crate::pipeline::read_again(job.topology, job.spoke, job.hub, job.client)
         .await
         .map_err(|e| ApplyError::Reread(Arc::new(e)))?;
-    if Some(crate::state::fingerprint(&now)) != job.plan.fingerprint {
+    if Some(crate::state::fingerprint(&now)) == job.plan.fingerprint {
+        return Ok((now, HashMap::new()));
+    }
+    let Some(then) = &job.plan.prints else {
+        return Err(ApplyError::ChangedSincePlan);
+    };
+    let changed = then.changed(&ObjectPrints::of(&now));
+    let written = job.sharing.written_at(&job.place);
+    let (by_others, elsewise): (Vec<ObjectKey>, Vec<ObjectKey>) =
+        changed.into_iter().partition(|k| written.contains_key(k));
+    if !elsewise.is_empty() {
+        let named = |(kind, name): &ObjectKey| match *kind {
+            "state" => "its environments".to_string(),
+            _ => format!("{kind} {name}"),
+        };
+        return Err(ApplyError::ChangedObjects {
+            objects: elsewise.iter().map(named).collect(),
+        });
+    }
+    if by_others.is_empty() {
         return Err(ApplyError::ChangedSincePlan);
     }
-    Ok(now)
+    let by_others = by_others
+        .into_iter()
+        .filter_map(|k| Some((k.clone(), written.get(&k)?.clone())))
+        .collect();
+    Ok((now, by_others))
+}
+
+/// What the spokes of one run that share a server or file know of each other: whose turn
+/// it is, and which objects each wrote.
+#[derive(Debug, Default)]
+struct Sharing {
+    /// A turn per shared place.
+    turns: HashMap<String, tokio::sync::Mutex<()>>,
+    /// By shared place: the objects written (or attempted) so far, with who wrote them.
+    written: std::sync::Mutex<HashMap<String, HashMap<ObjectKey, String>>>,
+}
+
+impl Sharing {
+    /// For the spokes' places (one per spoke).
+    fn new(places: impl Iterator<Item = String>) -> Self {
+        let mut count: HashMap<String, usize> = HashMap::new();
+        for place in places {
+            *count.entry(place).or_default() += 1;
+        }
+        Sharing {
+            turns: count
+                .into_iter()
+                .filter(|(_, n)| *n > 1)
+                .map(|(place, _)| (place, tokio::sync::Mutex::new(())))
+                .collect(),
+            written: Default::default(),
+        }
+    }
+
+    /// Notes that `spoke` is about to write `a` at `place` (when the place is shared).
+    fn wrote(&self, place: &str, a: &Action, spoke: &str) {
+        if self.turns.contains_key(place) {
+            self.lock()
+                .entry(place.to_string())
+                .or_default()
+                .insert(key_of(a), spoke.to_string());
+        }
+    }
+
+    /// The objects written at `place` so far.
+    fn written_at(&self, place: &str) -> HashMap<ObjectKey, String> {
+        self.lock().get(place).cloned().unwrap_or_default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<ObjectKey, String>>> {
+        self.written.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// The object an action writes, as [`ObjectPrints`] names it.
+fn key_of(a: &Action) -> ObjectKey {
+    (a.kind.as_str(), a.name.clone())
+}
+
+/// Whether `state` holds an object of this kind and name.
+fn holds(state: &State, kind: Kind, name: &str) -> bool {
+    match kind {
+        Kind::ContextField => state.context_fields.contains_key(name),
+        Kind::TagType => state.tag_types.contains_key(name),
+        Kind::Strategy => state.strategies.contains_key(name),
+        Kind::Segment => state.segments.contains_key(name),
+        Kind::Flag => state.flags.contains_key(name),
+    }
+}
+
+/// `n thing` or `n things`.
+fn plural(n: usize, thing: &str) -> String {
+    if n == 1 {
+        format!("1 {thing}")
+    } else {
+        format!("{n} {thing}s")
+    }
 }
 
 type Key = (Kind, String);

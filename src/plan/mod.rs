@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
+use crate::state::prints::ObjectPrints;
+
 pub use digest::{actions_digest, first_difference};
 pub use drift::{Change, Drift, Origin};
 pub use json::{spoke_json, JsonWriter};
@@ -258,6 +260,11 @@ pub struct SpokePlan {
     /// Fingerprint of the spoke's state the plan was made from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fingerprint: Option<String>,
+    /// The same, object by object: made only when another spoke of the run shares the
+    /// spoke's server or file, so that apply can tell that spoke's writes from anyone
+    /// else's. Not part of the plan's text.
+    #[serde(skip)]
+    pub prints: Option<Arc<ObjectPrints>>,
     /// The spoke's Unleash version, when known (what blocks by version were planned by,
     /// docs/compatibility.md).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -457,6 +464,7 @@ pub fn plan_one(
         wave: spoke.wave,
         environments: spoke.environments.clone(),
         fingerprint,
+        prints: None,
         unleash_version,
         summary: Summary::of(&actions),
         actions,

@@ -3,6 +3,7 @@
 
 pub mod model;
 pub(crate) mod normalize;
+pub mod prints;
 mod read;
 pub mod snapshot;
 pub use crate::api::names;

@@ -8,7 +8,7 @@ mod diagnostic;
 mod keep;
 mod raw;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -110,6 +110,21 @@ pub struct Instance {
     pub project: String,
     /// Line of its table in the topology file, for messages.
     pub line: usize,
+}
+
+impl Instance {
+    /// What the instance writes to, to tell entries that share it: a server's URL (its
+    /// projects share the server's context fields, segments, strategies, tag types and
+    /// flag names) or a file's path.
+    pub fn place(&self) -> String {
+        match &self.location {
+            Location::Live { url, .. } => url.to_ascii_lowercase(),
+            Location::File(path) => std::fs::canonicalize(path)
+                .unwrap_or_else(|_| path.clone())
+                .display()
+                .to_string(),
+        }
+    }
 }
 
 /// Where an instance's state lives.
@@ -287,6 +302,24 @@ impl Topology {
     /// The spoke with this name.
     pub fn spoke(&self, name: &str) -> Option<&Spoke> {
         self.spokes.iter().find(|s| s.instance.name == name)
+    }
+
+    /// The names of the spokes among `spokes` that write where another of them writes
+    /// (the same server or file, [`Instance::place`]).
+    pub fn sharing_a_place<'a>(spokes: impl IntoIterator<Item = &'a Spoke>) -> HashSet<String> {
+        let mut by_place: HashMap<String, Vec<&str>> = HashMap::new();
+        for s in spokes {
+            by_place
+                .entry(s.instance.place())
+                .or_default()
+                .push(&s.instance.name);
+        }
+        by_place
+            .into_values()
+            .filter(|names| names.len() > 1)
+            .flatten()
+            .map(str::to_string)
+            .collect()
     }
 }
 

@@ -148,19 +148,24 @@ impl Lab {
             _guard: guard,
         };
         if !reset.is_empty() {
-            let status = Command::new("bash")
-                .arg(&lab.script)
-                .arg("reset")
-                .args(reset)
-                .status()
-                .expect("run scripts/lab.sh reset");
-            assert!(status.success(), "scripts/lab.sh reset {reset:?} failed");
+            lab.reset(reset);
         }
         lab
     }
 }
 
 impl Lab {
+    /// Empties the servers named (`hub`, `spoke1`, ...): a fresh database each.
+    pub fn reset(&self, servers: &[&str]) {
+        let status = Command::new("bash")
+            .arg(&self.script)
+            .arg("reset")
+            .args(servers)
+            .status()
+            .expect("run scripts/lab.sh reset");
+        assert!(status.success(), "scripts/lab.sh reset {servers:?} failed");
+    }
+
     fn servers(&self) -> [&Server; 7] {
         [
             &self.hub,
