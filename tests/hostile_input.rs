@@ -624,3 +624,53 @@ fn a_ca_file_without_certificates_is_refused_before_any_request() {
     );
     assert!(stub.requests().iter().all(|q| !q.path.starts_with("/hub/")));
 }
+
+/// A note built from a spoke's own values (its legal values only it has, kept) with a
+/// terminal escape sequence, a right-to-left override and Markdown that would draw an
+/// image, HTML, a character reference and a link in a pull-request comment: shown as the
+/// text it is in the terminal plan and in the Markdown plan.
+#[test]
+fn a_spoke_value_in_a_note_cannot_redraw_the_terminal_or_the_pull_request_comment() {
+    let dir = tempfile::tempdir().unwrap();
+    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/quickstart");
+    for f in ["flagfleet.toml", "hub.json", "eu-west.json", "us-east.json"] {
+        std::fs::copy(quickstart.join(f), dir.path().join(f)).unwrap();
+    }
+    let path = dir.path().join("eu-west.json");
+    let mut spoke: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let hostile = "x\u{1b}[2J\u{202e}evil ![t](https://evil.invalid/p.png) <b>bold</b> &#x202E; \\[a\\](https://evil.invalid) `code`";
+    spoke["state"]["context_fields"]["region"]["legal_values"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({ "value": hostile }));
+    std::fs::write(&path, serde_json::to_vec(&spoke).unwrap()).unwrap();
+
+    let r = run(dir.path(), &["plan"], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    assert!(!r.stdout.contains(['\u{1b}', '\u{202e}']), "{}", r.stdout);
+    assert!(
+        r.stdout
+            .contains(r"are kept: emea, x\u{1b}[2J\u{202e}evil ![t]"),
+        "{}",
+        r.stdout
+    );
+
+    let r = run(dir.path(), &["plan", "--format", "markdown"], &[]);
+    assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
+    let note = r
+        .stdout
+        .lines()
+        .find(|l| l.contains("legal values only the spoke has"))
+        .unwrap_or_else(|| panic!("{}", r.stdout));
+    assert!(!note.contains(['\u{1b}', '\u{202e}']), "{note}");
+    for raw in ["![t](", "<b>", "&#x202E;", "`code`"] {
+        assert!(!note.contains(raw), "{raw} in {note}");
+    }
+    assert!(
+        note.contains(
+            r"x\\u{1b}\[2J\\u{202e}evil !\[t\](https://evil.invalid/p.png) &lt;b&gt;bold&lt;/b&gt; &amp;#x202E; \\\[a\\\](https://evil.invalid) \`code\`"
+        ),
+        "{note}"
+    );
+}

@@ -4,7 +4,7 @@
 
 use comfy_table::{presets, CellAlignment, Table};
 
-use super::{counts, listed, mapping, Options, View};
+use super::{counts, listed, mapping, shown, Options, View};
 use crate::plan::{Mark, SpokePlan};
 
 const RESET: &str = "\x1b[0m";
@@ -74,7 +74,7 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, omitted: usize, options: O
         out.push_str(&format!(
             "  {} {}\n\n",
             paint("error:", "31;1", options),
-            error.to_string().replace('\n', "\n  ")
+            super::shown(&error.to_string()).replace('\n', "\n  ")
         ));
         return;
     }
@@ -96,16 +96,17 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, omitted: usize, options: O
         out.push_str(&format!(
             "  {} {label:<width$}  {}\n",
             painted(Mark::of(a), options),
-            a.reason
+            shown(&a.reason.to_string())
         ));
         for note in &a.notes {
-            out.push_str(&format!("      note: {note}\n"));
+            out.push_str(&format!("      note: {}\n", shown(note)));
         }
         if !a.kept.is_empty() {
-            out.push_str(&format!("      kept by spoke: {}\n", a.kept.join(", ")));
+            let kept = shown(&a.kept.join(", "));
+            out.push_str(&format!("      kept by spoke: {kept}\n"));
         }
         if let Some(drift) = &a.drift {
-            out.push_str(&format!("      {}\n", drift.summary()));
+            out.push_str(&format!("      {}\n", shown(&drift.summary())));
         }
         if let Some(diff) = &a.diff {
             for line in diff.lines() {

@@ -159,7 +159,11 @@ fn spoke_section(
         md(&mapping(&spoke.environments, "→"))
     );
     if let Some(error) = &spoke.error {
-        let _ = writeln!(out, "**Error:** {}\n\n</details>\n", md(&error.to_string()));
+        let _ = writeln!(
+            out,
+            "**Error:** {}\n\n</details>\n",
+            md_text(&error.to_string())
+        );
         return;
     }
     let (listed, unchanged): (Vec<_>, Vec<_>) = spoke
@@ -170,15 +174,16 @@ fn spoke_section(
         let _ = writeln!(out, "| | kind | name | reason |");
         let _ = writeln!(out, "| --- | --- | --- | --- |");
         for a in listed.iter().take(detail.max_rows) {
-            let mut reason = md(&a.reason.to_string());
+            let mut reason = md_text(&a.reason.to_string());
             for note in &a.notes {
-                reason.push_str(&format!("<br>_{}_", md(note)));
+                reason.push_str(&format!("<br>_{}_", md_text(note)));
             }
             if !a.kept.is_empty() {
-                reason.push_str(&format!("<br>_kept by spoke: {}_", md(&a.kept.join(", "))));
+                let kept = md_text(&a.kept.join(", "));
+                reason.push_str(&format!("<br>_kept by spoke: {kept}_"));
             }
             if let Some(drift) = &a.drift {
-                reason.push_str(&format!("<br>_{}_", md(&drift.summary())));
+                reason.push_str(&format!("<br>_{}_", md_text(&drift.summary())));
             }
             let _ = writeln!(
                 out,
@@ -237,7 +242,28 @@ fn fence_for(text: &str) -> String {
 
 /// Escapes text for a Markdown table cell.
 fn md(text: &str) -> String {
-    text.replace('|', "\\|").replace('\n', " ")
+    super::shown(text).replace('|', "\\|").replace('\n', " ")
+}
+
+/// Escapes free text from a server (a note, a reason, an error) for a table cell: what
+/// [`md`] does, and the characters that would make it a link, an image, HTML, a
+/// character reference or code rather than text.
+fn md_text(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in super::shown(text).chars() {
+        match c {
+            '\n' => out.push(' '),
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '\\' | '|' | '`' | '[' | ']' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
 }
 
 /// Escapes text for HTML.

@@ -143,3 +143,13 @@ pub(crate) fn mapping(envs: &std::collections::BTreeMap<String, String>, arrow: 
         .collect::<Vec<_>>()
         .join(", ")
 }
+
+/// Text from a spoke or the hub (a note, a reason naming who changed something, an error)
+/// as a terminal shows it: controls, escape sequences and bidirectional marks written out
+/// (`\u{1b}`), line by line, so a hostile server cannot redraw or reorder the plan.
+pub(crate) fn shown(text: &str) -> String {
+    text.split('\n')
+        .map(crate::redact::escape_controls)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
