@@ -165,6 +165,58 @@ fn keep_spoke_fields(spoke: &Spoke, name: &str, flag: &mut Flag, have: &Flag) ->
     kept
 }
 
+/// Where spokes that write one server (or file) and project would write a flag
+/// differently into one of its environments (their overrides or mappings differ): each
+/// apply undoes what the other wrote, and neither plan is ever empty. One text per pair of
+/// spokes, naming the first flags.
+pub fn disagreements(topology: &Topology, hub: &State, spokes: &[&Spoke]) -> Vec<String> {
+    let sharing = Topology::sharing_a_place(spokes.iter().copied());
+    let empty = State::default();
+    let shared: Vec<(&Spoke, Desired<'_>)> = spokes
+        .iter()
+        .filter(|s| sharing.contains(&s.instance.name))
+        .map(|s| (*s, desired(topology, hub, s, &empty)))
+        .collect();
+    let mut found = Vec::new();
+    for (i, (a, wants_a)) in shared.iter().enumerate() {
+        for (b, wants_b) in &shared[i + 1..] {
+            let place = a.instance.place();
+            if place != b.instance.place() || a.instance.project != b.instance.project {
+                continue;
+            }
+            let flags: Vec<&str> = wants_a
+                .flags
+                .iter()
+                .filter(|(name, fa)| {
+                    wants_b.flags.get(*name).is_some_and(|fb| {
+                        fa.environments
+                            .iter()
+                            .any(|(env, ea)| fb.environments.get(env).is_some_and(|eb| eb != ea))
+                    })
+                })
+                .map(|(name, _)| *name)
+                .collect();
+            if flags.is_empty() {
+                continue;
+            }
+            let shown = flags.len().min(3);
+            let more = match flags.len() - shown {
+                0 => String::new(),
+                n => format!(" and {n} more"),
+            };
+            found.push(format!(
+                "spokes {} and {} write {}{more} differently into the same environment of {} (project {}): each apply undoes what the other wrote; give them disjoint `select`s or the same overrides",
+                a.instance.name,
+                b.instance.name,
+                flags[..shown].join(", "),
+                a.instance.location,
+                a.instance.project,
+            ));
+        }
+    }
+    found
+}
+
 /// Whether the hub flag `name` is synced to `spoke` (hub selection, then the spoke's).
 pub fn selected(topology: &Topology, spoke: &Spoke, name: &str, flag: &Flag) -> bool {
     let tags = || {
@@ -329,5 +381,57 @@ mod tests {
             .collect();
         assert_eq!(values, ["emea", "eu", "us"]);
         assert_eq!(spoke_only, ["emea"]);
+    }
+
+    #[test]
+    fn spokes_of_one_server_that_would_write_a_flag_differently_are_named() {
+        use crate::state::model::{FlagEnvironment, Strategy};
+        let topology = |b_extra: &str| {
+            let text = format!(
+                "[hub]\nfile = \"hub.json\"\n\
+                 [[spokes]]\nname = \"a\"\nurl = \"https://eu.unleash.invalid\"\ntoken_env = \"T\"\n\
+                 [[spokes]]\nname = \"b\"\nurl = \"https://eu.unleash.invalid\"\ntoken_env = \"T\"\n{b_extra}\n\
+                 [[spokes]]\nname = \"c\"\nurl = \"https://us.unleash.invalid\"\ntoken_env = \"T\"\n\
+                 [[spokes.overrides]]\nflags = [\"*\"]\nenabled = false\n"
+            );
+            crate::topology::parse(std::path::Path::new("flagfleet.toml"), &text).unwrap()
+        };
+        let mut hub = State {
+            project: "default".into(),
+            environments: vec!["production".into()],
+            ..State::default()
+        };
+        for name in ["checkout", "search"] {
+            let mut flag = Flag::default();
+            flag.environments.insert(
+                "production".into(),
+                FlagEnvironment {
+                    enabled: true,
+                    strategies: vec![Strategy {
+                        name: "default".into(),
+                        ..Strategy::default()
+                    }],
+                    ..FlagEnvironment::default()
+                },
+            );
+            hub.flags.insert(name.into(), Arc::new(flag));
+        }
+        let found = |t: &Topology| {
+            let spokes: Vec<&Spoke> = t.spokes.iter().collect();
+            disagreements(t, &hub, &spokes)
+        };
+        // The same writes (c, on another server, differs): nothing to say.
+        assert!(found(&topology("")).is_empty());
+        // b switches checkout off where a switches it on.
+        let t = topology("[[spokes.overrides]]\nflags = [\"checkout\"]\nenabled = false");
+        assert_eq!(
+            found(&t),
+            ["spokes a and b write checkout differently into the same environment of https://eu.unleash.invalid (project default): each apply undoes what the other wrote; give them disjoint `select`s or the same overrides"]
+        );
+        // Disjoint selections, or other environments, do not meet.
+        let t = topology("select = { names = [\"search\"] }\n[[spokes.overrides]]\nflags = [\"checkout\"]\nenabled = false");
+        assert!(found(&t).is_empty());
+        let t = topology("environments = { production = \"development\" }\n[[spokes.overrides]]\nflags = [\"checkout\"]\nenabled = false");
+        assert!(found(&t).is_empty());
     }
 }

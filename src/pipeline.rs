@@ -237,6 +237,10 @@ where
             return Err(FleetError::Hub(e));
         }
     };
+    let spokes = select_spokes(&topology, only)?;
+    for text in crate::desired::disagreements(&topology, &state, &spokes) {
+        tracing::warn!("{text}");
+    }
     Ok(Running {
         hub: Hub {
             info: plan::hub_info(&topology, fingerprint),
