@@ -46,8 +46,8 @@ pub(crate) struct Args {
     /// Spokes read and planned at once (each holds its whole state in memory meanwhile)
     /// [default: 32 when every spoke planned is a live server, whose reads wait on the
     /// network; the machine's cores, at most 4, when one is a snapshot file, whose reading is
-    /// CPU-bound]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    /// CPU-bound]; also `--read-parallelism`, as apply names it
+    #[arg(long, visible_alias = "read-parallelism", value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     parallelism: Option<u16>,
     /// Plan archiving more flags than a pruning spoke's `max_archive` (default: 10 flags
     /// or 10 % of its selected flags), for this run only.
