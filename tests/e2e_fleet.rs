@@ -363,10 +363,7 @@ fn a_later_wave_changed_during_the_pause_is_refused() {
         ],
     );
     // The gate plays the person who edits the second wave's spoke meanwhile.
-    let gate = format!(
-        "curl -sf -o /dev/null -X POST -H 'Authorization: {}' -H 'Content-Type: application/json' -d '{{\"name\":\"hand-made\",\"type\":\"release\"}}' {}/api/admin/projects/default/features",
-        lab.spoke2.token, lab.spoke2.url
-    );
+    let gate = gate_creating_a_flag(&lab.spoke2, "hand-made");
     let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve", "--gate", &gate]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(stdout.contains("Apply to canary: 1 applied"), "{stdout}");
@@ -379,6 +376,14 @@ fn a_later_wave_changed_during_the_pause_is_refused() {
         .read_state(&["production"])
         .flags
         .contains_key("plain"));
+}
+
+/// A `--gate` command that plays someone creating the flag `name` on `server` meanwhile.
+fn gate_creating_a_flag(server: &Server, name: &str) -> String {
+    format!(
+        "curl -sf -o /dev/null -X POST -H 'Authorization: {}' -H 'Content-Type: application/json' -d '{{\"name\":\"{name}\",\"type\":\"release\"}}' {}/api/admin/projects/default/features",
+        server.token, server.url
+    )
 }
 
 /// A second identity on `server`: a user `alice@example.com` with a personal access token
@@ -694,10 +699,7 @@ fn stages_on_one_server_converge_in_one_apply_and_only_their_own_writes_pass() {
     // Someone else creates a flag on the server while the first wave is gated.
     lab.reset(&["spoke1"]);
     let topo = stages("wave = 1", "wave = 2");
-    let gate = format!(
-        "curl -sf -o /dev/null -X POST -H 'Authorization: {}' -H 'Content-Type: application/json' -d '{{\"name\":\"hand-made\",\"type\":\"release\"}}' {}/api/admin/projects/default/features",
-        lab.spoke1.token, lab.spoke1.url
-    );
+    let gate = gate_creating_a_flag(&lab.spoke1, "hand-made");
     let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve", "--gate", &gate]);
     assert_eq!(code, 1, "{stdout}\n{stderr}");
     assert!(stdout.contains("Apply to staging: "), "{stdout}");
