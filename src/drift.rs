@@ -1,4 +1,4 @@
-//! Drift attribution: for every flag or segment a plan overwrites on a live spoke, who
+//! Drift attribution: for every object a plan overwrites on a live spoke, who
 //! changed it since flagfleet last wrote it there, read from the instances' event logs
 //! (`GET /api/admin/search/events`).
 //!
@@ -20,7 +20,8 @@
 //! searched by event type alone and matched by the segment's name in the event's `data`
 //! (the segment as written) or `preData` (as it was before), so a rename counts for both
 //! names. The server hides project-less events from a token that is not a root admin's;
-//! their segments' origin is then `unknown`.
+//! their segments' origin is then `unknown`. Context fields, tag types and strategy
+//! definitions are server-wide too, and searched and matched the same way.
 //!
 //! With `on_drift = "block"`, an object changed on the spoke by someone else since
 //! flagfleet's last write becomes a blocked skip naming who (also when the hub's side is
@@ -28,13 +29,12 @@
 //! log), and what needs it (the flags using a segment, the children of
 //! a flag) is blocked in turn, as the planner blocks what needs blocked scaffolding.
 //!
-//! Cost, per plan: nothing unless a spoke has a flag or segment overwrite. Then, per such
-//! spoke, one `GET /api/admin/user` and at most [`REQUESTS`] event searches for its flag
-//! overwrites (1,000 events each, the overwritten flags' names as the filter) plus at most
-//! [`REQUESTS`] for its segment overwrites (the newest segment events of the instance);
-//! and on the hub, once per plan whatever the number of spokes, at most [`REQUESTS`]
-//! searches of the project's flag events and, when a spoke has a segment overwrite, at
-//! most [`REQUESTS`] of its segment events. Unleash 8.2 puts no default rate limit on the
+//! Cost, per plan: nothing unless a spoke has an overwrite. Then, per such spoke, one
+//! `GET /api/admin/user` and at most [`REQUESTS`] event searches for its flag overwrites
+//! (1,000 events each, the overwritten flags' names as the filter) plus at most
+//! [`REQUESTS`] per other kind it overwrites (the newest events of that kind on the
+//! instance); and on the hub, once per plan whatever the number of spokes, at most
+//! [`REQUESTS`] searches per kind some spoke overwrites. Unleash 8.2 puts no default rate limit on the
 //! event search.
 
 use std::collections::BTreeMap;
@@ -55,8 +55,28 @@ const PAGE: usize = 1000;
 const NAMES_PER_SEARCH: usize = 100;
 /// Changes listed per side of one object, newest first.
 const LISTED: usize = 10;
-/// The event types a segment write produces (the `type` filter of the event search).
-const SEGMENT_EVENTS: &str = "IS_ANY_OF:segment-created,segment-updated,segment-deleted";
+/// The event types a write of a server-wide object produces (the `type` filter of the
+/// event search), and the prefix they share; the same in Unleash 6.10 to 8.2.
+fn global_events(kind: Kind) -> (&'static str, &'static str) {
+    match kind {
+        Kind::ContextField => (
+            "IS_ANY_OF:context-field-created,context-field-updated,context-field-deleted",
+            "context-field-",
+        ),
+        Kind::TagType => (
+            "IS_ANY_OF:tag-type-created,tag-type-updated,tag-type-deleted",
+            "tag-type-",
+        ),
+        Kind::Strategy => (
+            "IS_ANY_OF:strategy-created,strategy-updated,strategy-deleted,strategy-deprecated,strategy-reactivated",
+            "strategy-",
+        ),
+        Kind::Segment | Kind::Flag => (
+            "IS_ANY_OF:segment-created,segment-updated,segment-deleted",
+            "segment-",
+        ),
+    }
+}
 
 /// A log event as a plan's [`Change`].
 fn change(e: &Event) -> Change {
@@ -84,8 +104,9 @@ enum Objects<'a> {
         project: &'a str,
         names: Option<&'a [&'a str]>,
     },
-    /// Segment events, global or of any project.
-    Segments,
+    /// Events of a server-wide kind of object (context fields, tag types, strategy
+    /// definitions, segments; a segment's of any project too).
+    Global(Kind),
 }
 
 impl Objects<'_> {
@@ -107,17 +128,17 @@ impl Objects<'_> {
                         .collect(),
                 }
             }
-            Objects::Segments => vec![vec![("type", SEGMENT_EVENTS.to_string())]],
+            Objects::Global(kind) => vec![vec![("type", global_events(kind).0.to_string())]],
         }
     }
 
-    /// The names of the objects `e` concerns: a flag event's flag; a segment event's
-    /// segment, under its name after and before the change. None for an event of
+    /// The names of the objects `e` concerns: a flag event's flag; a server-wide object's
+    /// event's object, under its name after and before the change. None for an event of
     /// another kind (a server that ignored the filter).
     fn names_of(self, e: &Event) -> Vec<String> {
         match self {
             Objects::Flags { .. } => e.feature_name.iter().cloned().collect(),
-            Objects::Segments if e.kind.starts_with("segment-") => {
+            Objects::Global(kind) if e.kind.starts_with(global_events(kind).1) => {
                 let mut names: Vec<String> = [&e.data_name, &e.pre_data_name]
                     .into_iter()
                     .flatten()
@@ -126,7 +147,7 @@ impl Objects<'_> {
                 names.dedup();
                 names
             }
-            Objects::Segments => Vec::new(),
+            Objects::Global(_) => Vec::new(),
         }
     }
 }
@@ -185,16 +206,25 @@ async fn identity(client: &Client) -> Result<Vec<String>, ClientError> {
         .collect())
 }
 
-/// The hub's event logs (flags of its project, segments), each read at most once per
-/// plan (on a connection of its own) and only when a spoke needs it. A hub snapshot has
-/// none.
+/// The hub's event logs (flags of its project, each server-wide kind), each read at most
+/// once per plan (on a connection of its own) and only when a spoke needs it. A hub
+/// snapshot has none.
 #[derive(Debug)]
 pub struct HubLog {
     hub: Instance,
     options: ClientOptions,
-    flags: OnceCell<Option<Log>>,
-    segments: OnceCell<Option<Log>>,
+    /// By kind, in [`KINDS`] order.
+    logs: [OnceCell<Option<Log>>; KINDS.len()],
 }
+
+/// The kinds of object whose overwrites are attributed, in the order of [`HubLog::logs`].
+const KINDS: [Kind; 5] = [
+    Kind::Flag,
+    Kind::Segment,
+    Kind::ContextField,
+    Kind::TagType,
+    Kind::Strategy,
+];
 
 impl HubLog {
     /// The logs of `hub`, not read yet.
@@ -202,22 +232,19 @@ impl HubLog {
         Self {
             hub,
             options,
-            flags: OnceCell::new(),
-            segments: OnceCell::new(),
+            logs: Default::default(),
         }
     }
 
-    /// The hub's log of flag events (`Kind::Flag`) or of segment events (any other kind).
+    /// The hub's log of the events of `kind`.
     async fn get(&self, kind: Kind) -> Option<&Log> {
-        let (cell, objects) = match kind {
-            Kind::Flag => (
-                &self.flags,
-                Objects::Flags {
-                    project: &self.hub.project,
-                    names: None,
-                },
-            ),
-            _ => (&self.segments, Objects::Segments),
+        let cell = &self.logs[KINDS.iter().position(|k| *k == kind)?];
+        let objects = match kind {
+            Kind::Flag => Objects::Flags {
+                project: &self.hub.project,
+                names: None,
+            },
+            _ => Objects::Global(kind),
         };
         cell.get_or_init(|| async {
             let client = crate::state::connect(&self.hub, &self.options).ok()??;
@@ -245,20 +272,22 @@ fn overwrites(actions: &[Action], kind: Kind) -> Vec<&str> {
         .collect()
 }
 
-/// Attributes every flag and segment overwrite of `plan` (a live spoke's, read with
-/// `spoke_client`) and, with `on_drift = "block"`, turns spoke-originated drift into a
-/// blocked skip and blocks what needs it. A log that cannot be read (an older Unleash, a
-/// token without the permission) leaves the origin unknown, logged at `-v`; the plan
-/// goes on.
+/// Attributes every overwrite of `plan` (a live spoke's, read with `spoke_client`) and,
+/// with `on_drift = "block"`, turns spoke-originated drift into a blocked skip and blocks
+/// what needs it. A log that cannot be read (an older Unleash, a token without the
+/// permission) leaves the origin unknown, logged at `-v`; the plan goes on.
 pub async fn attribute(
     plan: &mut SpokePlan,
     spoke: &Spoke,
     spoke_client: &Client,
     hub_log: &HubLog,
 ) {
-    let flags = overwrites(&plan.actions, Kind::Flag);
-    let segments = overwrites(&plan.actions, Kind::Segment);
-    if flags.is_empty() && segments.is_empty() {
+    let wanted: Vec<(Kind, Vec<&str>)> = KINDS
+        .iter()
+        .map(|k| (*k, overwrites(&plan.actions, *k)))
+        .filter(|(_, names)| !names.is_empty())
+        .collect();
+    if wanted.is_empty() {
         return;
     }
     let name = &spoke.instance.name;
@@ -269,43 +298,33 @@ pub async fn attribute(
         Vec::new()
     });
     // Without flagfleet's own name no write of its can be found: nothing more to read.
-    let read = |names: &[&str]| !names.is_empty() && !me.is_empty();
-    let (read_flags, read_segments) = (read(&flags), read(&segments));
-    let mut spoke_flags = Log::default();
-    if read_flags {
-        let objects = Objects::Flags {
-            project: &spoke.instance.project,
-            names: Some(&flags),
-        };
-        spoke_flags = read_log_or_empty(spoke_client, &format!("spoke {name}"), objects).await;
+    let mut logs: Vec<(Kind, Log, Option<&Log>)> = Vec::new();
+    if !me.is_empty() {
+        let instance = format!("spoke {name}");
+        for (kind, names) in &wanted {
+            let objects = match kind {
+                Kind::Flag => Objects::Flags {
+                    project: &spoke.instance.project,
+                    names: Some(names),
+                },
+                _ => Objects::Global(*kind),
+            };
+            let spoke_log = read_log_or_empty(spoke_client, &instance, objects).await;
+            logs.push((*kind, spoke_log, hub_log.get(*kind).await));
+        }
     }
-    let mut spoke_segments = Log::default();
-    if read_segments {
-        spoke_segments =
-            read_log_or_empty(spoke_client, &format!("spoke {name}"), Objects::Segments).await;
-    }
-    let hub_flags = if read_flags {
-        hub_log.get(Kind::Flag).await
-    } else {
-        None
-    };
-    let hub_segments = if read_segments {
-        hub_log.get(Kind::Segment).await
-    } else {
-        None
-    };
 
+    let empty = Log::default();
     let mut blocked = Vec::new();
     for a in plan
         .actions
         .iter_mut()
         .filter(|a| a.action == Verb::Overwrite)
     {
-        let (spoke_log, hub) = match a.kind {
-            Kind::Flag => (&spoke_flags, hub_flags),
-            Kind::Segment => (&spoke_segments, hub_segments),
-            _ => continue,
-        };
+        let (spoke_log, hub) = logs
+            .iter()
+            .find(|(k, ..)| *k == a.kind)
+            .map_or((&empty, None), |(_, log, hub)| (log, *hub));
         let drift = drift_of(&a.name, &me, spoke_log, hub);
         if spoke.on_drift == OnDrift::Block && changed_on_spoke(&a.name, &me, spoke_log) {
             let by = drift
@@ -520,7 +539,7 @@ mod tests {
 
     #[test]
     fn a_segment_event_counts_for_its_name_before_and_after_the_change() {
-        let names = |e: &Event| Objects::Segments.names_of(e);
+        let names = |e: &Event| Objects::Global(Kind::Segment).names_of(e);
         assert_eq!(
             names(&segment_event(1, "segment-created", Some("beta"), None)),
             ["beta"]
@@ -549,6 +568,22 @@ mod tests {
         );
         // A server that ignored the type filter: other events are no segment's changes.
         assert!(names(&segment_event(5, "feature-created", Some("beta"), None)).is_empty());
+        // The other server-wide kinds, as Unleash 8.2 writes their events.
+        for (kind, event, other) in [
+            (
+                Kind::ContextField,
+                "context-field-updated",
+                "tag-type-updated",
+            ),
+            (Kind::TagType, "tag-type-created", "context-field-created"),
+            (Kind::Strategy, "strategy-deprecated", "segment-updated"),
+        ] {
+            let objects = Objects::Global(kind);
+            let e = segment_event(7, event, Some("zone"), Some("zone"));
+            assert_eq!(objects.names_of(&e), ["zone"], "{event}");
+            let e = segment_event(8, other, Some("zone"), None);
+            assert!(objects.names_of(&e).is_empty(), "{other} for {kind:?}");
+        }
         // A flag search files by flag name only.
         let flags = Objects::Flags {
             project: "default",

@@ -596,6 +596,80 @@ fn segment_drift_is_attributed_and_block_keeps_a_hand_made_segment() {
     );
 }
 
+/// Server-wide objects other than segments are attributed too: Alice edits a context
+/// field on the spoke and the hub changes a custom strategy definition; the plan says
+/// which drifted where and by whom; with `on_drift = "block"` the context field is kept
+/// as Alice left it, and so is the flag that needs it.
+#[test]
+#[cfg_attr(not(feature = "lab"), ignore = "needs the lab: scripts/test.sh")]
+fn context_field_and_strategy_drift_is_attributed_and_block_keeps_a_hand_made_field() {
+    let lab = Lab::take(&["hub", "spoke1"]);
+    let hub = Admin::new(&lab.hub);
+    let zone = |description: &str| json!({"name": "zone", "description": description, "legalValues": [{"value": "a"}]});
+    let by_zone = |description: &str| {
+        json!({"name": "by-zone", "description": description,
+               "parameters": [{"name": "zones", "type": "list", "description": "", "required": false}]})
+    };
+    hub.post("/api/admin/context", zone("zone"));
+    hub.post("/api/admin/strategies", by_zone("v1"));
+    seed::feature(&hub, "zoned", "release", "", false);
+    seed::strategy(
+        &hub,
+        "zoned",
+        "production",
+        json!({"name": "by-zone", "parameters": {"zones": "a"},
+               "constraints": [{"contextName": "zone", "operator": "IN", "values": ["a"]}]}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let (topo, alice) = synced_then_alice(&lab, dir.path(), "eu-west", &lab.spoke1);
+    alice.put("/api/admin/context/zone", zone("hotfix"));
+    hub.put("/api/admin/strategies/by-zone", by_zone("v2"));
+
+    let plan = plan_json(&lab, &topo);
+    let field = action(&plan, "eu-west", "context_field", "zone");
+    assert_eq!(field["action"], "overwrite", "{field:#}");
+    assert_spoke_drift(field, "alice@example.com", "context-field-updated");
+    assert_hub_drift(
+        action(&plan, "eu-west", "strategy", "by-zone"),
+        "strategy-updated",
+    );
+
+    let blocking_dir = tempfile::tempdir().unwrap();
+    let blocking = lab::topology(
+        blocking_dir.path(),
+        &lab.hub,
+        &[("eu-west", &lab.spoke1, "on_drift = \"block\"")],
+    );
+    let plan = plan_json(&lab, &blocking);
+    let drifted = "changed on the spoke by alice@example.com since flagfleet last wrote it (on_drift = block)";
+    let field = action(&plan, "eu-west", "context_field", "zone");
+    assert_eq!(
+        (&field["action"], &field["blocked"], &field["reason"]),
+        (&json!("skip"), &json!(true), &json!(drifted)),
+        "{field:#}"
+    );
+    let zoned = flag_action(&plan, "eu-west", "zoned");
+    assert_eq!(
+        (&zoned["blocked"], &zoned["reason"]),
+        (
+            &json!(true),
+            &json!(format!("needs context_field zone ({drifted})"))
+        ),
+        "{zoned:#}"
+    );
+    let (code, stdout, stderr) = run(&lab, &blocking, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let spoke = lab.spoke1.read_state(&["production"]);
+    assert_eq!(
+        spoke.context_fields["zone"].description.as_deref(),
+        Some("hotfix")
+    );
+    assert_eq!(
+        spoke.strategies["by-zone"].description.as_deref(),
+        Some("v2")
+    );
+}
+
 /// Drift attribution against the oldest Unleash of the lab (6.10.1) as a spoke: its
 /// event search answers the same questions, so Alice's segment edit there is spoke
 /// drift by her and a hub flag edit a hub change (an older log that could not be read

@@ -53,7 +53,7 @@ pub(crate) struct Args {
     /// or 10 % of its selected flags), for this run only.
     #[arg(long)]
     allow_mass_archive: bool,
-    /// List only flags and segments changed on a spoke by someone other than flagfleet
+    /// List only objects changed on a spoke by someone other than flagfleet
     /// since it last wrote them (from the event logs; docs/plan-format.md): a scheduled
     /// drift report.
     #[arg(long)]

@@ -1,4 +1,4 @@
-//! Who changed an overwritten flag or segment, as a plan carries it: the types drift attribution
+//! Who changed an overwritten object, as a plan carries it: the types drift attribution
 //! ([`crate::drift`]) fills in from the instances' event logs.
 
 use serde::{Deserialize, Serialize};
@@ -31,7 +31,7 @@ pub struct Change {
     pub kind: String,
 }
 
-/// Who changed an overwritten flag or segment, from the event logs.
+/// Who changed an overwritten object, from the event logs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Drift {
     /// Where the difference comes from.

@@ -129,7 +129,7 @@ pub struct Action {
     /// writes. Not part of the plan's text (see [`Carried`]).
     #[serde(skip)]
     pub object: Carried,
-    /// Of a flag or segment overwrite on a live spoke: who changed it since flagfleet last
+    /// Of an overwrite on a live spoke: who changed it since flagfleet last
     /// wrote it, from the event logs (filled in by `crate::drift`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<Drift>,
@@ -412,7 +412,7 @@ pub fn hub_info(topology: &crate::topology::Topology, fingerprint: String) -> Hu
     }
 }
 
-/// The spoke's plan with only the flags and segments someone other than flagfleet changed
+/// The spoke's plan with only the objects someone other than flagfleet changed
 /// on the spoke since flagfleet last wrote them (origin `spoke` or `both`), blocked ones
 /// included (`plan --drift-only`).
 pub fn only_spoke_drift(mut spoke: SpokePlan) -> SpokePlan {
