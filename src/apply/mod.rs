@@ -302,16 +302,17 @@ struct SpokeJob<'a> {
 async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progress) -> SpokeReport {
     let name = &job.spoke.instance.name;
     let mut report = SpokeReport::new(name);
-    if options.interrupt.is_set() {
-        report.outcomes = not_started(&job.actions, INTERRUPTED);
-        return report;
-    }
     // Spokes that share a server or file take turns; each one's check below lets through
     // what the ones before it wrote.
     let _turn = match job.sharing.turns.get(&job.place) {
         Some(turn) => Some(turn.lock().await),
         None => None,
     };
+    // Also when the interrupt came while this spoke waited for its turn.
+    if options.interrupt.is_set() {
+        report.outcomes = not_started(&job.actions, INTERRUPTED);
+        return report;
+    }
     let (actual, by_others) = match unchanged_since_plan(&job).await {
         Ok(read) => read,
         Err(e) => {
