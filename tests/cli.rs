@@ -670,6 +670,76 @@ fn two_spokes_in_one_file_converge_in_one_apply() {
     }
 }
 
+/// SIGTERM while the gate between two waves runs: apply stops the gate, starts no
+/// further wave and exits as interrupted, instead of waiting for the gate to end.
+#[test]
+fn an_interrupt_during_the_gate_stops_it_and_the_rollout() {
+    let dir = quickstart_copy();
+    let mut topology = std::fs::read_to_string(dir.path().join("flagfleet.toml")).unwrap();
+    topology = topology.replace("name = \"us-east\"", "name = \"us-east\"\nwave = 2");
+    std::fs::write(dir.path().join("flagfleet.toml"), topology).unwrap();
+    let before = std::fs::read(dir.path().join("us-east.json")).unwrap();
+    let (started, finished) = (dir.path().join("started"), dir.path().join("finished"));
+    let gate = format!(
+        "touch '{}'; sleep 60 >/dev/null 2>&1; touch '{}'",
+        started.display(),
+        finished.display()
+    );
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("flagfleet"))
+        .current_dir(dir.path())
+        .env("NO_COLOR", "1")
+        .args([
+            "apply",
+            "--auto-approve",
+            "--backup-dir",
+            "b",
+            "--gate",
+            &gate,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let waited = std::time::Instant::now();
+    while !started.exists() {
+        assert!(
+            waited.elapsed() < std::time::Duration::from_secs(30),
+            "the gate never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let kill = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    // Well before the gate's 60 s: the apply does not wait for it.
+    let stopped = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            stopped.elapsed() < std::time::Duration::from_secs(30),
+            "apply waited for the gate"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(status.code(), Some(130), "{stdout}");
+    assert!(stdout.contains("Apply to eu-west: "), "{stdout}");
+    assert!(
+        stdout.contains("Apply to us-east: not started: interrupted"),
+        "{stdout}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("us-east.json")).unwrap(),
+        before
+    );
+    assert!(!finished.exists(), "the gate went on after the apply");
+}
+
 /// `show` prints a saved plan byte for byte as `plan` printed it, in every format, with
 /// and without -v, for a fleet with an unreadable spoke too; it reads no instance and
 /// needs no topology.

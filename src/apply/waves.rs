@@ -86,7 +86,7 @@ async fn between(
             "wave {wave} done; running the gate before wave {next}"
         ));
         let names: Vec<&str> = next_spokes.iter().map(|s| s.name.as_str()).collect();
-        let command = std::process::Command::new("sh")
+        let child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(gate)
             .env("FLAGFLEET_WAVE", wave.to_string())
@@ -95,7 +95,16 @@ async fn between(
             .env("FLAGFLEET_NEXT_SPOKES", names.join(","))
             // The report is apply's stdout: the gate's output goes to stderr.
             .stdout(std::io::stderr())
-            .status();
+            // An interrupted apply does not leave its gate running.
+            .kill_on_drop(true)
+            .spawn();
+        let command = match child {
+            Ok(mut child) => tokio::select! {
+                status = child.wait() => status,
+                () = options.interrupt.wait() => return Err(super::INTERRUPTED.to_string()),
+            },
+            Err(e) => Err(e),
+        };
         match command {
             Ok(status) if status.success() => {}
             Ok(status) => {
