@@ -670,6 +670,30 @@ fn two_spokes_in_one_file_converge_in_one_apply() {
     }
 }
 
+/// `plan --wave N` plans the spokes of that wave alone, and names the topology's waves
+/// when it has none.
+#[test]
+fn plan_wave_plans_one_wave() {
+    let dir = quickstart_copy();
+    let path = dir.path().join("flagfleet.toml");
+    let topology = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        topology.replace("name = \"us-east\"", "name = \"us-east\"\nwave = 2"),
+    )
+    .unwrap();
+    let (code, stdout, stderr) = run_in(dir.path(), &["plan", "--wave", "2"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("Spoke us-east"), "{stdout}");
+    assert!(!stdout.contains("Spoke eu-west"), "{stdout}");
+    let (code, _, stderr) = run_in(dir.path(), &["plan", "--wave", "3"]);
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("no spoke in wave 3 (the topology's waves: 1, 2)"),
+        "{stderr}"
+    );
+}
+
 /// SIGTERM while the gate between two waves runs: apply stops the gate, starts no
 /// further wave and exits as interrupted, instead of waiting for the gate to end.
 #[test]

@@ -109,7 +109,7 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     let saved = args.plan_file.as_deref().map(read_plan).transpose()?;
     let mut spokes = spokes_to_apply(saved.as_ref(), &args.spokes, &topology_fp)?;
     if let Some(wave) = args.wave {
-        spokes = in_wave(&topology, spokes, wave)?;
+        spokes = super::in_wave(&topology, spokes, wave)?;
     }
     let locked = pipeline::select_spokes(&topology, &spokes)?;
     let locks = Locks::acquire(
@@ -257,28 +257,6 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
     } else {
         ExitCode::SUCCESS
     })
-}
-
-/// The spokes of wave `wave` among `spokes` (every spoke when empty), in topology order.
-fn in_wave(
-    topology: &crate::topology::Topology,
-    spokes: Vec<String>,
-    wave: u32,
-) -> Result<Vec<String>, CliError> {
-    let chosen: Vec<String> = topology
-        .spokes
-        .iter()
-        .filter(|s| s.wave == wave)
-        .map(|s| s.instance.name.clone())
-        .filter(|name| spokes.is_empty() || spokes.contains(name))
-        .collect();
-    if chosen.is_empty() {
-        let mut waves: Vec<u32> = topology.spokes.iter().map(|s| s.wave).collect();
-        waves.sort_unstable();
-        waves.dedup();
-        return Err(CliError::EmptyWave { wave, waves });
-    }
-    Ok(chosen)
 }
 
 /// The spokes to apply: those asked for (all when none), and with a saved plan only

@@ -102,7 +102,7 @@ pub enum CliError {
     #[error("refusing to apply without confirmation: there is no terminal to ask on; review the plan and pass --auto-approve (nothing was changed)")]
     NoTerminal,
     /// `--wave N` selects no spoke.
-    #[error("no spoke to apply in wave {wave} (the topology's waves: {}); nothing was changed", waves.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
+    #[error("no spoke in wave {wave} (the topology's waves: {}); nothing was changed", waves.iter().map(u32::to_string).collect::<Vec<_>>().join(", "))]
     EmptyWave {
         /// The wave asked for.
         wave: u32,

@@ -274,6 +274,28 @@ fn init_logging(verbose: u8, quiet: bool) {
         .try_init();
 }
 
+/// The spokes of wave `wave` among `spokes` (every spoke when empty), in topology order.
+pub(super) fn in_wave(
+    topology: &crate::topology::Topology,
+    spokes: Vec<String>,
+    wave: u32,
+) -> Result<Vec<String>, CliError> {
+    let chosen: Vec<String> = topology
+        .spokes
+        .iter()
+        .filter(|s| s.wave == wave)
+        .map(|s| s.instance.name.clone())
+        .filter(|name| spokes.is_empty() || spokes.contains(name))
+        .collect();
+    if chosen.is_empty() {
+        let mut waves: Vec<u32> = topology.spokes.iter().map(|s| s.wave).collect();
+        waves.sort_unstable();
+        waves.dedup();
+        return Err(CliError::EmptyWave { wave, waves });
+    }
+    Ok(chosen)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -27,6 +27,7 @@ use crate::state::snapshot::AtomicFile;
 ///   flagfleet plan --format markdown > plan.md          # a pull-request comment
 ///   flagfleet plan --out plan.json --detailed-exitcode  # CI: 0 no changes, 2 changes
 ///   flagfleet plan --spoke eu-west --spoke us-east
+///   flagfleet plan --wave 2 --out wave2.json            # one stage of a rollout
 ///   flagfleet plan --drift-only --format markdown      # who changed spokes by hand
 #[derive(Debug, clap::Args)]
 #[command(verbatim_doc_comment)]
@@ -40,6 +41,11 @@ pub(crate) struct Args {
     /// Plan only this spoke (repeatable), e.g. to shard a large fleet across CI runners.
     #[arg(long = "spoke", value_name = "NAME")]
     spokes: Vec<String>,
+    /// Plan only the spokes of this wave (`wave` in the topology; with --spoke, those of
+    /// them in it): the plan of one stage of a rollout approved stage by stage, for
+    /// `apply --wave N` or `apply PLAN_FILE`.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    wave: Option<u32>,
     /// Exit 0 when nothing would change, 2 when something would, 1 on error.
     #[arg(long)]
     detailed_exitcode: bool,
@@ -96,20 +102,19 @@ pub(crate) async fn run(ctx: &mut Context, args: Args) -> Result<ExitCode, CliEr
         options,
     };
     let drift_only = args.drift_only;
-    let reading = ctx.reading(args.parallelism, &topology, &args.spokes);
-    let mut running = pipeline::start(
-        Arc::new(topology),
-        &args.spokes,
-        &reading,
-        move |read, plan| {
-            drop(read);
-            finish.finish(if drift_only {
-                plan::only_spoke_drift(plan)
-            } else {
-                plan
-            })
-        },
-    )
+    let spokes = match args.wave {
+        Some(wave) => super::in_wave(&topology, args.spokes, wave)?,
+        None => args.spokes,
+    };
+    let reading = ctx.reading(args.parallelism, &topology, &spokes);
+    let mut running = pipeline::start(Arc::new(topology), &spokes, &reading, move |read, plan| {
+        drop(read);
+        finish.finish(if drift_only {
+            plan::only_spoke_drift(plan)
+        } else {
+            plan
+        })
+    })
     .await?;
     let hub_info = running.hub.info.clone();
 
