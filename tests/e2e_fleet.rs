@@ -796,4 +796,32 @@ fn stages_on_one_server_converge_in_one_apply_and_only_their_own_writes_pass() {
             && prod["summary"]["overwrite"].as_u64().unwrap() > 0,
         "prod's environment was left as it was: {prod}"
     );
+
+    // Both stages in line; the hub edits a flag, so both plans overwrite it. While the
+    // first wave is gated, someone on call turns that flag off in production: the first
+    // stage wrote the flag, but only its development environment, so the second stage
+    // is refused rather than turning it back on.
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve"]);
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    Admin::new(&lab.hub).put(
+        "/api/admin/projects/default/features/checkout-v2",
+        json!({"description": "new checkout flow, v2", "type": "release", "impressionData": true}),
+    );
+    let gate = format!(
+        "curl -sf -o /dev/null -X POST -H 'Authorization: {}' {}/api/admin/projects/default/features/checkout-v2/environments/production/off",
+        lab.spoke1.token, lab.spoke1.url
+    );
+    let (code, stdout, stderr) = run(&lab, &topo, &["apply", "--auto-approve", "--gate", &gate]);
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("Apply to staging: 1 applied, 0 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(
+            "Apply to prod: error: it changed since the plan was made (flag checkout-v2 in production), not by this apply; nothing was changed"
+        ),
+        "{stdout}"
+    );
+    assert!(!enabled_on(&lab.spoke1, "checkout-v2"), "turned back on");
 }

@@ -162,13 +162,15 @@ pub fn default_lock_dir() -> PathBuf {
 pub fn lock_path(spoke: &Spoke, dir: &Path) -> PathBuf {
     match &spoke.instance.location {
         Location::File(path) => {
-            // One lock however the file is named (`eu.json`, `./eu.json`, a link to it).
+            // One lock however the file is named (`eu.json`, `./eu.json`).
             let path = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
             let mut name = path.file_name().unwrap_or_default().to_os_string();
             name.push(".lock");
             path.with_file_name(name)
         }
         Location::Live { url, .. } => {
+            // One lock however the URL is spelled (`https://H:443/`, `https://h`).
+            let url = crate::topology::normalize_url(url);
             let project = &spoke.instance.project;
             let readable: String = format!("{url}-{project}")
                 .split("://")
@@ -414,5 +416,7 @@ mod tests {
         assert_ne!(a, live("https://eu.unleash.example.com/", "payments"));
         assert_ne!(a, live("https://eu-unleash.example.com/", "default"));
         assert_eq!(a, live("https://eu.unleash.example.com/", "default"));
+        // One server, spelled two ways.
+        assert_eq!(a, live("HTTPS://EU.unleash.example.com:443", "default"));
     }
 }

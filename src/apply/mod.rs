@@ -29,7 +29,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 
 use crate::client::Client;
 use crate::plan::{Action, Kind, SpokePlan, Verb};
-use crate::state::prints::{ObjectKey, ObjectPrints};
+use crate::state::prints::{self, ObjectKey, ObjectPrints};
 use crate::state::snapshot::{Snapshot, SnapshotSource};
 use crate::state::State;
 use crate::topology::{Location, Spoke, Topology};
@@ -320,31 +320,38 @@ async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progre
             return report;
         }
     };
-    // What another spoke of this run created here already is brought in line with this
-    // spoke's plan by an update: a second create would fail, or add its strategies twice.
-    let updates: Vec<Action> = job
-        .actions
-        .iter()
-        .filter(|a| a.action == Verb::Create && by_others.contains_key(&key_of(a)))
-        .filter(|a| holds(&actual, a.kind, &a.name))
-        .map(|a| Action {
-            action: Verb::Overwrite,
-            environments: if a.kind == Kind::Flag {
-                job.spoke.synced_environments()
-            } else {
-                a.environments.clone()
-            },
-            ..(*a).clone()
-        })
-        .collect();
-    if !updates.is_empty() {
-        let mut writers: Vec<&str> = by_others.values().map(String::as_str).collect();
-        writers.sort_unstable();
-        writers.dedup();
+    // What another spoke of this run did here already is brought in line with this
+    // spoke's plan: a create of what it created becomes an update (a second create would
+    // fail, or add the flag's strategies twice); an archive of what it archived is done.
+    let mut updates: Vec<Action> = Vec::new();
+    let mut done_already: HashSet<Key> = HashSet::new();
+    for a in job.actions.iter().filter(|a| by_others.touches(a)) {
+        match a.action {
+            Verb::Create if holds(&actual, a.kind, &a.name) => updates.push(Action {
+                action: Verb::Overwrite,
+                environments: if a.kind == Kind::Flag {
+                    job.spoke.synced_environments()
+                } else {
+                    a.environments.clone()
+                },
+                ..(*a).clone()
+            }),
+            Verb::Archive if !actual.flags.contains_key(&a.name) => {
+                done_already.insert((a.kind, a.name.clone()));
+            }
+            _ => {}
+        }
+    }
+    if !updates.is_empty() || !done_already.is_empty() {
         let message = format!(
-            "{} to create written already by {} (same server) in this run: updated instead",
-            plural(updates.len(), "object"),
-            writers.join(", ")
+            "{} written already by {} (same server) in this run: {}",
+            plural(updates.len() + done_already.len(), "object"),
+            by_others.writers().join(", "),
+            if done_already.is_empty() {
+                "updated instead of created"
+            } else {
+                "updated instead of created, or already archived"
+            }
         );
         progress.spoke_note(name, &message);
     }
@@ -358,11 +365,6 @@ async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progre
                 .unwrap_or(a)
         })
         .collect();
-    let record = |a: &Action| job.sharing.wrote(&job.place, a, name);
-    if matches!(job.spoke.instance.location, Location::File(_)) {
-        // A file is written as a whole, at once.
-        actions.iter().for_each(|a| record(a));
-    }
     // The backup is written from the snapshot as it is serialized; the state then goes on
     // to be written to, without a copy.
     let source = SnapshotSource {
@@ -395,11 +397,17 @@ async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progre
             let target = Target::new(job.spoke, &actual);
             match live::LiveSpoke::new(client, &job.spoke.instance.project, &target).await {
                 Ok(writer) => {
-                    let execute = |a| {
-                        record(a);
-                        writer.execute(a)
-                    };
-                    report.outcomes = run(name, &actions, options, progress, execute).await;
+                    let (writer, done_already) = (&writer, &done_already);
+                    report.outcomes = run(name, &actions, options, progress, |a| {
+                        let done = done_already.contains(&(a.kind, a.name.clone()));
+                        async move {
+                            if done {
+                                return Ok(());
+                            }
+                            writer.execute(a).await
+                        }
+                    })
+                    .await;
                     let interrupted = options.interrupt.is_set();
                     let waiting = writer.waiting_to_be_enabled();
                     if waiting > 0 && !interrupted {
@@ -421,6 +429,9 @@ async fn apply_spoke(job: SpokeJob<'_>, options: &Options, progress: &dyn Progre
             report.error = Some(ApplyError::NoConnection);
         }
     }
+    if job.sharing.turns.contains_key(&job.place) {
+        job.sharing.record(&job, &actions, &report.outcomes).await;
+    }
     report
 }
 
@@ -439,52 +450,132 @@ fn not_started(actions: &[&Action], why: &str) -> Vec<(String, Outcome)> {
 /// one the plan was made from (another apply, on another runner say, or a person may have
 /// changed it since): that state is then what apply backs up and writes to.
 ///
-/// Where spokes of this run share the server or file, what the ones before wrote is let
-/// through, object by object; any other change refuses the spoke. Returns the state and
-/// the objects changed by the others, with who wrote them.
-async fn unchanged_since_plan(
-    job: &SpokeJob<'_>,
-) -> Result<(State, HashMap<ObjectKey, String>), ApplyError> {
+/// Where spokes of this run share the server or file, what the ones before left is let
+/// through, object by object and part by part (a flag's own fields, each environment):
+/// an object changed since the plan passes only if another spoke of this run wrote it and
+/// it is still as that spoke left it. Any other change refuses the spoke, naming the
+/// objects. Returns the state and what the others did.
+async fn unchanged_since_plan(job: &SpokeJob<'_>) -> Result<(State, ByOthers), ApplyError> {
     let now = crate::pipeline::read_again(job.topology, job.spoke, job.hub, job.client)
         .await
         .map_err(|e| ApplyError::Reread(Arc::new(e)))?;
     if Some(crate::state::fingerprint(&now)) == job.plan.fingerprint {
-        return Ok((now, HashMap::new()));
+        return Ok((now, ByOthers::default()));
     }
     let Some(then) = &job.plan.prints else {
         return Err(ApplyError::ChangedSincePlan);
     };
-    let changed = then.changed(&ObjectPrints::of(&now));
-    let written = job.sharing.written_at(&job.place);
-    let (by_others, elsewise): (Vec<ObjectKey>, Vec<ObjectKey>) =
-        changed.into_iter().partition(|k| written.contains_key(k));
+    let prints = ObjectPrints::of(&now);
+    let changed = then.changed(&prints);
+    let left = job.sharing.left_at(&job.place);
+    let (by_others, elsewise): (Vec<ObjectKey>, Vec<ObjectKey>) = changed
+        .into_iter()
+        .partition(|k| left.explains(k, prints.get(k)));
     if !elsewise.is_empty() {
-        let named = |(kind, name): &ObjectKey| match *kind {
-            "state" => "its environments".to_string(),
-            _ => format!("{kind} {name}"),
+        // A flag changed as a whole (created, archived) is named once, not per part.
+        let whole = |k: &&ObjectKey| match k {
+            ("flag_env", part) => {
+                let flag = part.split_once('\n').map_or(part.as_str(), |(f, _)| f);
+                !elsewise.contains(&("flag", flag.to_string()))
+            }
+            _ => true,
         };
         return Err(ApplyError::ChangedObjects {
-            objects: elsewise.iter().map(named).collect(),
+            objects: elsewise.iter().filter(whole).map(prints::shown).collect(),
         });
     }
     if by_others.is_empty() {
         return Err(ApplyError::ChangedSincePlan);
     }
-    let by_others = by_others
-        .into_iter()
-        .filter_map(|k| Some((k.clone(), written.get(&k)?.clone())))
+    let mut writers: Vec<String> = by_others
+        .iter()
+        .filter_map(|k| left.writer(k))
+        .map(str::to_string)
         .collect();
-    Ok((now, by_others))
+    writers.sort_unstable();
+    writers.dedup();
+    Ok((
+        now,
+        ByOthers {
+            keys: by_others.into_iter().collect(),
+            writers,
+        },
+    ))
+}
+
+/// What other spokes of this run changed of a spoke before its turn.
+#[derive(Debug, Default)]
+struct ByOthers {
+    /// The objects (parts) they changed.
+    keys: HashSet<ObjectKey>,
+    /// Who, sorted.
+    writers: Vec<String>,
+}
+
+impl ByOthers {
+    /// Whether they changed what `a` writes.
+    fn touches(&self, a: &Action) -> bool {
+        match a.kind {
+            Kind::Flag => {
+                self.keys.contains(&("flag", a.name.clone()))
+                    || self.keys.contains(&("taken", a.name.clone()))
+            }
+            kind => self.keys.contains(&(kind.as_str(), a.name.clone())),
+        }
+    }
+
+    fn writers(&self) -> Vec<&str> {
+        self.writers.iter().map(String::as_str).collect()
+    }
 }
 
 /// What the spokes of one run that share a server or file know of each other: whose turn
-/// it is, and which objects each wrote.
+/// it is, and how each left the objects it wrote.
 #[derive(Debug, Default)]
 struct Sharing {
     /// A turn per shared place.
     turns: HashMap<String, tokio::sync::Mutex<()>>,
-    /// By shared place: the objects written (or attempted) so far, with who wrote them.
-    written: std::sync::Mutex<HashMap<String, HashMap<ObjectKey, String>>>,
+    /// By shared place: how the spokes of this run left what they wrote.
+    left: std::sync::Mutex<HashMap<String, Left>>,
+}
+
+/// How the spokes of this run left the objects they wrote at one place: each part's print
+/// as read right after the writer's turn (`None`: gone), with the writer.
+#[derive(Debug, Clone, Default)]
+struct Left {
+    parts: HashMap<ObjectKey, (Option<u64>, String)>,
+    /// Flags a spoke created (`true`) or archived (`false`) here: their environments it
+    /// does not sync are new (disabled, no strategies) or gone, as another spoke reads them.
+    flags: HashMap<String, bool>,
+}
+
+impl Left {
+    /// Whether the change of `key` to `now` (its print; `None`: gone) is what a spoke of
+    /// this run left.
+    fn explains(&self, key: &ObjectKey, now: Option<u64>) -> bool {
+        if let Some((left, _)) = self.parts.get(key) {
+            return *left == now;
+        }
+        let ("flag_env", part) = key else {
+            return false;
+        };
+        let flag = part.split_once('\n').map_or(part.as_str(), |(f, _)| f);
+        match self.flags.get(flag) {
+            Some(true) => now == Some(prints::new_environment()),
+            Some(false) => now.is_none(),
+            None => false,
+        }
+    }
+
+    fn writer(&self, key: &ObjectKey) -> Option<&str> {
+        if let Some((_, writer)) = self.parts.get(key) {
+            return Some(writer);
+        }
+        let flag = key.1.split_once('\n').map_or(key.1.as_str(), |(f, _)| f);
+        self.parts
+            .get(&("flag", flag.to_string()))
+            .map(|(_, w)| w.as_str())
+    }
 }
 
 impl Sharing {
@@ -500,33 +591,78 @@ impl Sharing {
                 .filter(|(_, n)| *n > 1)
                 .map(|(place, _)| (place, tokio::sync::Mutex::new(())))
                 .collect(),
-            written: Default::default(),
+            left: Default::default(),
         }
     }
 
-    /// Notes that `spoke` is about to write `a` at `place` (when the place is shared).
-    fn wrote(&self, place: &str, a: &Action, spoke: &str) {
-        if self.turns.contains_key(place) {
-            self.lock()
-                .entry(place.to_string())
-                .or_default()
-                .insert(key_of(a), spoke.to_string());
+    /// After `job`'s writes (`outcomes` of `actions`, in order), at the end of its turn:
+    /// reads the spoke again and notes how the objects it attempted are now. A read that
+    /// fails notes them as unknown, which explains no change: the next spoke is refused
+    /// if it finds them changed.
+    async fn record(
+        &self,
+        job: &SpokeJob<'_>,
+        actions: &[&Action],
+        outcomes: &[(String, Outcome)],
+    ) {
+        let attempted: Vec<&Action> = actions
+            .iter()
+            .zip(outcomes)
+            .filter(|(_, (_, o))| !matches!(o, Outcome::NotAttempted(_)))
+            .map(|(a, _)| *a)
+            .collect();
+        if attempted.is_empty() {
+            return;
+        }
+        let after = crate::pipeline::read_again(job.topology, job.spoke, job.hub, job.client)
+            .await
+            .ok()
+            .map(|s| ObjectPrints::of(&s));
+        let writer = &job.spoke.instance.name;
+        let environments = job.spoke.synced_environments();
+        let mut all = self.lock();
+        let left = all.entry(job.place.clone()).or_default();
+        let mut note = |key: ObjectKey| {
+            // Unknown (no read after): a value no print has, so it explains nothing.
+            let now = after.as_ref().map_or(Some(u64::MAX), |p| p.get(&key));
+            left.parts.insert(key, (now, writer.clone()));
+        };
+        for a in &attempted {
+            match a.kind {
+                Kind::Flag => {
+                    note(("flag", a.name.clone()));
+                    note(("taken", a.name.clone()));
+                    for env in &environments {
+                        note(("flag_env", prints::flag_env(&a.name, env)));
+                    }
+                }
+                kind => note((kind.as_str(), a.name.clone())),
+            }
+        }
+        for a in attempted.iter().filter(|a| a.kind == Kind::Flag) {
+            let exists = after
+                .as_ref()
+                .map(|p| p.get(&("flag", a.name.clone())).is_some());
+            match (a.action, exists) {
+                (Verb::Create, Some(true)) => {
+                    left.flags.insert(a.name.clone(), true);
+                }
+                (Verb::Archive, Some(false)) => {
+                    left.flags.insert(a.name.clone(), false);
+                }
+                _ => {}
+            }
         }
     }
 
-    /// The objects written at `place` so far.
-    fn written_at(&self, place: &str) -> HashMap<ObjectKey, String> {
+    /// How the spokes of this run left `place` so far.
+    fn left_at(&self, place: &str) -> Left {
         self.lock().get(place).cloned().unwrap_or_default()
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, HashMap<ObjectKey, String>>> {
-        self.written.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Left>> {
+        self.left.lock().unwrap_or_else(|p| p.into_inner())
     }
-}
-
-/// The object an action writes, as [`ObjectPrints`] names it.
-fn key_of(a: &Action) -> ObjectKey {
-    (a.kind.as_str(), a.name.clone())
 }
 
 /// Whether `state` holds an object of this kind and name.
@@ -656,6 +792,41 @@ pub fn default_backup_dir() -> PathBuf {
 mod tests {
     use super::*;
     use crate::plan::Verb;
+
+    #[test]
+    fn only_what_another_spoke_left_explains_a_change() {
+        let key = |kind: &'static str, name: &str| (kind, name.to_string());
+        let mut left = Left::default();
+        left.parts
+            .insert(key("flag", "x"), (Some(7), "staging".into()));
+        left.parts.insert(
+            key("flag_env", "x\ndevelopment"),
+            (Some(8), "staging".into()),
+        );
+        left.parts
+            .insert(key("segment", "beta"), (None, "staging".into()));
+        // As the other spoke left it, and nothing else.
+        assert!(left.explains(&key("flag", "x"), Some(7)));
+        assert!(!left.explains(&key("flag", "x"), Some(9)));
+        assert!(left.explains(&key("segment", "beta"), None));
+        assert!(!left.explains(&key("segment", "beta"), Some(1)));
+        assert!(!left.explains(&key("context_field", "region"), Some(1)));
+        // An environment the other spoke does not sync: only if it created the flag (the
+        // environment as Unleash creates it) or archived it (gone).
+        let production = key("flag_env", "x\nproduction");
+        let new = prints::new_environment();
+        assert!(!left.explains(&production, Some(new)));
+        left.flags.insert("x".into(), true);
+        assert!(left.explains(&production, Some(new)));
+        assert!(
+            !left.explains(&production, Some(new ^ 1)),
+            "switched on meanwhile"
+        );
+        left.flags.insert("x".into(), false);
+        assert!(left.explains(&production, None));
+        assert!(!left.explains(&production, Some(new)));
+        assert_eq!(left.writer(&production), Some("staging"));
+    }
 
     fn create(name: &str) -> Action {
         Action {

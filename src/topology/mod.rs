@@ -118,7 +118,7 @@ impl Instance {
     /// flag names) or a file's path.
     pub fn place(&self) -> String {
         match &self.location {
-            Location::Live { url, .. } => url.to_ascii_lowercase(),
+            Location::Live { url, .. } => normalize_url(url),
             Location::File(path) => std::fs::canonicalize(path)
                 .unwrap_or_else(|_| path.clone())
                 .display()
@@ -1119,7 +1119,9 @@ fn same_place(a: &Instance, b: &Instance) -> bool {
     }
 }
 
-fn normalize_url(u: &str) -> String {
+/// A server URL as one spelling (`https://H:443/` and `https://h` alike), for telling
+/// whether two instances are one server.
+pub(crate) fn normalize_url(u: &str) -> String {
     match url::Url::parse(u) {
         Ok(parsed) => parsed.as_str().trim_end_matches('/').to_ascii_lowercase(),
         Err(_) => u.trim_end_matches('/').to_ascii_lowercase(),
