@@ -614,10 +614,15 @@ impl Sharing {
         if attempted.is_empty() {
             return;
         }
-        let after = crate::pipeline::read_again(job.topology, job.spoke, job.hub, job.client)
-            .await
-            .ok()
-            .map(|s| ObjectPrints::of(&s));
+        // Read again once if the first read fails: without it, the next spoke is refused.
+        let mut after = None;
+        for _ in 0..2 {
+            let read = crate::pipeline::read_again(job.topology, job.spoke, job.hub, job.client);
+            if let Ok(state) = read.await {
+                after = Some(ObjectPrints::of(&state));
+                break;
+            }
+        }
         let writer = &job.spoke.instance.name;
         let environments = job.spoke.synced_environments();
         let mut all = self.lock();
@@ -632,7 +637,14 @@ impl Sharing {
                 Kind::Flag => {
                     note(("flag", a.name.clone()));
                     note(("taken", a.name.clone()));
-                    for env in &environments {
+                    // The environments it wrote: all for a create or an archive, the
+                    // differing ones for an overwrite. What else changed meanwhile
+                    // stays unexplained.
+                    let written = match a.action {
+                        Verb::Overwrite => &a.environments,
+                        _ => &environments,
+                    };
+                    for env in written {
                         note(("flag_env", prints::flag_env(&a.name, env)));
                     }
                 }
