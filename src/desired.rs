@@ -192,6 +192,9 @@ pub fn disagreements(topology: &Topology, hub: &State, spokes: &[&Spoke]) -> Vec
                         fa.environments
                             .iter()
                             .any(|(env, ea)| fb.environments.get(env).is_some_and(|eb| eb != ea))
+                            // A flag's own fields are one per project: they disagree
+                            // when the two keep different ones as the spoke has them.
+                            || own_fields_kept(a, name) != own_fields_kept(b, name)
                     })
                 })
                 .map(|(name, _)| *name)
@@ -205,7 +208,7 @@ pub fn disagreements(topology: &Topology, hub: &State, spokes: &[&Spoke]) -> Vec
                 n => format!(" and {n} more"),
             };
             found.push(format!(
-                "spokes {} and {} write {}{more} differently into the same environment of {} (project {}): each apply undoes what the other wrote; give them disjoint `select`s or the same overrides",
+                "spokes {} and {} write {}{more} differently on {} (project {}): other overrides in one environment, or other fields kept as the spoke has them; each apply undoes what the other wrote: give them disjoint `select`s, or the same overrides and `keep` rules",
                 a.instance.name,
                 b.instance.name,
                 flags[..shown].join(", "),
@@ -215,6 +218,29 @@ pub fn disagreements(topology: &Topology, hub: &State, spokes: &[&Spoke]) -> Vec
         }
     }
     found
+}
+
+/// The flag's own fields (not an environment's) that `spoke` keeps as it has them.
+fn own_fields_kept<'s>(spoke: &'s Spoke, name: &str) -> Vec<&'s KeptField> {
+    let mut fields: Vec<&KeptField> = spoke
+        .keep
+        .iter()
+        .filter(|k| k.matches(name))
+        .flat_map(|k| k.fields.iter())
+        .filter(|f| {
+            matches!(
+                f,
+                KeptField::Description
+                    | KeptField::Tags
+                    | KeptField::Links
+                    | KeptField::Dependencies
+                    | KeptField::All
+            )
+        })
+        .collect();
+    fields.sort();
+    fields.dedup();
+    fields
 }
 
 /// Whether the hub flag `name` is synced to `spoke` (hub selection, then the spoke's).
@@ -426,12 +452,17 @@ mod tests {
         let t = topology("[[spokes.overrides]]\nflags = [\"checkout\"]\nenabled = false");
         assert_eq!(
             found(&t),
-            ["spokes a and b write checkout differently into the same environment of https://eu.unleash.invalid (project default): each apply undoes what the other wrote; give them disjoint `select`s or the same overrides"]
+            ["spokes a and b write checkout differently on https://eu.unleash.invalid (project default): other overrides in one environment, or other fields kept as the spoke has them; each apply undoes what the other wrote: give them disjoint `select`s, or the same overrides and `keep` rules"]
         );
         // Disjoint selections, or other environments, do not meet.
         let t = topology("select = { names = [\"search\"] }\n[[spokes.overrides]]\nflags = [\"checkout\"]\nenabled = false");
         assert!(found(&t).is_empty());
         let t = topology("environments = { production = \"development\" }\n[[spokes.overrides]]\nflags = [\"checkout\"]\nenabled = false");
         assert!(found(&t).is_empty());
+        // The flag's own fields are shared whatever the environments: b keeps the
+        // description of search as the spoke has it, a writes the hub's.
+        let t = topology("environments = { production = \"development\" }\n[[spokes.keep]]\nflags = [\"search\"]\nfields = [\"description\"]");
+        assert_eq!(found(&t).len(), 1);
+        assert!(found(&t)[0].starts_with("spokes a and b write search differently"));
     }
 }
