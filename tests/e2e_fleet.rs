@@ -386,6 +386,37 @@ fn gate_creating_a_flag(server: &Server, name: &str) -> String {
     )
 }
 
+/// Writes in `dir` the topology of spoke `eu-west` (spoke1) with `on_drift = "block"`,
+/// plans it and asserts that `kind name`, which Alice changed on the spoke, is a blocked
+/// skip naming her, and that `flag`, which needs it, is blocked in turn. Returns the
+/// topology.
+#[track_caller]
+fn blocked_for_alice(lab: &Lab, dir: &Path, kind: &str, name: &str, flag: &str) -> PathBuf {
+    let blocking = lab::topology(
+        dir,
+        &lab.hub,
+        &[("eu-west", &lab.spoke1, "on_drift = \"block\"")],
+    );
+    let plan = plan_json(lab, &blocking);
+    let drifted = "changed on the spoke by alice@example.com since flagfleet last wrote it (on_drift = block)";
+    let object = action(&plan, "eu-west", kind, name);
+    assert_eq!(
+        (&object["action"], &object["blocked"], &object["reason"]),
+        (&json!("skip"), &json!(true), &json!(drifted)),
+        "{object:#}"
+    );
+    let needs = flag_action(&plan, "eu-west", flag);
+    assert_eq!(
+        (&needs["blocked"], &needs["reason"]),
+        (
+            &json!(true),
+            &json!(format!("needs {kind} {name} ({drifted})"))
+        ),
+        "{needs:#}"
+    );
+    blocking
+}
+
 /// A second identity on `server`: a user `alice@example.com` with a personal access token
 /// (admin API tokens cannot be made through the API in Unleash 8.2). Returns the token.
 fn alice_token(server: &Server) -> String {
@@ -559,27 +590,12 @@ fn segment_drift_is_attributed_and_block_keeps_a_hand_made_segment() {
     // The spoke's hand-made segment is never reverted silently, nor used under a flag
     // synced as if it held the hub's.
     let blocking_dir = tempfile::tempdir().unwrap();
-    let blocking = lab::topology(
+    let blocking = blocked_for_alice(
+        &lab,
         blocking_dir.path(),
-        &lab.hub,
-        &[("eu-west", &lab.spoke1, "on_drift = \"block\"")],
-    );
-    let plan = plan_json(&lab, &blocking);
-    let drifted = "changed on the spoke by alice@example.com since flagfleet last wrote it (on_drift = block)";
-    let beta = segment_action(&plan, "eu-west", "beta-users");
-    assert_eq!(
-        (&beta["action"], &beta["blocked"], &beta["reason"]),
-        (&json!("skip"), &json!(true), &json!(drifted)),
-        "{beta:#}"
-    );
-    let checkout = flag_action(&plan, "eu-west", "checkout");
-    assert_eq!(
-        (&checkout["blocked"], &checkout["reason"]),
-        (
-            &json!(true),
-            &json!(format!("needs segment beta-users ({drifted})"))
-        ),
-        "{checkout:#}"
+        "segment",
+        "beta-users",
+        "checkout",
     );
     let (code, stdout, stderr) = run(&lab, &blocking, &["apply", "--auto-approve"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
@@ -635,28 +651,7 @@ fn context_field_and_strategy_drift_is_attributed_and_block_keeps_a_hand_made_fi
     );
 
     let blocking_dir = tempfile::tempdir().unwrap();
-    let blocking = lab::topology(
-        blocking_dir.path(),
-        &lab.hub,
-        &[("eu-west", &lab.spoke1, "on_drift = \"block\"")],
-    );
-    let plan = plan_json(&lab, &blocking);
-    let drifted = "changed on the spoke by alice@example.com since flagfleet last wrote it (on_drift = block)";
-    let field = action(&plan, "eu-west", "context_field", "zone");
-    assert_eq!(
-        (&field["action"], &field["blocked"], &field["reason"]),
-        (&json!("skip"), &json!(true), &json!(drifted)),
-        "{field:#}"
-    );
-    let zoned = flag_action(&plan, "eu-west", "zoned");
-    assert_eq!(
-        (&zoned["blocked"], &zoned["reason"]),
-        (
-            &json!(true),
-            &json!(format!("needs context_field zone ({drifted})"))
-        ),
-        "{zoned:#}"
-    );
+    let blocking = blocked_for_alice(&lab, blocking_dir.path(), "context_field", "zone", "zoned");
     let (code, stdout, stderr) = run(&lab, &blocking, &["apply", "--auto-approve"]);
     assert_eq!(code, 0, "{stdout}\n{stderr}");
     let spoke = lab.spoke1.read_state(&["production"]);
