@@ -76,6 +76,22 @@ impl SpokeState {
     }
 }
 
+/// The other spokes among `sharing` that write where `spoke` does, in topology order.
+fn same_place(
+    topology: &Topology,
+    sharing: &std::collections::HashSet<String>,
+    spoke: &Spoke,
+) -> Vec<String> {
+    let place = spoke.instance.place();
+    topology
+        .spokes
+        .iter()
+        .filter(|s| s.instance.name != spoke.instance.name && sharing.contains(&s.instance.name))
+        .filter(|s| s.instance.place() == place)
+        .map(|s| s.instance.name.clone())
+        .collect()
+}
+
 /// The names of the hub flags synced to `spoke`.
 fn synced_hub_flags<'h>(
     topology: &'h Topology,
@@ -305,8 +321,11 @@ where
                 if let (Some(client), None) = (&read.client, &plan.error) {
                     drift::attribute(&mut plan, spoke, client, &hub_log).await;
                 }
-                if let (Ok(state), true) = (&read.state, sharing.contains(&name)) {
-                    plan.prints = Some(Arc::new(state::prints::ObjectPrints::of(state)));
+                if sharing.contains(&name) {
+                    plan.same_place_as = same_place(&topology, &sharing, spoke);
+                    if let Ok(state) = &read.state {
+                        plan.prints = Some(Arc::new(state::prints::ObjectPrints::of(state)));
+                    }
                 }
                 Some(finish(read, plan))
             }))

@@ -639,6 +639,30 @@ fn two_spokes_in_one_file_converge_in_one_apply() {
          select = { names = [\"checkout-*\"] }\n",
     )
     .unwrap();
+    // The plan says which spokes share the file, in every format.
+    let (code, human, stderr) = run_in(dir.path(), &["plan"]);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        human.contains("production -> production; same file as product (applied in turn))"),
+        "{human}"
+    );
+    let (code, json, stderr) = run_in(dir.path(), &["plan", "--format", "json"]);
+    assert_eq!(code, 0, "{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert_eq!(
+        plan["spokes"][0]["same_place_as"],
+        serde_json::json!(["product"])
+    );
+    assert_eq!(
+        plan["spokes"][1]["same_place_as"],
+        serde_json::json!(["ops"])
+    );
+    let (_, markdown, _) = run_in(dir.path(), &["plan", "--format", "markdown"]);
+    assert!(
+        markdown.contains(" · same file as ops (applied in turn)"),
+        "{markdown}"
+    );
+
     let (code, stdout, stderr) = run_in(dir.path(), &["apply", "--auto-approve"]);
     assert_eq!(code, 0, "{stdout}{stderr}");
     for spoke in ["ops", "product"] {

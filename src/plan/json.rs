@@ -89,6 +89,8 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
         location: &'a str,
         project: &'a str,
         wave: u32,
+        #[serde(skip_serializing_if = "<[String]>::is_empty")]
+        same_place_as: &'a [String],
         environments: &'a std::collections::BTreeMap<String, String>,
         #[serde(skip_serializing_if = "Option::is_none")]
         fingerprint: &'a Option<String>,
@@ -101,6 +103,7 @@ pub fn spoke_json(spoke: &SpokePlan) -> io::Result<Vec<u8>> {
         location: &spoke.location,
         project: &spoke.project,
         wave: spoke.wave,
+        same_place_as: &spoke.same_place_as,
         environments: &spoke.environments,
         fingerprint: &spoke.fingerprint,
         unleash_version: &spoke.unleash_version,

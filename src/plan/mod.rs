@@ -255,6 +255,10 @@ pub struct SpokePlan {
     /// Rollout wave (`wave` in the topology; apply goes wave by wave).
     #[serde(default = "first_wave")]
     pub wave: u32,
+    /// The other spokes of the plan that write the same server (or file): apply takes
+    /// them in turn, and what one of them creates the next one updates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub same_place_as: Vec<String>,
     /// Hub environment -> spoke environment.
     pub environments: BTreeMap<String, String>,
     /// Fingerprint of the spoke's state the plan was made from.
@@ -462,6 +466,7 @@ pub fn plan_one(
         location: spoke.instance.location.to_string(),
         project: spoke.instance.project.clone(),
         wave: spoke.wave,
+        same_place_as: Vec::new(),
         environments: spoke.environments.clone(),
         fingerprint,
         prints: None,

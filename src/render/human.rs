@@ -65,10 +65,11 @@ fn spoke_section(out: &mut String, spoke: &SpokePlan, omitted: usize, options: O
         .map(|v| format!(", Unleash {v}"))
         .unwrap_or_default();
     out.push_str(&format!(
-        " ({}{version}, project {}, {})\n",
+        " ({}{version}, project {}, {}{})\n",
         spoke.location,
         spoke.project,
-        mapping(&spoke.environments, "->")
+        mapping(&spoke.environments, "->"),
+        super::same_place(spoke).map_or(String::new(), |s| format!("; {s}"))
     ));
     if let Some(error) = &spoke.error {
         out.push_str(&format!(

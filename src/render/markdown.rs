@@ -151,9 +151,10 @@ fn spoke_section(
         .as_ref()
         .map(|v| format!(" · Unleash {}", md(v)))
         .unwrap_or_default();
+    let same_place = super::same_place(spoke).map_or(String::new(), |s| format!(" · {}", md(&s)));
     let _ = writeln!(
         out,
-        "`{}`{version} · project `{}` · {}\n",
+        "`{}`{version} · project `{}` · {}{same_place}\n",
         md(&spoke.location),
         md(&spoke.project),
         md(&mapping(&spoke.environments, "→"))

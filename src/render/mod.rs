@@ -153,3 +153,20 @@ pub(crate) fn shown(text: &str) -> String {
         .collect::<Vec<_>>()
         .join("\n")
 }
+
+/// `same server as staging, prod (in turn)` for a spoke that shares its server (or file)
+/// with others of the plan.
+pub(crate) fn same_place(spoke: &SpokePlan) -> Option<String> {
+    if spoke.same_place_as.is_empty() {
+        return None;
+    }
+    let what = if spoke.location.starts_with("http") {
+        "server"
+    } else {
+        "file"
+    };
+    Some(format!(
+        "same {what} as {} (applied in turn)",
+        spoke.same_place_as.join(", ")
+    ))
+}
